@@ -1,0 +1,281 @@
+"""The four use cases, through their public API, on the in-memory gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from tests.conftest import TEST_API_SECRET
+from voicecore.adapters.livekit import LiveKitTokenIssuer
+from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
+from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User
+from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
+from voicecore.core.ports import ParticipantKind, Room, RoomSpec
+from voicecore.core.sessions import VoiceSessions
+
+ALICE = User("alice", "alice@example.com")
+BOB = User("bob", "bob@example.com")
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+async def test_start_creates_a_room_with_the_required_settings_and_metadata(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE, AgentType.WORKOUT)
+
+    assert memory_gateway.room_names == {started.room_name}
+    spec = memory_gateway.spec_of(started.room_name)
+    assert spec.empty_timeout_seconds == 300
+    assert spec.max_participants == 2
+    assert spec.agent_dispatch is None
+    metadata = RoomMetadata.decode(spec.metadata)
+    assert metadata.user_id == "alice"
+    assert metadata.agent_type is AgentType.WORKOUT
+    assert metadata.mode is SessionMode.VOICE
+    assert metadata.created_at == started.created_at
+    assert started.agent_type is AgentType.WORKOUT
+
+
+async def test_start_defaults_to_the_general_agent(sessions: VoiceSessions) -> None:
+    started = await sessions.start(ALICE)
+    assert started.agent_type is AgentType.GENERAL
+    [summary] = await sessions.list(ALICE)
+    assert summary.agent_type is AgentType.GENERAL
+
+
+async def test_started_token_joins_only_that_room_as_the_user(sessions: VoiceSessions) -> None:
+    started = await sessions.start(ALICE)
+    claims = jwt.decode(started.token, TEST_API_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "alice"
+    assert claims["name"] == "alice@example.com"
+    assert claims["video"]["room"] == started.room_name
+    assert claims["video"]["roomJoin"] is True
+    assert datetime.fromtimestamp(claims["exp"], UTC) == started.expires_at
+    assert claims["exp"] - claims["nbf"] == 6 * 3600
+
+
+async def test_start_uses_the_configured_policy(memory_gateway: InMemoryRoomGateway) -> None:
+    policy = SessionPolicy(
+        token_ttl=timedelta(minutes=30), empty_timeout_seconds=60, max_participants=3, agent_name="coach"
+    )
+    sessions = VoiceSessions(memory_gateway, LiveKitTokenIssuer("k", TEST_API_SECRET), policy)
+    started = await sessions.start(BOB, AgentType.DIET)
+
+    spec = memory_gateway.spec_of(started.room_name)
+    assert (spec.empty_timeout_seconds, spec.max_participants) == (60, 3)
+    assert spec.agent_dispatch is not None
+    assert spec.agent_dispatch.agent_name == "coach"
+    assert json.loads(spec.agent_dispatch.metadata) == {
+        "user_id": "bob",
+        "agent_type": "diet",
+        "room_name": started.room_name,
+    }
+    claims = jwt.decode(started.token, TEST_API_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["nbf"] == 30 * 60
+
+
+async def test_start_refuses_a_user_id_that_cannot_name_a_room(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    with pytest.raises(InvalidUserId):
+        await sessions.start(User("bad/id"))
+    assert memory_gateway.room_names == frozenset()
+
+
+async def test_start_never_reports_a_room_that_already_existed(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every name drawn is already taken by someone else's room.
+    taken = "fitness-voice-alice-0000000000000000"
+    squatter = RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode()
+    memory_gateway.put_room(taken, squatter)
+    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
+    sessions = VoiceSessions(memory_gateway, token_issuer)
+
+    with pytest.raises(GatewayError, match="fresh room name"):
+        await sessions.start(ALICE)
+    assert memory_gateway.room_names == {taken}
+    assert memory_gateway.spec_of(taken).metadata == squatter
+
+
+async def test_start_draws_another_name_after_a_collision(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = "fitness-voice-alice-0000000000000000"
+    memory_gateway.put_room(taken, "not ours")
+    names = iter([taken, "fitness-voice-alice-1111111111111111"])
+    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: next(names))
+    started = await VoiceSessions(memory_gateway, token_issuer).start(ALICE)
+    assert started.room_name == "fitness-voice-alice-1111111111111111"
+    assert [s.room_name for s in await VoiceSessions(memory_gateway, token_issuer).list(ALICE)] == [
+        started.room_name
+    ]
+
+
+async def test_status_counts_everyone_and_spots_the_agent(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    empty = await sessions.status(ALICE, started.room_name)
+    assert (empty.active, empty.participant_count, empty.agent_connected) == (False, 0, False)
+    assert empty.created_at == started.created_at
+
+    memory_gateway.join(started.room_name, "alice")
+    one = await sessions.status(ALICE, started.room_name)
+    assert (one.active, one.participant_count, one.agent_connected) == (True, 1, False)
+
+    memory_gateway.join(started.room_name, "agent-1", ParticipantKind.AGENT)
+    two = await sessions.status(ALICE, started.room_name)
+    assert (two.active, two.participant_count, two.agent_connected) == (True, 2, True)
+
+
+async def test_status_of_someone_elses_room_is_refused(sessions: VoiceSessions) -> None:
+    started = await sessions.start(ALICE)
+    with pytest.raises(NotSessionOwner):
+        await sessions.status(BOB, started.room_name)
+
+
+async def test_ownership_is_the_metadata_not_the_name(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    # A room named for bob but whose metadata says alice belongs to alice.
+    name = "fitness-voice-bob-0123456789abcdef"
+    memory_gateway.put_room(name, RoomMetadata("alice", AgentType.DIET, SessionMode.VOICE, NOON).encode())
+    assert (await sessions.status(ALICE, name)).room_name == name
+    with pytest.raises(NotSessionOwner):
+        await sessions.status(BOB, name)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ["", "{}", "not json", json.dumps({"user_id": "alice"}), '{"v":2,"user_id":"alice"}'],
+)
+async def test_rooms_without_readable_metadata_belong_to_nobody(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway, metadata: str
+) -> None:
+    name = "fitness-voice-alice-0123456789abcdef"
+    memory_gateway.put_room(name, metadata)
+    with pytest.raises(SessionNotFound):
+        await sessions.status(ALICE, name)
+    with pytest.raises(SessionNotFound):
+        await sessions.end(ALICE, name)
+    assert await sessions.list(ALICE) == []
+    assert memory_gateway.room_names == {name}
+
+
+async def test_missing_and_impossible_rooms_are_not_found_without_asking_the_gateway(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    with pytest.raises(SessionNotFound):
+        await sessions.status(ALICE, "fitness-voice-alice-0123456789abcdef")
+    # With the gateway down, impossible names still answer "not found": they never reach it.
+    memory_gateway.fail("get_room", "list_participants", "delete_room")
+    for name in ["x" * 300, "fitness-voice-alice\x00", "../etc/passwd", ""]:
+        with pytest.raises(SessionNotFound):
+            await sessions.status(ALICE, name)
+        with pytest.raises(SessionNotFound):
+            await sessions.end(ALICE, name)
+
+
+async def test_end_deletes_the_room_once(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    await sessions.end(ALICE, started.room_name)
+    assert memory_gateway.room_names == frozenset()
+    with pytest.raises(SessionNotFound):
+        await sessions.end(ALICE, started.room_name)
+
+
+async def test_end_of_someone_elses_room_changes_nothing(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    with pytest.raises(NotSessionOwner):
+        await sessions.end(BOB, started.room_name)
+    assert memory_gateway.room_names == {started.room_name}
+
+
+async def test_concurrent_ends_give_exactly_one_success(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    results = await asyncio.gather(
+        *(sessions.end(ALICE, started.room_name) for _ in range(10)), return_exceptions=True
+    )
+    assert results.count(None) == 1
+    assert sum(isinstance(r, SessionNotFound) for r in results) == 9
+    assert memory_gateway.room_names == frozenset()
+
+
+async def test_list_shows_only_the_callers_rooms_newest_first(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+) -> None:
+    ticks = iter(NOON + timedelta(minutes=m) for m in range(10))
+    sessions = VoiceSessions(memory_gateway, token_issuer, clock=lambda: next(ticks))
+    first = await sessions.start(ALICE, AgentType.DIET)
+    await sessions.start(User("alice-2"))  # a name that starts like alice's
+    await sessions.start(BOB)
+    second = await sessions.start(ALICE, AgentType.TRACKER)
+    memory_gateway.join(second.room_name, "alice")
+    memory_gateway.join(second.room_name, "agent", ParticipantKind.AGENT)
+
+    listed = await sessions.list(ALICE)
+    assert [(s.room_name, s.agent_type, s.participant_count) for s in listed] == [
+        (second.room_name, AgentType.TRACKER, 2),
+        (first.room_name, AgentType.DIET, 0),
+    ]
+    assert listed[1].created_at == NOON
+    assert await sessions.list(User("carol")) == []
+
+
+async def test_list_filters_whatever_the_gateway_returns(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+) -> None:
+    class LeakyGateway(InMemoryRoomGateway):
+        async def list_candidate_rooms(self, owner_id: str) -> list[Room]:
+            return [s.room for s in self._rooms.values()]  # every room, everyone's
+
+    leaky = LeakyGateway()
+    sessions = VoiceSessions(leaky, token_issuer)
+    mine = await sessions.start(ALICE)
+    await sessions.start(BOB)
+    leaky.put_room("fitness-voice-alice-0123456789abcdef", "garbage")
+    assert [s.room_name for s in await sessions.list(ALICE)] == [mine.room_name]
+
+
+async def test_gateway_failures_surface_as_gateway_errors(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    memory_gateway.fail("create_room", "get_room", "list_rooms", "delete_room")
+    with pytest.raises(GatewayError) as failure:
+        await sessions.start(ALICE)
+    assert failure.value.operation == "create_room"
+    assert failure.value.room_name is not None
+    with pytest.raises(GatewayError):
+        await sessions.status(ALICE, started.room_name)
+    with pytest.raises(GatewayError):
+        await sessions.end(ALICE, started.room_name)
+    with pytest.raises(GatewayError):
+        await sessions.list(ALICE)
+    memory_gateway.recover()
+    assert memory_gateway.room_names == {started.room_name}
+    assert (await sessions.status(ALICE, started.room_name)).room_name == started.room_name
+
+
+def test_memory_gateway_models_max_participants_without_counting_agents(
+    memory_gateway: InMemoryRoomGateway,
+) -> None:
+    spec = RoomSpec(name="r", metadata="", empty_timeout_seconds=300, max_participants=2)
+    asyncio.run(memory_gateway.create_room(spec))
+    memory_gateway.join("r", "a")
+    memory_gateway.join("r", "agent", ParticipantKind.AGENT)
+    memory_gateway.join("r", "b")
+    with pytest.raises(RoomFull):
+        memory_gateway.join("r", "c")
+    memory_gateway.join("r", "a")  # the same identity again replaces, it does not add

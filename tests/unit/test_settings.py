@@ -1,0 +1,103 @@
+"""Configuration: required variables, validation, and no secret ever echoed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from voicecore.core.domain import SessionPolicy
+from voicecore.settings import LiveKitSettings, SettingsError, load_livekit_settings
+
+REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (*REQUIRED, "LIVEKIT_AGENT_NAME", "SESSION_TOKEN_TTL_SECONDS", "SESSION_MAX_PARTICIPANTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_every_missing_variable_is_named_in_one_error() -> None:
+    with pytest.raises(SettingsError) as failure:
+        load_livekit_settings()
+    message = str(failure.value)
+    for name in REQUIRED:
+        assert name in message
+    assert ".env.example" in message
+
+
+def test_one_missing_variable_is_named_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
+    with pytest.raises(SettingsError) as failure:
+        load_livekit_settings()
+    assert "LIVEKIT_API_KEY" in str(failure.value)
+    assert "LIVEKIT_URL" not in str(failure.value)
+    assert "s3cr3t-value-never-shown" not in str(failure.value)
+    assert failure.value.__cause__ is None
+    assert failure.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    "url", ["ws://127.0.0.1:7880", "wss://my-project.livekit.cloud", "http://lk:7880", "https://lk.example"]
+)
+def test_livekit_cloud_and_self_hosted_urls_are_accepted_as_given(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", url)
+    monkeypatch.setenv("LIVEKIT_API_KEY", "key")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    assert load_livekit_settings().livekit_url == url
+
+
+@pytest.mark.parametrize("url", ["ftp://lk", "lk:7880", "ws://", "wss://user:s3cr3tpw@lk.cloud", ""])
+def test_bad_urls_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", url)
+    monkeypatch.setenv("LIVEKIT_API_KEY", "key")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    with pytest.raises(SettingsError, match="LIVEKIT_URL") as failure:
+        load_livekit_settings()
+    assert "s3cr3tpw" not in str(failure.value)
+
+
+def test_the_secret_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "key")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
+    settings = load_livekit_settings()
+    assert "s3cr3t-value-never-shown" not in repr(settings)
+    assert "s3cr3t-value-never-shown" not in str(settings.model_dump())
+    assert settings.livekit_api_secret.get_secret_value() == "s3cr3t-value-never-shown"
+
+
+def test_policy_defaults_are_the_product_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "key")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    assert load_livekit_settings().session_policy() == SessionPolicy(
+        token_ttl=timedelta(hours=6), empty_timeout_seconds=300, max_participants=2, agent_name=None
+    )
+
+
+def test_values_come_from_a_dotenv_file_and_policy_is_configurable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        "LIVEKIT_URL=wss://x.livekit.cloud\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET=s\n"
+        "LIVEKIT_AGENT_NAME=coach\nSESSION_TOKEN_TTL_SECONDS=3600\nSESSION_MAX_PARTICIPANTS=3\n"
+    )
+    settings = LiveKitSettings()  # type: ignore[call-arg]
+    policy = settings.session_policy()
+    assert (policy.token_ttl, policy.max_participants, policy.agent_name) == (timedelta(hours=1), 3, "coach")
+
+
+def test_out_of_range_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "key")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "0")
+    with pytest.raises(SettingsError, match="SESSION_MAX_PARTICIPANTS"):
+        load_livekit_settings()

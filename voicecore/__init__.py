@@ -1,0 +1,29 @@
+"""voicecore: LiveKit voice sessions with strict per-user ownership."""
+
+from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
+from voicecore.core.errors import (
+    GatewayError,
+    InvalidUserId,
+    MetadataNotReadable,
+    NotSessionOwner,
+    SessionNotFound,
+    VoiceCoreError,
+)
+from voicecore.core.sessions import SessionStatus, SessionSummary, StartedSession, VoiceSessions
+
+__all__ = [
+    "AgentType",
+    "GatewayError",
+    "InvalidUserId",
+    "MetadataNotReadable",
+    "NotSessionOwner",
+    "SessionMode",
+    "SessionNotFound",
+    "SessionPolicy",
+    "SessionStatus",
+    "SessionSummary",
+    "StartedSession",
+    "User",
+    "VoiceCoreError",
+    "VoiceSessions",
+]

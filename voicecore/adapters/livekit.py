@@ -1,0 +1,174 @@
+"""RoomGateway and TokenIssuer on livekit-api: the only module that imports livekit.
+
+Error translation happens here, once: every livekit-api ``ServerError`` and every
+transport failure (``aiohttp.ClientError``, ``asyncio.TimeoutError``) leaves this
+module as the core's ``GatewayError`` naming the operation and room. The one
+expected Twirp error, ``not_found`` on delete, means "did not exist".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import jwt
+from livekit import api
+
+from voicecore.core.domain import User, room_name_prefix_for
+from voicecore.core.errors import GatewayError
+from voicecore.core.ports import (
+    IssuedToken,
+    Participant,
+    ParticipantKind,
+    Room,
+    RoomGateway,
+    RoomSpec,
+    TokenIssuer,
+)
+
+_KINDS = {
+    api.ParticipantInfo.Kind.STANDARD: ParticipantKind.STANDARD,
+    api.ParticipantInfo.Kind.AGENT: ParticipantKind.AGENT,
+    api.ParticipantInfo.Kind.INGRESS: ParticipantKind.INGRESS,
+    api.ParticipantInfo.Kind.EGRESS: ParticipantKind.EGRESS,
+    api.ParticipantInfo.Kind.SIP: ParticipantKind.SIP,
+}
+
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def _translated(operation: str, room_name: str | None) -> Iterator[None]:
+    try:
+        yield
+    except api.ServerError as exc:
+        raise GatewayError(operation, room_name, f"LiveKit answered {exc.code} (HTTP {exc.status})") from exc
+    except TimeoutError as exc:
+        raise GatewayError(operation, room_name, "LiveKit did not answer in time") from exc
+    except aiohttp.ClientError as exc:
+        raise GatewayError(operation, room_name, f"could not reach LiveKit ({type(exc).__name__})") from exc
+
+
+def _room(info: api.Room) -> Room:
+    return Room(name=info.name, metadata=info.metadata, sid=info.sid)
+
+
+class LiveKitRoomGateway(RoomGateway):
+    """Owns one ``LiveKitAPI`` client, and so one aiohttp session, for its life.
+
+    livekit-api builds its aiohttp session in the constructor, which must run in
+    the event loop that will use it; so the client is built by ``open()`` (or the
+    first call) and closed by ``aclose()``. The app lifespan does both.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._client: api.LiveKitAPI | None = None
+
+    def _lk(self) -> api.LiveKitAPI:
+        if self._client is None:
+            self._client = api.LiveKitAPI(self._url, self._api_key, self._api_secret, timeout=self._timeout)
+        return self._client
+
+    async def open(self) -> None:
+        self._lk()
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def create_room(self, spec: RoomSpec) -> Room:
+        request = api.CreateRoomRequest(
+            name=spec.name,
+            metadata=spec.metadata,
+            empty_timeout=spec.empty_timeout_seconds,
+            max_participants=spec.max_participants,
+        )
+        if spec.agent_dispatch is not None:
+            # Dispatch through CreateRoom: a token's room_config is ignored once
+            # the room exists, and we always create the room first.
+            request.agents.append(
+                api.RoomAgentDispatch(
+                    agent_name=spec.agent_dispatch.agent_name,
+                    metadata=spec.agent_dispatch.metadata,
+                )
+            )
+        with _translated("create_room", spec.name):
+            return _room(await self._lk().room.create_room(request))
+
+    async def get_room(self, name: str) -> Room | None:
+        # LiveKit has no GetRoom; ListRooms with names matches exactly.
+        with _translated("get_room", name):
+            response = await self._lk().room.list_rooms(api.ListRoomsRequest(names=[name]))
+        for info in response.rooms:
+            if info.name == name:
+                return _room(info)
+        return None
+
+    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
+        # LiveKit cannot filter by metadata or prefix, so this is a full scan,
+        # narrowed here to names made for this owner before anything is decoded.
+        prefix = room_name_prefix_for(owner_id)
+        with _translated("list_rooms", None):
+            response = await self._lk().room.list_rooms(api.ListRoomsRequest())
+        return [_room(info) for info in response.rooms if info.name.startswith(prefix)]
+
+    async def list_participants(self, name: str) -> Sequence[Participant]:
+        with _translated("list_participants", name):
+            response = await self._lk().room.list_participants(api.ListParticipantsRequest(room=name))
+        return [
+            Participant(identity=p.identity, kind=_KINDS.get(p.kind, ParticipantKind.OTHER))
+            for p in response.participants
+        ]
+
+    async def delete_room(self, name: str) -> bool:
+        with _translated("delete_room", name):
+            try:
+                await self._lk().room.delete_room(api.DeleteRoomRequest(room=name))
+            except api.ServerError as exc:
+                if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                    return False
+                raise
+        return True
+
+
+class LiveKitTokenIssuer(TokenIssuer):
+    """Join tokens signed with the API secret: join one room, talk, nothing more."""
+
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+
+    def issue(self, user: User, room_name: str, ttl: timedelta) -> IssuedToken:
+        grants = api.VideoGrants(
+            room_join=True,
+            room=room_name,
+            can_publish=True,
+            can_subscribe=True,
+            can_publish_data=True,
+        )
+        token = (
+            api.AccessToken(self._api_key, self._api_secret)
+            .with_identity(user.id)
+            .with_name(user.display_name)
+            .with_grants(grants)
+            .with_ttl(ttl)
+        )
+        signed = token.to_jwt()
+        # AccessToken stamps exp from its own clock in whole seconds; read it back
+        # (we signed it a line ago, so no need to verify) so expires_at == exp.
+        claims = jwt.decode(signed, options={"verify_signature": False})
+        return IssuedToken(token=signed, expires_at=datetime.fromtimestamp(claims["exp"], UTC))

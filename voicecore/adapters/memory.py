@@ -1,0 +1,111 @@
+"""An in-memory RoomGateway for tests and local development, never production.
+
+It models the LiveKit behaviour the core relies on, each proven against the real
+server in tests/integration/test_livekit_facts.py:
+- creating a room whose name exists returns the existing room unchanged;
+- listing participants of a missing room gives an empty list;
+- deleting a missing room reports "did not exist";
+- ``max_participants`` refuses a further non-agent joiner, agents are not counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from voicecore.core.domain import room_name_prefix_for
+from voicecore.core.errors import GatewayError
+from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, RoomSpec
+
+
+class RoomFull(Exception):
+    """A non-agent joiner was refused because the room is at max_participants."""
+
+
+@dataclass
+class _StoredRoom:
+    room: Room
+    spec: RoomSpec
+    participants: dict[str, ParticipantKind] = field(default_factory=dict)
+
+
+class InMemoryRoomGateway(RoomGateway):
+    def __init__(self) -> None:
+        self._rooms: dict[str, _StoredRoom] = {}
+        self._sids = itertools.count(1)
+        self._failing: set[str] = set()
+
+    # --- RoomGateway --------------------------------------------------------
+
+    async def create_room(self, spec: RoomSpec) -> Room:
+        self._maybe_fail("create_room", spec.name)
+        existing = self._rooms.get(spec.name)
+        if existing is not None:
+            return existing.room
+        room = Room(name=spec.name, metadata=spec.metadata, sid=f"RM_mem{next(self._sids)}")
+        self._rooms[spec.name] = _StoredRoom(room=room, spec=spec)
+        return room
+
+    async def get_room(self, name: str) -> Room | None:
+        self._maybe_fail("get_room", name)
+        stored = self._rooms.get(name)
+        return stored.room if stored else None
+
+    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
+        self._maybe_fail("list_rooms", None)
+        prefix = room_name_prefix_for(owner_id)
+        return [s.room for name, s in self._rooms.items() if name.startswith(prefix)]
+
+    async def list_participants(self, name: str) -> Sequence[Participant]:
+        self._maybe_fail("list_participants", name)
+        stored = self._rooms.get(name)
+        if stored is None:
+            return []
+        return [Participant(identity=i, kind=k) for i, k in stored.participants.items()]
+
+    async def delete_room(self, name: str) -> bool:
+        self._maybe_fail("delete_room", name)
+        return self._rooms.pop(name, None) is not None
+
+    # --- test and development controls --------------------------------------
+
+    def join(self, room_name: str, identity: str, kind: ParticipantKind = ParticipantKind.STANDARD) -> None:
+        """Simulate a participant joining, with LiveKit's admission rules."""
+        stored = self._rooms[room_name]
+        # Re-joining with the same identity replaces the earlier connection.
+        counted = [
+            i for i, k in stored.participants.items() if k is not ParticipantKind.AGENT and i != identity
+        ]
+        limit = stored.spec.max_participants  # 0 means unlimited, as in LiveKit
+        if kind is not ParticipantKind.AGENT and limit and len(counted) >= limit:
+            raise RoomFull(room_name)
+        stored.participants[identity] = kind
+
+    def leave(self, room_name: str, identity: str) -> None:
+        self._rooms[room_name].participants.pop(identity, None)
+
+    def put_room(self, name: str, metadata: str) -> Room:
+        """A room created by someone other than voicecore, with any metadata."""
+        spec = RoomSpec(name=name, metadata=metadata, empty_timeout_seconds=300, max_participants=0)
+        room = Room(name=name, metadata=metadata, sid=f"RM_mem{next(self._sids)}")
+        self._rooms[name] = _StoredRoom(room=room, spec=spec)
+        return room
+
+    def spec_of(self, room_name: str) -> RoomSpec:
+        return self._rooms[room_name].spec
+
+    @property
+    def room_names(self) -> frozenset[str]:
+        return frozenset(self._rooms)
+
+    def fail(self, *operations: str) -> None:
+        """Make these operations raise GatewayError until ``recover``."""
+        self._failing.update(operations)
+
+    def recover(self) -> None:
+        self._failing.clear()
+
+    def _maybe_fail(self, operation: str, room_name: str | None) -> None:
+        if operation in self._failing:
+            raise GatewayError(operation, room_name, "simulated outage")

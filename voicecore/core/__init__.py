@@ -1,0 +1,1 @@
+"""The framework-free core: domain, ports and use cases. Imports nothing outside the stdlib."""

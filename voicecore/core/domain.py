@@ -1,0 +1,178 @@
+"""Voice-session domain: agent types, users, room metadata and the naming rule."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from voicecore.core.errors import InvalidUserId, MetadataNotReadable
+
+
+class AgentType(StrEnum):
+    WORKOUT = "workout"
+    DIET = "diet"
+    SUPPLEMENT = "supplement"
+    TRACKER = "tracker"
+    SCHEDULER = "scheduler"
+    GENERAL = "general"
+
+
+class SessionMode(StrEnum):
+    VOICE = "voice"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.email or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """What every new session gets; the defaults are the product's requirements."""
+
+    token_ttl: timedelta = timedelta(hours=6)
+    empty_timeout_seconds: int = 300
+    max_participants: int = 2
+    agent_name: str | None = None  # None: LiveKit's automatic agent dispatch applies
+
+    def __post_init__(self) -> None:
+        if self.token_ttl <= timedelta(0):
+            raise ValueError("token_ttl must be positive")
+        if self.empty_timeout_seconds < 1:
+            raise ValueError("empty_timeout_seconds must be at least 1")
+        if self.max_participants < 1:
+            raise ValueError("max_participants must be at least 1")
+
+
+# --- Room naming -------------------------------------------------------------
+#
+# fitness-voice-{user_id}-{16 lowercase hex}
+#
+# The suffix has a fixed length, so a name parses back to exactly one user id
+# even when ids contain "-" ("42" and "42-7" can never be confused). User ids are
+# limited to URL-unreserved characters so a name is always a safe path segment,
+# and to a length that keeps the whole name within LiveKit's 256-character limit.
+
+ROOM_NAME_PREFIX: Final = "fitness-voice-"
+ROOM_SUFFIX_HEX_CHARS: Final = 16  # 64 bits from secrets
+MAX_ROOM_NAME_LENGTH: Final = 256  # LiveKit rejects longer names
+MAX_USER_ID_LENGTH: Final = MAX_ROOM_NAME_LENGTH - len(ROOM_NAME_PREFIX) - 1 - ROOM_SUFFIX_HEX_CHARS
+_USER_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._~-]+")
+_ROOM_NAME_PATTERN: Final = re.compile(
+    rf"{re.escape(ROOM_NAME_PREFIX)}(?P<user_id>[A-Za-z0-9._~-]{{1,{MAX_USER_ID_LENGTH}}})"
+    rf"-(?P<suffix>[0-9a-f]{{{ROOM_SUFFIX_HEX_CHARS}}})"
+)
+
+
+def validate_user_id(user_id: str) -> str:
+    if not user_id:
+        raise InvalidUserId("it is empty")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise InvalidUserId(f"it is longer than {MAX_USER_ID_LENGTH} characters")
+    if not _USER_ID_PATTERN.fullmatch(user_id):
+        raise InvalidUserId("only letters, digits and . _ ~ - are allowed")
+    return user_id
+
+
+def new_room_name(user_id: str) -> str:
+    validate_user_id(user_id)
+    return f"{ROOM_NAME_PREFIX}{user_id}-{secrets.token_hex(ROOM_SUFFIX_HEX_CHARS // 2)}"
+
+
+def room_name_user_id(room_name: str) -> str | None:
+    """The user id a name was made for, or None if voicecore never makes this name.
+
+    Only a cheap shape check: ownership is decided by room metadata, never here.
+    """
+    match = _ROOM_NAME_PATTERN.fullmatch(room_name)
+    return match.group("user_id") if match else None
+
+
+def room_name_prefix_for(user_id: str) -> str:
+    return f"{ROOM_NAME_PREFIX}{user_id}-"
+
+
+# --- Room metadata -----------------------------------------------------------
+
+METADATA_SCHEMA_VERSION: Final = 1
+_METADATA_KEYS: Final = frozenset({"v", "user_id", "agent_type", "mode", "created_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMetadata:
+    user_id: str
+    agent_type: AgentType
+    mode: SessionMode
+    created_at: datetime  # aware, UTC
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "v": METADATA_SCHEMA_VERSION,
+                "user_id": self.user_id,
+                "agent_type": self.agent_type.value,
+                "mode": self.mode.value,
+                "created_at": self.created_at.astimezone(UTC).isoformat(),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, raw: str) -> RoomMetadata:
+        """Parse metadata written by ``encode``; anything else is MetadataNotReadable."""
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise MetadataNotReadable("not JSON") from exc
+        if not isinstance(data, dict) or set(data) != _METADATA_KEYS:
+            raise MetadataNotReadable("not a voicecore metadata object")
+        if type(data["v"]) is not int or data["v"] != METADATA_SCHEMA_VERSION:
+            raise MetadataNotReadable("unknown schema version")
+        user_id, agent_type, mode, created_at = (
+            data["user_id"],
+            data["agent_type"],
+            data["mode"],
+            data["created_at"],
+        )
+        if not all(isinstance(v, str) for v in (user_id, agent_type, mode, created_at)):
+            raise MetadataNotReadable("a field has the wrong type")
+        try:
+            parsed_agent_type = AgentType(agent_type)
+            parsed_mode = SessionMode(mode)
+            parsed_created_at = datetime.fromisoformat(created_at)
+        except ValueError as exc:
+            raise MetadataNotReadable("a field has an unknown value") from exc
+        if parsed_created_at.tzinfo is None:
+            raise MetadataNotReadable("created_at has no UTC offset")
+        try:
+            created_at_utc = parsed_created_at.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
+            raise MetadataNotReadable("created_at is out of range") from exc
+        return cls(
+            user_id=user_id,
+            agent_type=parsed_agent_type,
+            mode=parsed_mode,
+            created_at=created_at_utc,
+        )
+
+
+def owner_of(raw_metadata: str) -> RoomMetadata | None:
+    """The metadata of a voicecore room, or None: such a room belongs to nobody."""
+    try:
+        return RoomMetadata.decode(raw_metadata)
+    except MetadataNotReadable:
+        return None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

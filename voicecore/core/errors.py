@@ -1,0 +1,54 @@
+"""The errors voicecore's core raises; adapters translate their own into these.
+
+    VoiceCoreError
+    ├── InvalidUserId         the user id cannot make a safe room name
+    ├── MetadataNotReadable   room metadata is not voicecore's (decode only)
+    ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
+    ├── NotSessionOwner       the session exists and belongs to someone else
+    └── GatewayError          the room service failed; carries operation and room
+
+Messages never carry secrets, tokens or lower-level exception text: the HTTP
+layer may show a message to a client, and logs get the cause via ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class VoiceCoreError(Exception):
+    """Base of every error voicecore raises on purpose."""
+
+
+class InvalidUserId(VoiceCoreError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"user id cannot be used in a room name: {reason}")
+        self.reason = reason
+
+
+class MetadataNotReadable(VoiceCoreError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"room metadata is not readable: {reason}")
+        self.reason = reason
+
+
+class SessionNotFound(VoiceCoreError):
+    def __init__(self, room_name: str) -> None:
+        super().__init__("voice session not found")
+        self.room_name = room_name
+
+
+class NotSessionOwner(VoiceCoreError):
+    def __init__(self, room_name: str, user_id: str) -> None:
+        super().__init__("voice session belongs to another user")
+        self.room_name = room_name
+        self.user_id = user_id
+
+
+class GatewayError(VoiceCoreError):
+    """The room service failed; ``operation`` and ``room_name`` are for logs."""
+
+    def __init__(self, operation: str, room_name: str | None, detail: str) -> None:
+        where = f" on room {room_name!r}" if room_name else ""
+        super().__init__(f"room service {operation} failed{where}: {detail}")
+        self.operation = operation
+        self.room_name = room_name
+        self.detail = detail

@@ -1,0 +1,93 @@
+"""What the core needs from the outside world: a room service and a token issuer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from voicecore.core.domain import User
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDispatch:
+    """An explicit dispatch of a named agent, made when the room is created."""
+
+    agent_name: str
+    metadata: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSpec:
+    name: str
+    metadata: str
+    empty_timeout_seconds: int
+    max_participants: int
+    agent_dispatch: AgentDispatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    name: str
+    metadata: str
+    sid: str = ""
+
+
+class ParticipantKind(StrEnum):
+    STANDARD = "standard"
+    AGENT = "agent"
+    INGRESS = "ingress"
+    EGRESS = "egress"
+    SIP = "sip"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    identity: str
+    kind: ParticipantKind
+
+
+@runtime_checkable
+class RoomGateway(Protocol):
+    """A room service with LiveKit's semantics (see docs/livekit.md).
+
+    Every method raises ``GatewayError`` when the service fails and nothing else.
+    """
+
+    async def create_room(self, spec: RoomSpec) -> Room:
+        """Create the room, or return the existing room of that name *unchanged*."""
+        ...
+
+    async def get_room(self, name: str) -> Room | None: ...
+
+    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
+        """Rooms that may belong to ``owner_id``: any superset will do.
+
+        The caller filters by metadata, so an adapter may scan everything or use
+        a per-user index without the use case noticing.
+        """
+        ...
+
+    async def list_participants(self, name: str) -> Sequence[Participant]:
+        """Everyone in the room, agents included; empty for a missing room."""
+        ...
+
+    async def delete_room(self, name: str) -> bool:
+        """True if the room was deleted, False if it did not exist."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+@runtime_checkable
+class TokenIssuer(Protocol):
+    def issue(self, user: User, room_name: str, ttl: timedelta) -> IssuedToken:
+        """A join token for exactly ``room_name``, as ``user``."""
+        ...

@@ -1,0 +1,258 @@
+"""The voice-session use cases: start, status, end and list, with ownership rules.
+
+Ownership is the room metadata's ``user_id``, compared exactly. A room without
+readable voicecore metadata belongs to nobody and is reported as not found, as is
+any name voicecore could never have made (checked before the gateway is called).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from voicecore.core.domain import (
+    AgentType,
+    RoomMetadata,
+    SessionMode,
+    SessionPolicy,
+    User,
+    new_room_name,
+    owner_of,
+    room_name_user_id,
+    utc_now,
+    validate_user_id,
+)
+from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
+from voicecore.core.ports import (
+    AgentDispatch,
+    Participant,
+    ParticipantKind,
+    Room,
+    RoomGateway,
+    RoomSpec,
+    TokenIssuer,
+)
+
+logger = logging.getLogger("voicecore.sessions")
+
+# A fresh 64-bit name colliding with an existing room is astronomically unlikely;
+# a few attempts turn "unlikely" into "never" without looping forever.
+_CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    room_name: str
+    token: str
+    expires_at: datetime
+    agent_type: AgentType
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    room_name: str
+    active: bool
+    participant_count: int
+    agent_connected: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    room_name: str
+    agent_type: AgentType
+    participant_count: int
+    created_at: datetime
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class VoiceSessions:
+    """The four use cases over one room gateway and one token issuer."""
+
+    def __init__(
+        self,
+        gateway: RoomGateway,
+        token_issuer: TokenIssuer,
+        policy: SessionPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._gateway = gateway
+        self._tokens = token_issuer
+        self._policy = policy or SessionPolicy()
+        self._clock = clock
+        # Ends of one room within this process are serialised so that exactly one
+        # caller sees "ended" and the rest "not found", whatever the server does.
+        self._end_locks = _KeyedLocks()
+
+    @property
+    def policy(self) -> SessionPolicy:
+        return self._policy
+
+    async def start(self, user: User, agent_type: AgentType = AgentType.GENERAL) -> StartedSession:
+        validate_user_id(user.id)
+        for _ in range(_CREATE_ATTEMPTS):
+            room_name = new_room_name(user.id)
+            metadata = RoomMetadata(
+                user_id=user.id,
+                agent_type=agent_type,
+                mode=SessionMode.VOICE,
+                created_at=self._clock(),
+            )
+            # The token is minted before the room exists, so a failure here
+            # cannot leave a room behind.
+            issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
+            spec = RoomSpec(
+                name=room_name,
+                metadata=metadata.encode(),
+                empty_timeout_seconds=self._policy.empty_timeout_seconds,
+                max_participants=self._policy.max_participants,
+                agent_dispatch=self._dispatch_for(user, agent_type, room_name),
+            )
+            room = await self._gateway.create_room(spec)
+            # LiveKit returns an existing room of the same name unchanged: only a
+            # room carrying exactly our metadata is the one we just made.
+            if room.metadata == spec.metadata:
+                logger.info(
+                    "voice session created",
+                    extra={"user_id": user.id, "room_name": room_name, "agent_type": agent_type.value},
+                )
+                return StartedSession(
+                    room_name=room_name,
+                    token=issued.token,
+                    expires_at=issued.expires_at,
+                    agent_type=agent_type,
+                    created_at=metadata.created_at,
+                )
+            logger.warning("room name already taken, drawing another", extra={"room_name": room_name})
+        raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def status(self, user: User, room_name: str) -> SessionStatus:
+        # Metadata and participants are fetched together; participants of a room
+        # that turns out not to be the caller's are dropped unread.
+        metadata, participants = await self._owned_with_participants(user, room_name)
+        status = SessionStatus(
+            room_name=room_name,
+            active=len(participants) > 0,
+            participant_count=len(participants),
+            agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
+            created_at=metadata.created_at,
+        )
+        logger.info(
+            "voice session status queried",
+            extra={
+                "user_id": user.id,
+                "room_name": room_name,
+                "agent_type": metadata.agent_type.value,
+                "participant_count": status.participant_count,
+                "agent_connected": status.agent_connected,
+            },
+        )
+        return status
+
+    async def end(self, user: User, room_name: str) -> None:
+        async with self._end_locks.hold(room_name):
+            metadata = await self._owned(user, room_name)
+            if not await self._gateway.delete_room(room_name):
+                raise SessionNotFound(room_name)
+        logger.info(
+            "voice session ended",
+            extra={"user_id": user.id, "room_name": room_name, "agent_type": metadata.agent_type.value},
+        )
+
+    async def list(self, user: User) -> list[SessionSummary]:
+        validate_user_id(user.id)
+        candidates = await self._gateway.list_candidate_rooms(user.id)
+        owned: list[tuple[Room, RoomMetadata]] = []
+        for room in candidates:
+            metadata = owner_of(room.metadata)
+            if metadata is not None and metadata.user_id == user.id:
+                owned.append((room, metadata))
+        participant_lists = await asyncio.gather(
+            *(self._gateway.list_participants(room.name) for room, _ in owned)
+        )
+        sessions = sorted(
+            (
+                SessionSummary(
+                    room_name=room.name,
+                    agent_type=metadata.agent_type,
+                    participant_count=len(participants),
+                    created_at=metadata.created_at,
+                )
+                for (room, metadata), participants in zip(owned, participant_lists, strict=True)
+            ),
+            key=lambda s: (s.created_at, s.room_name),
+            reverse=True,
+        )
+        logger.info(
+            "voice sessions listed",
+            extra={"user_id": user.id, "session_count": len(sessions)},
+        )
+        return sessions
+
+    # --- ownership ---------------------------------------------------------
+
+    async def _owned(self, user: User, room_name: str) -> RoomMetadata:
+        if room_name_user_id(room_name) is None:
+            raise SessionNotFound(room_name)
+        room = await self._gateway.get_room(room_name)
+        return self._check_owner(user, room_name, room)
+
+    async def _owned_with_participants(
+        self, user: User, room_name: str
+    ) -> tuple[RoomMetadata, Sequence[Participant]]:
+        if room_name_user_id(room_name) is None:
+            raise SessionNotFound(room_name)
+        room, participants = await asyncio.gather(
+            self._gateway.get_room(room_name), self._gateway.list_participants(room_name)
+        )
+        return self._check_owner(user, room_name, room), participants
+
+    @staticmethod
+    def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
+        if room is None:
+            raise SessionNotFound(room_name)
+        metadata = owner_of(room.metadata)
+        if metadata is None:
+            raise SessionNotFound(room_name)
+        if metadata.user_id != user.id:
+            logger.warning(
+                "voice session access refused: not the owner",
+                extra={"user_id": user.id, "room_name": room_name},
+            )
+            raise NotSessionOwner(room_name, user.id)
+        return metadata
+
+    def _dispatch_for(self, user: User, agent_type: AgentType, room_name: str) -> AgentDispatch | None:
+        if not self._policy.agent_name:
+            return None
+        payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
+        return AgentDispatch(agent_name=self._policy.agent_name, metadata=json.dumps(payload))

@@ -1,0 +1,75 @@
+"""voicecore's configuration, read once from the environment and an optional .env file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voicecore.core.domain import SessionPolicy
+
+_LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
+
+
+def _check_livekit_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in _LIVEKIT_URL_SCHEMES or not parts.hostname:
+        raise ValueError("must be a ws://, wss://, http:// or https:// URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    return url
+
+
+class SettingsError(Exception):
+    """Configuration is missing or invalid; the message is safe to print."""
+
+
+class LiveKitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    livekit_url: Annotated[str, AfterValidator(_check_livekit_url)]
+    livekit_api_key: Annotated[str, Field(min_length=1)]
+    livekit_api_secret: SecretStr
+    livekit_agent_name: Annotated[str, Field(min_length=1)] | None = None
+    livekit_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    session_token_ttl_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 6 * 3600
+    session_empty_timeout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
+    session_max_participants: Annotated[int, Field(ge=1, le=100)] = 2
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            token_ttl=timedelta(seconds=self.session_token_ttl_seconds),
+            empty_timeout_seconds=self.session_empty_timeout_seconds,
+            max_participants=self.session_max_participants,
+            agent_name=self.livekit_agent_name,
+        )
+
+
+def describe_validation_error(exc: ValidationError, *, hint: str = "see .env.example") -> str:
+    """One message naming every missing or invalid variable, never its value."""
+    missing: list[str] = []
+    invalid: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "?"
+        if error["type"] == "missing":
+            missing.append(name)
+        else:
+            invalid.append(f"{name} ({error['msg']})")
+    lines = ["voicecore configuration is incomplete:"]
+    if missing:
+        lines.append("  missing: " + ", ".join(missing))
+    if invalid:
+        lines.append("  invalid: " + "; ".join(invalid))
+    lines.append(f"  Set them in the environment or a .env file ({hint}).")
+    return "\n".join(lines)
+
+
+def load_livekit_settings(**overrides: object) -> LiveKitSettings:
+    try:
+        return LiveKitSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None

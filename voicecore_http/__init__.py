@@ -1,0 +1,1 @@
+"""voicecore_http: the FastAPI adapter (standalone service, or a router a host mounts)."""
