@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator, Iterator
+
 import pytest
 
-from voicecore.adapters.livekit import LiveKitTokenIssuer
+from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.sessions import VoiceSessions
+from voicecore.devserver import LocalLiveKitServer, find_binary, running_livekit_server
 
 TEST_API_KEY = "APItestkey"
 TEST_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -23,3 +27,54 @@ def token_issuer() -> LiveKitTokenIssuer:
 @pytest.fixture
 def sessions(memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer) -> VoiceSessions:
     return VoiceSessions(memory_gateway, token_issuer)
+
+
+# --- the real LiveKit server ---------------------------------------------------
+
+_server_for_reports: list[LocalLiveKitServer] = []
+
+
+@pytest.fixture(scope="session")
+def livekit_server() -> Iterator[LocalLiveKitServer]:
+    binary = find_binary()
+    if binary is None or not binary.exists():
+        message = (
+            "livekit-server is not installed; run `make setup` (needs Go 1.26+) "
+            "or set LIVEKIT_SERVER_BIN to a livekit-server binary"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the real LiveKit tests: {message}")
+        pytest.skip(message)
+    with running_livekit_server(binary) as server:
+        _server_for_reports.append(server)
+        yield server
+        _server_for_reports.remove(server)
+
+
+@pytest.fixture
+async def livekit_gateway(livekit_server: LocalLiveKitServer) -> AsyncIterator[LiveKitRoomGateway]:
+    gateway = LiveKitRoomGateway(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret, timeout_seconds=5
+    )
+    await gateway.open()
+    yield gateway
+    await gateway.aclose()
+
+
+@pytest.fixture
+def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssuer:
+    return LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "livekit_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.livekit)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if report.failed and _server_for_reports and "livekit_server" in getattr(item, "fixturenames", ()):
+        report.sections.append(("livekit-server log (tail)", _server_for_reports[-1].log_tail()))
+    return report  # type: ignore[return-value]

@@ -8,8 +8,9 @@ expected Twirp error, ``not_found`` on delete, means "did not exist".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -39,10 +40,14 @@ _KINDS = {
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
 
 
-@contextlib.contextmanager
-def _translated(operation: str, room_name: str | None) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def _translated(operation: str, room_name: str | None, timeout_seconds: float) -> AsyncIterator[None]:
     try:
-        yield
+        # livekit-api 1.2 passes timeout=None on every request, which aiohttp reads
+        # as "no timeout": the ClientTimeout given to LiveKitAPI never applies.
+        # The deadline is therefore enforced here, around the whole call.
+        async with asyncio.timeout(timeout_seconds):
+            yield
     except api.ServerError as exc:
         raise GatewayError(operation, room_name, f"LiveKit answered {exc.code} (HTTP {exc.status})") from exc
     except TimeoutError as exc:
@@ -74,6 +79,7 @@ class LiveKitRoomGateway(RoomGateway):
         self._url = url
         self._api_key = api_key
         self._api_secret = api_secret
+        self._timeout_seconds = timeout_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._client: api.LiveKitAPI | None = None
 
@@ -89,6 +95,9 @@ class LiveKitRoomGateway(RoomGateway):
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    def _call(self, operation: str, room_name: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+        return _translated(operation, room_name, self._timeout_seconds)
 
     async def create_room(self, spec: RoomSpec) -> Room:
         request = api.CreateRoomRequest(
@@ -106,12 +115,12 @@ class LiveKitRoomGateway(RoomGateway):
                     metadata=spec.agent_dispatch.metadata,
                 )
             )
-        with _translated("create_room", spec.name):
+        async with self._call("create_room", spec.name):
             return _room(await self._lk().room.create_room(request))
 
     async def get_room(self, name: str) -> Room | None:
         # LiveKit has no GetRoom; ListRooms with names matches exactly.
-        with _translated("get_room", name):
+        async with self._call("get_room", name):
             response = await self._lk().room.list_rooms(api.ListRoomsRequest(names=[name]))
         for info in response.rooms:
             if info.name == name:
@@ -122,12 +131,12 @@ class LiveKitRoomGateway(RoomGateway):
         # LiveKit cannot filter by metadata or prefix, so this is a full scan,
         # narrowed here to names made for this owner before anything is decoded.
         prefix = room_name_prefix_for(owner_id)
-        with _translated("list_rooms", None):
+        async with self._call("list_rooms", None):
             response = await self._lk().room.list_rooms(api.ListRoomsRequest())
         return [_room(info) for info in response.rooms if info.name.startswith(prefix)]
 
     async def list_participants(self, name: str) -> Sequence[Participant]:
-        with _translated("list_participants", name):
+        async with self._call("list_participants", name):
             response = await self._lk().room.list_participants(api.ListParticipantsRequest(room=name))
         return [
             Participant(identity=p.identity, kind=_KINDS.get(p.kind, ParticipantKind.OTHER))
@@ -135,7 +144,7 @@ class LiveKitRoomGateway(RoomGateway):
         ]
 
     async def delete_room(self, name: str) -> bool:
-        with _translated("delete_room", name):
+        async with self._call("delete_room", name):
             try:
                 await self._lk().room.delete_room(api.DeleteRoomRequest(room=name))
             except api.ServerError as exc:

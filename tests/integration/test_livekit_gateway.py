@@ -1,0 +1,137 @@
+"""LiveKitRoomGateway against the real server: every method, and error translation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from livekit import api
+
+from tests.conftest import TEST_API_SECRET
+from tests.livekit_helpers import eventually, joined, raw_token, silent_server, unique_user_id
+from voicecore.adapters.livekit import LiveKitRoomGateway
+from voicecore.core.domain import new_room_name
+from voicecore.core.errors import GatewayError
+from voicecore.core.ports import AgentDispatch, ParticipantKind, RoomSpec
+from voicecore.devserver import LocalLiveKitServer, free_port
+
+
+def spec(name: str, metadata: str = '{"x":1}', **overrides: object) -> RoomSpec:
+    fields: dict[str, object] = {"empty_timeout_seconds": 300, "max_participants": 2, **overrides}
+    return RoomSpec(name=name, metadata=metadata, **fields)  # type: ignore[arg-type]
+
+
+async def test_create_then_get_returns_the_room_with_its_settings(
+    livekit_gateway: LiveKitRoomGateway, livekit_server: LocalLiveKitServer
+) -> None:
+    name = new_room_name(unique_user_id())
+    created = await livekit_gateway.create_room(spec(name, empty_timeout_seconds=120, max_participants=2))
+    assert (created.name, created.metadata) == (name, '{"x":1}')
+    assert created.sid.startswith("RM_")
+    assert await livekit_gateway.get_room(name) == created
+
+    async with api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret) as lk:
+        [info] = (await lk.room.list_rooms(api.ListRoomsRequest(names=[name]))).rooms
+    assert (info.empty_timeout, info.max_participants) == (120, 2)
+
+
+async def test_get_of_a_missing_room_is_none(livekit_gateway: LiveKitRoomGateway) -> None:
+    assert await livekit_gateway.get_room(new_room_name(unique_user_id())) is None
+
+
+async def test_list_candidates_returns_the_owners_rooms(livekit_gateway: LiveKitRoomGateway) -> None:
+    owner, other = unique_user_id(), unique_user_id()
+    mine = {new_room_name(owner) for _ in range(3)}
+    for name in [*mine, new_room_name(other)]:
+        await livekit_gateway.create_room(spec(name))
+    candidates = await livekit_gateway.list_candidate_rooms(owner)
+    assert {room.name for room in candidates} == mine
+
+
+async def test_participants_are_listed_with_their_kind(
+    livekit_gateway: LiveKitRoomGateway, livekit_server: LocalLiveKitServer
+) -> None:
+    name = new_room_name(unique_user_id())
+    await livekit_gateway.create_room(spec(name))
+    assert await livekit_gateway.list_participants(name) == []
+    async with (
+        joined(livekit_server.url, raw_token(livekit_server, "human", name)),
+        joined(livekit_server.url, raw_token(livekit_server, "coach", name, kind="agent")),
+    ):
+        participants = await eventually(
+            lambda: livekit_gateway.list_participants(name), lambda p: len(p) == 2
+        )
+    assert {(p.identity, p.kind) for p in participants} == {
+        ("human", ParticipantKind.STANDARD),
+        ("coach", ParticipantKind.AGENT),
+    }
+
+
+async def test_delete_tells_deleted_from_did_not_exist(livekit_gateway: LiveKitRoomGateway) -> None:
+    name = new_room_name(unique_user_id())
+    await livekit_gateway.create_room(spec(name))
+    assert await livekit_gateway.delete_room(name) is True
+    assert await livekit_gateway.get_room(name) is None
+    assert await livekit_gateway.delete_room(name) is False
+
+
+async def test_create_with_an_agent_dispatch_dispatches_that_agent(
+    livekit_gateway: LiveKitRoomGateway, livekit_server: LocalLiveKitServer
+) -> None:
+    name = new_room_name(unique_user_id())
+    dispatch = AgentDispatch(agent_name="fitness-coach", metadata='{"room_name":"r"}')
+    await livekit_gateway.create_room(spec(name, agent_dispatch=dispatch))
+    async with api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret) as lk:
+        dispatches = await lk.agent_dispatch.list_dispatch(name)
+    assert [(d.agent_name, d.metadata) for d in dispatches] == [("fitness-coach", '{"room_name":"r"}')]
+
+
+async def test_server_errors_become_gateway_errors(livekit_gateway: LiveKitRoomGateway) -> None:
+    too_long = "r" * 300  # LiveKit answers invalid_argument
+    with pytest.raises(GatewayError) as failure:
+        await livekit_gateway.create_room(spec(too_long))
+    assert (failure.value.operation, failure.value.room_name) == ("create_room", too_long)
+    assert isinstance(failure.value.__cause__, api.ServerError)
+    assert "invalid_argument" in failure.value.detail
+
+
+async def test_wrong_credentials_become_gateway_errors(livekit_server: LocalLiveKitServer) -> None:
+    gateway = LiveKitRoomGateway(livekit_server.url, livekit_server.api_key, "not-the-secret-" + "x" * 32)
+    try:
+        with pytest.raises(GatewayError, match=r"HTTP 401") as failure:
+            await gateway.get_room("fitness-voice-x-0123456789abcdef")
+        assert failure.value.operation == "get_room"
+        assert "not-the-secret" not in str(failure.value)
+    finally:
+        await gateway.aclose()
+
+
+async def test_an_unreachable_server_is_a_gateway_error(livekit_server: LocalLiveKitServer) -> None:
+    gateway = LiveKitRoomGateway(f"ws://127.0.0.1:{free_port()}", "key", TEST_API_SECRET, timeout_seconds=2)
+    try:
+        for call in (
+            gateway.get_room("r"),
+            gateway.list_candidate_rooms("u"),
+            gateway.list_participants("r"),
+            gateway.delete_room("r"),
+            gateway.create_room(spec("r")),
+        ):
+            with pytest.raises(GatewayError, match="could not reach LiveKit"):
+                await call
+    finally:
+        await gateway.aclose()
+
+
+async def test_a_server_that_never_answers_times_out_as_a_gateway_error(
+    livekit_server: LocalLiveKitServer,
+) -> None:
+    async with silent_server() as port:
+        gateway = LiveKitRoomGateway(f"ws://127.0.0.1:{port}", "key", TEST_API_SECRET, timeout_seconds=0.5)
+        try:
+            started = time.monotonic()
+            with pytest.raises(GatewayError, match="did not answer in time") as failure:
+                await gateway.get_room("r")
+            assert time.monotonic() - started < 3
+            assert failure.value.operation == "get_room"
+        finally:
+            await gateway.aclose()

@@ -1,0 +1,82 @@
+"""Helpers for tests that talk to the real LiveKit server with real participants."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from livekit import api, rtc
+
+from voicecore.devserver import LocalLiveKitServer
+
+T = TypeVar("T")
+
+
+def unique_user_id(prefix: str = "u") -> str:
+    # The server is shared by the whole session: every test owns its users.
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def raw_token(
+    server: LocalLiveKitServer,
+    identity: str,
+    room: str,
+    *,
+    kind: api.AccessToken.ParticipantKind = "standard",
+    ttl: timedelta = timedelta(minutes=10),
+) -> str:
+    """A join token made directly with livekit-api (an agent's, say)."""
+    return (
+        api.AccessToken(server.api_key, server.api_secret)
+        .with_identity(identity)
+        .with_kind(kind)
+        .with_grants(api.VideoGrants(room_join=True, room=room, agent=kind == "agent"))
+        .with_ttl(ttl)
+        .to_jwt()
+    )
+
+
+@contextlib.asynccontextmanager
+async def joined(url: str, token: str) -> AsyncIterator[rtc.Room]:
+    """A real participant in the room for the duration of the block."""
+    room = rtc.Room()
+    await room.connect(url, token, rtc.RoomOptions(auto_subscribe=False, connect_timeout=10))
+    try:
+        yield room
+    finally:
+        await room.disconnect()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0
+) -> T:
+    """Poll until the server's view settles: participant state is eventually consistent."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if accept(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """A loopback listener that accepts connections and never answers; yields its port."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read(-1)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()

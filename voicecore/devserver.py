@@ -1,0 +1,170 @@
+"""Run the pinned open-source LiveKit server on loopback: development, tests, benchmarks.
+
+Never used by the production wiring. The binary is built by ``scripts/setup.sh``
+(``go install`` of livekit-server v1.13.5 into ``.tools/bin``), or named by
+``LIVEKIT_SERVER_BIN``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PINNED_VERSION = "v1.13.5"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BINARY = _REPO_ROOT / ".tools" / "bin" / "livekit-server"
+
+
+class LiveKitServerUnavailable(RuntimeError):
+    """The binary is missing or the server did not become ready."""
+
+
+def find_binary() -> Path | None:
+    configured = os.environ.get("LIVEKIT_SERVER_BIN")
+    if configured:
+        return Path(configured)
+    if DEFAULT_BINARY.exists():
+        return DEFAULT_BINARY
+    found = shutil.which("livekit-server")
+    return Path(found) if found else None
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalLiveKitServer:
+    """One livekit-server process on 127.0.0.1 with a generated key pair and free ports."""
+
+    binary: Path
+    api_key: str = field(default_factory=lambda: "APIdev" + secrets.token_hex(6))
+    api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    http_port: int = field(default_factory=free_port)
+    rtc_tcp_port: int = field(default_factory=free_port)
+    rtc_udp_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="livekit-")))
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.http_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "livekit-server.log"
+
+    def config_yaml(self) -> str:
+        return "\n".join(
+            [
+                f"port: {self.http_port}",
+                "bind_addresses: ['127.0.0.1']",
+                "rtc:",
+                f"  tcp_port: {self.rtc_tcp_port}",
+                f"  udp_port: {self.rtc_udp_port}",
+                "  use_external_ip: false",
+                "  enable_loopback_candidate: true",
+                "keys:",
+                f"  {self.api_key}: {self.api_secret}",
+                "logging:",
+                "  level: info",
+                "",
+            ]
+        )
+
+    def start(self, *, ready_timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        config = self.workdir / "livekit.yaml"
+        config.write_text(self.config_yaml())
+        config.chmod(0o600)
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+            [str(self.binary), "--config", str(config), "--bind", "127.0.0.1", "--node-ip", "127.0.0.1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self._wait_ready(ready_timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        # The process may print a bad config or a taken port and still exit 0:
+        # only a 200 from GET / means ready.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise LiveKitServerUnavailable(f"livekit-server exited early:\n{self.log_tail()}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(self.http_url + "/", timeout=1) as response,  # noqa: S310
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise LiveKitServerUnavailable(f"livekit-server not ready after {timeout}s:\n{self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return "(no log)"
+        # Some lines carry whole SDP offers: keep each line readable.
+        return "\n".join(line if len(line) <= 400 else line[:400] + " …" for line in tail)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_livekit_server(binary: Path | None = None) -> Iterator[LocalLiveKitServer]:
+    resolved = binary or find_binary()
+    if resolved is None or not resolved.exists():
+        raise LiveKitServerUnavailable(
+            "livekit-server is not installed: run `make setup` (needs Go) or set LIVEKIT_SERVER_BIN"
+        )
+    server = LocalLiveKitServer(resolved)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
