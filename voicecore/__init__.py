@@ -1,5 +1,7 @@
 """voicecore: LiveKit voice sessions with strict per-user ownership."""
 
+__version__ = "0.1.0"
+
 from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
 from voicecore.core.errors import (
     GatewayError,

@@ -6,6 +6,10 @@ with ``provider.override(...)``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
 from dependency_injector import containers, providers
 
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
@@ -37,3 +41,25 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
         token_issuer=token_issuer,
         policy=session_policy,
     )
+
+
+@runtime_checkable
+class _Opened(Protocol):
+    async def open(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[None]:
+    """Open the room gateway's client in the running loop; close it on the way out.
+
+    Hosts enter this in their own lifespan; the standalone app does it for itself.
+    """
+    gateway = container.room_gateway()
+    if isinstance(gateway, _Opened):
+        await gateway.open()
+    try:
+        yield
+    finally:
+        if isinstance(gateway, _Opened):
+            await gateway.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -24,7 +25,39 @@ def _check_livekit_url(url: str) -> str:
 
 
 class SettingsError(Exception):
-    """Configuration is missing or invalid; the message is safe to print."""
+    """Configuration is missing or invalid. Names variables, never their values."""
+
+    def __init__(
+        self, missing: Sequence[str], invalid: Sequence[str], hint: str = "see .env.example"
+    ) -> None:
+        self.missing = tuple(missing)
+        self.invalid = tuple(invalid)
+        self.hint = hint
+        lines = ["voicecore configuration is incomplete:"]
+        if self.missing:
+            lines.append("  missing: " + ", ".join(self.missing))
+        if self.invalid:
+            lines.append("  invalid: " + "; ".join(self.invalid))
+        lines.append(f"  Set them in the environment or a .env file ({hint}).")
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> SettingsError:
+        missing: list[str] = []
+        invalid: list[str] = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]).upper() if error["loc"] else "?"
+            if error["type"] == "missing":
+                missing.append(name)
+            else:
+                invalid.append(f"{name} ({error['msg']})")
+        return cls(missing, invalid)
+
+    @classmethod
+    def combine(cls, errors: Sequence[SettingsError]) -> SettingsError:
+        return cls(
+            [name for e in errors for name in e.missing], [problem for e in errors for problem in e.invalid]
+        )
 
 
 class LiveKitSettings(BaseSettings):
@@ -49,27 +82,8 @@ class LiveKitSettings(BaseSettings):
         )
 
 
-def describe_validation_error(exc: ValidationError, *, hint: str = "see .env.example") -> str:
-    """One message naming every missing or invalid variable, never its value."""
-    missing: list[str] = []
-    invalid: list[str] = []
-    for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]).upper() if error["loc"] else "?"
-        if error["type"] == "missing":
-            missing.append(name)
-        else:
-            invalid.append(f"{name} ({error['msg']})")
-    lines = ["voicecore configuration is incomplete:"]
-    if missing:
-        lines.append("  missing: " + ", ".join(missing))
-    if invalid:
-        lines.append("  invalid: " + "; ".join(invalid))
-    lines.append(f"  Set them in the environment or a .env file ({hint}).")
-    return "\n".join(lines)
-
-
 def load_livekit_settings(**overrides: object) -> LiveKitSettings:
     try:
         return LiveKitSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc)) from None
+        raise SettingsError.from_validation_error(exc) from None

@@ -153,6 +153,11 @@ class LiveKitRoomGateway(RoomGateway):
                 raise
         return True
 
+    async def ping(self) -> None:
+        # The cheapest authenticated call: an exact-name lookup of a name we never use.
+        async with self._call("ping", None):
+            await self._lk().room.list_rooms(api.ListRoomsRequest(names=["voicecore-readiness-probe"]))
+
 
 class LiveKitTokenIssuer(TokenIssuer):
     """Join tokens signed with the API secret: join one room, talk, nothing more."""

@@ -68,6 +68,9 @@ class InMemoryRoomGateway(RoomGateway):
         self._maybe_fail("delete_room", name)
         return self._rooms.pop(name, None) is not None
 
+    async def ping(self) -> None:
+        self._maybe_fail("ping", None)
+
     # --- test and development controls --------------------------------------
 
     def join(self, room_name: str, identity: str, kind: ParticipantKind = ParticipantKind.STANDARD) -> None:

@@ -79,6 +79,10 @@ class RoomGateway(Protocol):
         """True if the room was deleted, False if it did not exist."""
         ...
 
+    async def ping(self) -> None:
+        """Return if the room service answers; raise GatewayError if not."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:

@@ -1,0 +1,116 @@
+"""The app factory and the pieces a host backend mounts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from voicecore import __version__
+from voicecore.container import VoiceCoreContainer, voicecore_lifespan
+from voicecore.core.errors import GatewayError
+from voicecore.settings import SettingsError
+from voicecore_http.auth import bearer_user_dependency
+from voicecore_http.container import ServiceContainer
+from voicecore_http.errors import install_error_handlers
+from voicecore_http.request_id import RequestIdMiddleware
+from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
+from voicecore_http.schemas import ErrorBody, HealthBody
+
+LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
+
+
+def validate_settings(container: ServiceContainer) -> None:
+    """Resolve every setting now, so a bad configuration fails before serving.
+
+    One SettingsError names every missing variable across LiveKit and HTTP settings.
+    """
+    errors: list[SettingsError] = []
+    for provider in (container.settings, container.http_settings):
+        try:
+            provider()
+        except SettingsError as exc:
+            errors.append(exc)
+    if errors:
+        raise SettingsError.combine(errors)
+
+
+def include_voice_sessions(
+    app: FastAPI,
+    container: VoiceCoreContainer,
+    *,
+    get_current_user: Callable[..., Any],
+    prefix: str = DEFAULT_PREFIX,
+) -> None:
+    """Mount the endpoints on a host's app, with the host's own get_current_user.
+
+    The host also enters ``voicecore_lifespan(container)`` in its lifespan so the
+    LiveKit client is opened and closed with the app.
+    """
+    app.include_router(
+        voice_sessions_router(
+            sessions=container.sessions,
+            livekit_url=lambda: container.settings().livekit_url,
+            get_current_user=get_current_user,
+            prefix=prefix,
+        )
+    )
+    install_error_handlers(app)
+
+
+def create_app(container: ServiceContainer | None = None) -> FastAPI:
+    """The standalone service. Raises SettingsError if configuration is incomplete."""
+    container = container or ServiceContainer()
+    validate_settings(container)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with voicecore_lifespan(container):
+            yield
+
+    app = FastAPI(
+        title="voicecore",
+        version=__version__,
+        summary="Voice sessions with AI fitness coaches over LiveKit.",
+        openapi_tags=[TAG_METADATA],
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app, standalone=True)
+    app.include_router(
+        voice_sessions_router(
+            sessions=container.sessions,
+            livekit_url=lambda: container.settings().livekit_url,
+            get_current_user=bearer_user_dependency(container.authenticator),
+        )
+    )
+
+    @app.get("/healthz", summary="The process is up", tags=["health"])
+    async def healthz() -> HealthBody:
+        return HealthBody(status="ok")
+
+    @app.get(
+        "/readyz",
+        summary="LiveKit answers",
+        response_model=HealthBody,
+        tags=["health"],
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": "LiveKit does not answer.",
+                "content": {"application/json": {"example": {"detail": LIVEKIT_UNREACHABLE}}},
+            }
+        },
+    )
+    async def readyz() -> HealthBody | JSONResponse:
+        try:
+            await container.room_gateway().ping()
+        except GatewayError:
+            return JSONResponse({"detail": LIVEKIT_UNREACHABLE}, status_code=503)
+        return HealthBody(status="ready")
+
+    return app

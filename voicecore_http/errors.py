@@ -1,0 +1,105 @@
+"""The one place that turns errors into HTTP answers, all shaped ``{"detail": "..."}``.
+
+Details are fixed, generic sentences: never an exception's text, a URL, a token
+or a stack trace. LiveKit failures are logged here at ERROR with their cause.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
+from voicecore_http.auth import NotAuthenticated
+from voicecore_http.schemas import ErrorBody
+
+logger = logging.getLogger("voicecore_http.errors")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer:
+    status: int
+    detail: str
+    description: str  # for the OpenAPI document
+
+
+NOT_AUTHENTICATED = ErrorAnswer(
+    401, "Not authenticated", "Missing, malformed, expired or wrongly signed token."
+)
+NOT_OWNER = ErrorAnswer(403, "This voice session belongs to another user", "The session is someone else's.")
+NOT_FOUND = ErrorAnswer(404, "Voice session not found", "No such session (or a name that can never be one).")
+INVALID = ErrorAnswer(422, "Invalid request", "The body is not valid JSON or does not match the schema.")
+LIVEKIT_FAILED = ErrorAnswer(
+    500, "The voice service is temporarily unavailable; please retry", "LiveKit failed or did not answer."
+)
+UNEXPECTED = ErrorAnswer(500, "Internal server error", "An unexpected failure.")
+
+# The table: domain (and auth) errors -> HTTP answers.
+ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
+    NotAuthenticated: NOT_AUTHENTICATED,
+    NotSessionOwner: NOT_OWNER,
+    SessionNotFound: NOT_FOUND,
+    InvalidUserId: ErrorAnswer(
+        422, "This account's user id cannot be used for voice sessions", "The user id cannot name a room."
+    ),
+    GatewayError: LIVEKIT_FAILED,
+}
+
+
+def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """The documented error answers of an operation, for ``responses=``."""
+    by_status: dict[int, ErrorAnswer] = {}
+    for answer in [NOT_AUTHENTICATED, NOT_OWNER, NOT_FOUND, INVALID, LIVEKIT_FAILED]:
+        by_status.setdefault(answer.status, answer)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": by_status[status].description,
+            "content": {"application/json": {"example": {"detail": by_status[status].detail}}},
+        }
+        for status in statuses
+    }
+
+
+def _answer(answer: ErrorAnswer, detail: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if answer.status == 401 else None
+    return JSONResponse({"detail": detail or answer.detail}, status_code=answer.status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
+    if isinstance(exc, GatewayError):
+        logger.error(
+            "LiveKit call failed: %s",
+            exc,
+            exc_info=exc,
+            extra={"operation": exc.operation, "room_name": exc.room_name, "status_code": answer.status},
+        )
+    return _answer(answer)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return _answer(INVALID, "Invalid request: " + "; ".join(problems) if problems else None)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unexpected failure", exc_info=exc)
+    return _answer(UNEXPECTED)
+
+
+def install_error_handlers(app: FastAPI, *, standalone: bool = False) -> None:
+    """Map voicecore's errors on ``app``; a standalone app also owns 422 and 500 bodies."""
+    for kind in ERROR_TABLE:
+        app.add_exception_handler(kind, _domain_error)
+    if standalone:
+        app.add_exception_handler(RequestValidationError, _validation_error)
+        app.add_exception_handler(Exception, _unexpected)

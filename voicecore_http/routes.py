@@ -1,0 +1,137 @@
+"""The four voice-session endpoints: parse, call one use case, shape the answer.
+
+No `from __future__ import annotations` here: FastAPI must see the dependency
+aliases built inside voice_sessions_router as real objects, not strings.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+
+from voicecore.core.domain import User
+from voicecore.core.sessions import VoiceSessions
+from voicecore_http.auth import as_user
+from voicecore_http.errors import openapi_responses
+from voicecore_http.schemas import (
+    CreateSessionRequest,
+    SessionCreated,
+    SessionEnded,
+    SessionList,
+    SessionListItem,
+    SessionStatusResponse,
+)
+
+TAG = "voice-sessions"
+TAG_METADATA = {
+    "name": TAG,
+    "description": (
+        "Voice sessions with an AI coach. Each session is a LiveKit room owned by the user who "
+        "created it; only that user can see, list or end it. Every operation needs "
+        "`Authorization: Bearer <JWT>`."
+    ),
+}
+DEFAULT_PREFIX = "/api/v1/voice-sessions"
+
+logger = logging.getLogger("voicecore_http.routes")
+
+
+def voice_sessions_router(
+    *,
+    sessions: Callable[[], VoiceSessions],
+    livekit_url: Callable[[], str],
+    get_current_user: Callable[..., Any],
+    prefix: str = DEFAULT_PREFIX,
+) -> APIRouter:
+    """The endpoints, given where use cases come from and who the caller is.
+
+    ``get_current_user`` is any FastAPI dependency returning an object with an
+    ``id`` (and optionally an ``email``): the host's own, or the standalone JWT check.
+    """
+
+    async def current_user(candidate: Annotated[Any, Depends(get_current_user)]) -> User:
+        return as_user(candidate)
+
+    # Async functions around the providers: FastAPI inspects a dependency's
+    # signature, which providers lack, and runs sync ones in a thread pool.
+    async def session_use_cases() -> VoiceSessions:
+        return sessions()
+
+    async def configured_livekit_url() -> str:
+        return livekit_url()
+
+    CurrentUser = Annotated[User, Depends(current_user)]
+    Sessions = Annotated[VoiceSessions, Depends(session_use_cases)]
+    LiveKitUrl = Annotated[str, Depends(configured_livekit_url)]
+
+    router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500))
+
+    @router.post(
+        "",
+        status_code=201,
+        summary="Start a voice session",
+        description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
+        responses=openapi_responses(422),
+    )
+    async def create_session(
+        user: CurrentUser,
+        use_cases: Sessions,
+        server_url: LiveKitUrl,
+        request: Annotated[CreateSessionRequest | None, Body()] = None,
+    ) -> SessionCreated:
+        started = await use_cases.start(user, (request or CreateSessionRequest()).agent_type)
+        return SessionCreated(
+            room_name=started.room_name,
+            token=started.token,
+            livekit_url=server_url,
+            agent_type=started.agent_type,
+            expires_at=started.expires_at,
+        )
+
+    @router.get(
+        "/{room_name}",
+        summary="Get a voice session's status",
+        description="Whether anyone is connected, how many (the agent included) and whether the agent is.",
+        responses=openapi_responses(403, 404),
+    )
+    async def get_session(room_name: str, user: CurrentUser, use_cases: Sessions) -> SessionStatusResponse:
+        status = await use_cases.status(user, room_name)
+        return SessionStatusResponse(
+            room_name=status.room_name,
+            active=status.active,
+            participant_count=status.participant_count,
+            agent_connected=status.agent_connected,
+            created_at=status.created_at,
+        )
+
+    @router.delete(
+        "/{room_name}",
+        summary="End a voice session",
+        description="Deletes the room; everyone in it is disconnected.",
+        responses=openapi_responses(403, 404),
+    )
+    async def end_session(room_name: str, user: CurrentUser, use_cases: Sessions) -> SessionEnded:
+        await use_cases.end(user, room_name)
+        return SessionEnded(room_name=room_name)
+
+    @router.get(
+        "",
+        summary="List the caller's voice sessions",
+        description="The caller's live sessions, newest first; other users' rooms never appear.",
+    )
+    async def list_sessions(user: CurrentUser, use_cases: Sessions) -> SessionList:
+        summaries = await use_cases.list(user)
+        return SessionList(
+            sessions=[
+                SessionListItem(
+                    room_name=s.room_name,
+                    agent_type=s.agent_type,
+                    participant_count=s.participant_count,
+                    created_at=s.created_at,
+                )
+                for s in summaries
+            ]
+        )
+
+    return router

@@ -1,0 +1,121 @@
+"""Request and response bodies: the contract clients are written against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from voicecore.core.domain import AgentType
+
+EXAMPLE_ROOM = "fitness-voice-user-123-9f2c4e1ab37d5e60"
+EXAMPLE_TIME = "2026-11-25T18:30:00+00:00"
+
+# ISO 8601 with an explicit "+00:00" offset (pydantic's default would write "Z").
+UtcTimestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.astimezone(UTC).isoformat(), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+]
+RoomName = Annotated[str, Field(examples=[EXAMPLE_ROOM], description="The LiveKit room of the session.")]
+
+
+class CreateSessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent_type": "workout"}, {}]})
+
+    agent_type: AgentType = Field(
+        default=AgentType.GENERAL, description="Which coach joins the session; defaults to `general`."
+    )
+
+
+class SessionCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "room_name": EXAMPLE_ROOM,
+                    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJl",
+                    "livekit_url": "wss://your-project.livekit.cloud",
+                    "agent_type": "workout",
+                    "expires_at": "2026-11-26T00:30:00+00:00",
+                }
+            ]
+        }
+    )
+
+    room_name: RoomName
+    token: str = Field(description="LiveKit access token: joins only this room, as this user.")
+    livekit_url: str = Field(description="The LiveKit server to connect to, as configured.")
+    agent_type: AgentType
+    expires_at: UtcTimestamp = Field(description="When the token expires (its `exp`).")
+
+
+class SessionStatusResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "room_name": EXAMPLE_ROOM,
+                    "active": True,
+                    "participant_count": 2,
+                    "agent_connected": True,
+                    "created_at": EXAMPLE_TIME,
+                }
+            ]
+        }
+    )
+
+    room_name: RoomName
+    active: bool = Field(description="At least one participant is connected.")
+    participant_count: int = Field(ge=0, description="Everyone connected, the agent included.")
+    agent_connected: bool = Field(description="An agent participant is in the room.")
+    created_at: UtcTimestamp
+
+
+class SessionEnded(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ended", "room_name": EXAMPLE_ROOM}]}
+    )
+
+    status: Literal["ended"] = "ended"
+    room_name: RoomName
+
+
+class SessionListItem(BaseModel):
+    room_name: RoomName
+    agent_type: AgentType
+    participant_count: int = Field(ge=0, description="Everyone connected, the agent included.")
+    created_at: UtcTimestamp
+
+
+class SessionList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sessions": [
+                        {
+                            "room_name": EXAMPLE_ROOM,
+                            "agent_type": "diet",
+                            "participant_count": 1,
+                            "created_at": EXAMPLE_TIME,
+                        }
+                    ]
+                },
+                {"sessions": []},
+            ]
+        }
+    )
+
+    sessions: list[SessionListItem] = Field(description="The caller's live sessions, newest first.")
+
+
+class ErrorBody(BaseModel):
+    """Every error has this one shape."""
+
+    detail: str
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok", "ready"]
