@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from voicecore import __version__
@@ -113,4 +114,35 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
             return JSONResponse({"detail": LIVEKIT_UNREACHABLE}, status_code=503)
         return HealthBody(status="ready")
 
+    _document_only_reachable_errors(app)
     return app
+
+
+def _document_only_reachable_errors(app: FastAPI) -> None:
+    """Drop FastAPI's automatic 422 where no input can fail validation.
+
+    FastAPI documents a 422 (in its own list-shaped body) on every operation with
+    parameters; ours can only fail validation on a request body, and answer it in
+    the one ``{"detail": "..."}`` shape documented explicitly there.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" not in operation:
+                        operation["responses"].pop("422", None)
+            schemas = document.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,53 @@
+"""A host backend mounting voicecore's endpoints behind its own authentication.
+
+Run it: ``LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... uvicorn docs.examples.host_backend:app``
+(tests/http/test_host_mounting.py exercises exactly this module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import FastAPI, Header, HTTPException
+from pydantic import BaseModel
+
+from voicecore.container import VoiceCoreContainer, voicecore_lifespan
+from voicecore_http.app import include_voice_sessions
+
+
+class HostUser(BaseModel):
+    """The host's own user model: voicecore reads ``id`` and ``email``."""
+
+    id: int
+    email: str
+    display_name: str
+
+
+# Stand-in for the host's real session store / OAuth check.
+HOST_SESSIONS = {"host-session-ada": HostUser(id=42, email="ada@example.com", display_name="Ada")}
+
+
+async def get_current_user(authorization: Annotated[str | None, Header()] = None) -> HostUser:
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    user = HOST_SESSIONS.get(token)
+    if user is None:
+        raise HTTPException(
+            status_code=401, detail="Not authenticated", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+def create_host_app(container: VoiceCoreContainer | None = None) -> FastAPI:
+    voice = container or VoiceCoreContainer()
+    voice.settings()  # fail at start-up, not on the first request, if LiveKit is not configured
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with voicecore_lifespan(voice):  # opens and closes the LiveKit client
+            yield
+
+    host = FastAPI(title="Host backend", lifespan=lifespan)
+    include_voice_sessions(host, voice, get_current_user=get_current_user, prefix="/coach/voice")
+    return host

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up if needed, then serve the API with a local LiveKit server (unless LIVEKIT_URL is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m voicecore_http.devstack "$@"

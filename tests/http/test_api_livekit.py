@@ -1,0 +1,83 @@
+"""The full path: HTTP -> use cases -> real LiveKit -> real participants."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.http.conftest import AuthHeaders
+from tests.livekit_helpers import eventually, joined, raw_token, unique_user_id
+from voicecore.devserver import LocalLiveKitServer
+
+BASE = "/api/v1/voice-sessions"
+
+
+async def test_a_session_from_creation_to_end_with_real_participants(
+    livekit_client: httpx.AsyncClient, auth: AuthHeaders, livekit_server: LocalLiveKitServer
+) -> None:
+    user = unique_user_id("member")
+    headers = auth(user, "member@example.com")
+    created = await livekit_client.post(BASE, json={"agent_type": "workout"}, headers=headers)
+    assert created.status_code == 201
+    session = created.json()
+    assert session["livekit_url"] == livekit_server.url
+    room_name = session["room_name"]
+
+    async def status() -> dict[str, object]:
+        response = await livekit_client.get(f"{BASE}/{room_name}", headers=headers)
+        assert response.status_code == 200
+        body: dict[str, object] = response.json()
+        return body
+
+    assert (await status())["participant_count"] == 0
+    async with joined(session["livekit_url"], session["token"]) as room:
+        assert room.local_participant.identity == user
+        one = await eventually(status, lambda s: s["participant_count"] == 1)
+        assert (one["active"], one["agent_connected"]) == (True, False)
+
+        agent_token = raw_token(livekit_server, "coach", room_name, kind="agent")
+        async with joined(livekit_server.url, agent_token):
+            two = await eventually(status, lambda s: s["participant_count"] == 2)
+            assert two["agent_connected"] is True
+            listed = (await livekit_client.get(BASE, headers=headers)).json()["sessions"]
+            assert [(s["room_name"], s["participant_count"], s["agent_type"]) for s in listed] == [
+                (room_name, 2, "workout")
+            ]
+
+            disconnected = asyncio.Event()
+            room.on("disconnected", lambda *_: disconnected.set())
+            ended = await livekit_client.delete(f"{BASE}/{room_name}", headers=headers)
+            assert ended.json() == {"status": "ended", "room_name": room_name}
+            await asyncio.wait_for(disconnected.wait(), 10)
+    gone = await livekit_client.get(f"{BASE}/{room_name}", headers=headers)
+    assert gone.status_code == 404
+    assert (await livekit_client.get(BASE, headers=headers)).json() == {"sessions": []}
+
+
+async def test_another_user_gets_403_and_the_room_survives(
+    livekit_client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    owner, intruder = auth(unique_user_id("owner")), auth(unique_user_id("intruder"))
+    room_name = (await livekit_client.post(BASE, json={}, headers=owner)).json()["room_name"]
+    assert (await livekit_client.get(f"{BASE}/{room_name}", headers=intruder)).status_code == 403
+    assert (await livekit_client.delete(f"{BASE}/{room_name}", headers=intruder)).status_code == 403
+    assert (await livekit_client.get(BASE, headers=intruder)).json() == {"sessions": []}
+    assert (await livekit_client.get(f"{BASE}/{room_name}", headers=owner)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "a%00b", "fitness-voice-u-0123456789abcdef"])
+async def test_impossible_and_missing_names_are_404_on_the_real_server(
+    livekit_client: httpx.AsyncClient, auth: AuthHeaders, name: str
+) -> None:
+    headers = auth(unique_user_id())
+    for method in ("GET", "DELETE"):
+        response = await livekit_client.request(method, f"{BASE}/{name}", headers=headers)
+        assert response.status_code == 404
+
+
+async def test_readiness_follows_livekit(
+    livekit_client: httpx.AsyncClient, livekit_server: LocalLiveKitServer
+) -> None:
+    assert (await livekit_client.get("/readyz")).json() == {"status": "ready"}
