@@ -279,3 +279,46 @@ def test_memory_gateway_models_max_participants_without_counting_agents(
     with pytest.raises(RoomFull):
         memory_gateway.join("r", "c")
     memory_gateway.join("r", "a")  # the same identity again replaces, it does not add
+
+
+async def test_a_create_that_fails_after_reaching_the_service_leaves_no_room(
+    token_issuer: LiveKitTokenIssuer,
+) -> None:
+    class CreatesThenTimesOut(InMemoryRoomGateway):
+        async def create_room(self, spec: RoomSpec) -> Room:
+            await super().create_room(spec)  # the server acted...
+            raise GatewayError(
+                "create_room", spec.name, "LiveKit did not answer in time"
+            )  # ...we never heard
+
+    gateway = CreatesThenTimesOut()
+    sessions = VoiceSessions(gateway, token_issuer)
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    assert gateway.room_names == frozenset()
+    assert await sessions.list(ALICE) == []
+
+
+async def test_a_failed_create_whose_cleanup_also_fails_still_reports_the_create_failure(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    memory_gateway.fail("create_room", "delete_room")
+    with pytest.raises(GatewayError) as failure:
+        await sessions.start(ALICE)
+    assert failure.value.operation == "create_room"
+
+
+async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
+    token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FailsToCreate(InMemoryRoomGateway):
+        async def create_room(self, spec: RoomSpec) -> Room:
+            raise GatewayError("create_room", spec.name, "LiveKit did not answer in time")
+
+    gateway = FailsToCreate()
+    taken = "fitness-voice-alice-0000000000000000"
+    gateway.put_room(taken, RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode())
+    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
+    with pytest.raises(GatewayError):
+        await VoiceSessions(gateway, token_issuer).start(ALICE)
+    assert gateway.room_names == {taken}

@@ -137,7 +137,7 @@ class VoiceSessions:
                 max_participants=self._policy.max_participants,
                 agent_dispatch=self._dispatch_for(user, agent_type, room_name),
             )
-            room = await self._gateway.create_room(spec)
+            room = await self._create_or_clean_up(spec)
             # LiveKit returns an existing room of the same name unchanged: only a
             # room carrying exactly our metadata is the one we just made.
             if room.metadata == spec.metadata:
@@ -217,6 +217,29 @@ class VoiceSessions:
             extra={"user_id": user.id, "session_count": len(sessions)},
         )
         return sessions
+
+    async def _create_or_clean_up(self, spec: RoomSpec) -> Room:
+        """Create the room; if that fails, make sure no room of ours is left behind.
+
+        A timed-out or dropped create may still have reached LiveKit. Only a room
+        carrying exactly our metadata is removed (never someone else's); if LiveKit
+        is unreachable for that too, or the create lands later still, the room's
+        empty_timeout closes it, since the user never received its name.
+        """
+        try:
+            return await self._gateway.create_room(spec)
+        except GatewayError:
+            try:
+                leftover = await self._gateway.get_room(spec.name)
+                if leftover is not None and leftover.metadata == spec.metadata:
+                    await self._gateway.delete_room(spec.name)
+                    logger.warning("removed a room whose create failed", extra={"room_name": spec.name})
+            except GatewayError:
+                logger.warning(
+                    "could not check for a half-created room; empty_timeout will close it",
+                    extra={"room_name": spec.name, "operation": "create_room"},
+                )
+            raise
 
     # --- ownership ---------------------------------------------------------
 
