@@ -4,11 +4,17 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.sessions import VoiceSessions
 from voicecore.devserver import LocalLiveKitServer, find_binary, running_livekit_server
+
+# No per-example deadline: speed is measured by the benchmarks, never by timed tests,
+# and a deadline only makes a loaded 2-core CI machine flaky.
+settings.register_profile("voicecore", deadline=None, print_blob=True)
+settings.load_profile("voicecore")
 
 TEST_API_KEY = "APItestkey"
 TEST_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
