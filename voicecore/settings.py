@@ -38,7 +38,7 @@ class SettingsError(Exception):
             lines.append("  missing: " + ", ".join(self.missing))
         if self.invalid:
             lines.append("  invalid: " + "; ".join(self.invalid))
-        lines.append(f"  Set them in the environment or a .env file ({hint}).")
+        lines.append("  Set them in the environment or a .env file (see .env.example).")
         super().__init__("\n".join(lines))
 
     @classmethod
@@ -61,11 +61,12 @@ class SettingsError(Exception):
 
 
 class LiveKitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
 
     livekit_url: Annotated[str, AfterValidator(_check_livekit_url)]
     livekit_api_key: Annotated[str, Field(min_length=1)]
-    livekit_api_secret: SecretStr
+    livekit_api_secret: Annotated[SecretStr, Field(min_length=1)]
     livekit_agent_name: Annotated[str, Field(min_length=1)] | None = None
     livekit_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
 

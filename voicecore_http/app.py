@@ -16,7 +16,7 @@ from voicecore.core.errors import GatewayError
 from voicecore.settings import SettingsError
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
-from voicecore_http.errors import install_error_handlers
+from voicecore_http.errors import install_error_handlers, install_validation_handler
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
 from voicecore_http.schemas import ErrorBody, HealthBody
@@ -79,16 +79,9 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
         openapi_tags=[TAG_METADATA],
         lifespan=lifespan,
     )
-    app.state.container = container
     app.add_middleware(RequestIdMiddleware)
-    install_error_handlers(app, standalone=True)
-    app.include_router(
-        voice_sessions_router(
-            sessions=container.sessions,
-            livekit_url=lambda: container.settings().livekit_url,
-            get_current_user=bearer_user_dependency(container.authenticator),
-        )
-    )
+    install_validation_handler(app)
+    include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
 
     @app.get("/healthz", summary="The process is up", tags=["health"])
     async def healthz() -> HealthBody:

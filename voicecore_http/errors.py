@@ -91,15 +91,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _answer(INVALID, "Invalid request: " + "; ".join(problems) if problems else None)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def log_unexpected(exc: Exception) -> None:
     logger.error("unexpected failure", exc_info=exc)
+
+
+def unexpected_error_response() -> JSONResponse:
     return _answer(UNEXPECTED)
 
 
-def install_error_handlers(app: FastAPI, *, standalone: bool = False) -> None:
-    """Map voicecore's errors on ``app``; a standalone app also owns 422 and 500 bodies."""
+def install_error_handlers(app: FastAPI) -> None:
+    """Map voicecore's own errors on ``app`` (a host's app, or the standalone one)."""
     for kind in ERROR_TABLE:
         app.add_exception_handler(kind, _domain_error)
-    if standalone:
-        app.add_exception_handler(RequestValidationError, _validation_error)
-        app.add_exception_handler(Exception, _unexpected)
+
+
+def install_validation_handler(app: FastAPI) -> None:
+    """The standalone service also answers 422 in the one ``{"detail": "..."}`` shape."""
+    app.add_exception_handler(RequestValidationError, _validation_error)

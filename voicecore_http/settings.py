@@ -11,7 +11,7 @@ from voicecore.settings import SettingsError
 
 
 class HttpSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
 
     # HS256 wants a key at least as long as its output (RFC 7518 section 3.2).
     auth_jwt_secret: Annotated[SecretStr, Field(min_length=32)]

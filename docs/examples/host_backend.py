@@ -1,6 +1,7 @@
 """A host backend mounting voicecore's endpoints behind its own authentication.
 
-Run it: ``LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... uvicorn docs.examples.host_backend:app``
+Run it: ``LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=...
+uvicorn --factory docs.examples.host_backend:create_host_app``
 (tests/http/test_host_mounting.py exercises exactly this module).
 """
 

@@ -13,6 +13,7 @@ from tests.conftest import TEST_API_SECRET
 from tests.http.conftest import AUTH_SECRET, CONFIGURED_LIVEKIT_URL, AuthHeaders, bearer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.ports import ParticipantKind
+from voicecore_http.logs import JsonFormatter, PlainFormatter, RequestContextFilter
 
 BASE = "/api/v1/voice-sessions"
 
@@ -283,3 +284,63 @@ async def test_health_and_readiness(client: httpx.AsyncClient, memory_gateway: I
     not_ready = await client.get("/readyz")
     assert (not_ready.status_code, not_ready.json()) == (503, {"detail": "LiveKit is not reachable"})
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_an_unexpected_failure_is_a_generic_500_with_the_request_id_logged_once(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    memory_gateway: InMemoryRoomGateway,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(name: str) -> None:
+        raise RuntimeError("internal detail http://10.0.0.1 must not leak")
+
+    monkeypatch.setattr(memory_gateway, "get_room", broken)
+    response = await client.get(
+        f"{BASE}/fitness-voice-user-1-0123456789abcdef",
+        headers={**auth("user-1"), "X-Request-ID": "req-boom"},
+    )
+    assert (response.status_code, response.json()) == (500, {"detail": "Internal server error"})
+    assert response.headers["X-Request-ID"] == "req-boom"
+    assert "internal detail" not in response.text
+    [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert logged.getMessage() == "unexpected failure"
+    assert logged.exc_info is not None
+
+
+async def test_formatted_log_lines_of_a_failing_session_hold_no_token_or_secret(
+    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+) -> None:
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    root = logging.getLogger()
+    handlers = []
+    for formatter in (JsonFormatter(), PlainFormatter()):
+        handler = Collect(logging.DEBUG)
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestContextFilter())
+        handlers.append(handler)
+        root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        headers = auth("user-1", "u1@example.com")
+        created = (await client.post(BASE, json={}, headers=headers)).json()
+        memory_gateway.fail("get_room", "list_participants", "list_rooms", "delete_room")
+        await client.get(f"{BASE}/{created['room_name']}", headers=headers)
+        await client.delete(f"{BASE}/{created['room_name']}", headers=headers)
+        await client.get(BASE, headers=headers)
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+        root.setLevel(previous_level)
+    text = "\n".join(lines)
+    assert "LiveKit call failed" in text  # the failures were logged, with their tracebacks
+    assert "Traceback" in text
+    for secret in (created["token"], headers["Authorization"].split()[1], TEST_API_SECRET, AUTH_SECRET):
+        assert secret not in text

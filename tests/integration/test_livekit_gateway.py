@@ -135,3 +135,19 @@ async def test_a_server_that_never_answers_times_out_as_a_gateway_error(
             assert failure.value.operation == "get_room"
         finally:
             await gateway.aclose()
+
+
+async def test_a_closed_gateway_refuses_calls_instead_of_opening_a_new_session(
+    livekit_server: LocalLiveKitServer,
+) -> None:
+    gateway = LiveKitRoomGateway(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+    await gateway.open()
+    assert await gateway.get_room(new_room_name(unique_user_id())) is None
+    await gateway.aclose()
+    with pytest.raises(GatewayError, match="closed"):
+        await gateway.get_room("fitness-voice-x-0123456789abcdef")
+    await gateway.open()  # an explicit open starts a new client
+    try:
+        await gateway.ping()
+    finally:
+        await gateway.aclose()

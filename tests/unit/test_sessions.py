@@ -139,15 +139,38 @@ async def test_status_of_someone_elses_room_is_refused(sessions: VoiceSessions) 
         await sessions.status(BOB, started.room_name)
 
 
-async def test_ownership_is_the_metadata_not_the_name(
+async def test_ownership_is_the_metadata_and_the_name_never_grants_anything(
     sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
 ) -> None:
-    # A room named for bob but whose metadata says alice belongs to alice.
+    # Named for bob, metadata says alice: not a voice session, for either of them.
     name = "fitness-voice-bob-0123456789abcdef"
     memory_gateway.put_room(name, RoomMetadata("alice", AgentType.DIET, SessionMode.VOICE, NOON).encode())
-    assert (await sessions.status(ALICE, name)).room_name == name
+    for user in (ALICE, BOB):
+        with pytest.raises(SessionNotFound):
+            await sessions.status(user, name)
+        with pytest.raises(SessionNotFound):
+            await sessions.end(user, name)
+        assert await sessions.list(user) == []
+    assert memory_gateway.room_names == {name}
+    # Named for alice and metadata alice: alice's, and bob is refused by the metadata.
+    mine = "fitness-voice-alice-0123456789abcdef"
+    memory_gateway.put_room(mine, RoomMetadata("alice", AgentType.DIET, SessionMode.VOICE, NOON).encode())
+    assert (await sessions.status(ALICE, mine)).room_name == mine
     with pytest.raises(NotSessionOwner):
-        await sessions.status(BOB, name)
+        await sessions.status(BOB, mine)
+
+
+async def test_status_judges_ownership_before_a_participants_failure(
+    sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
+) -> None:
+    started = await sessions.start(ALICE)
+    memory_gateway.fail("list_participants")
+    with pytest.raises(NotSessionOwner):
+        await sessions.status(BOB, started.room_name)
+    with pytest.raises(SessionNotFound):
+        await sessions.status(ALICE, "fitness-voice-alice-0123456789abcdef")
+    with pytest.raises(GatewayError):
+        await sessions.status(ALICE, started.room_name)
 
 
 @pytest.mark.parametrize(

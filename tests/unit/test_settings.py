@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +16,9 @@ REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (*REQUIRED, "LIVEKIT_AGENT_NAME", "SESSION_TOKEN_TTL_SECONDS", "SESSION_MAX_PARTICIPANTS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(("LIVEKIT_", "SESSION_")):
+            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
 
@@ -101,3 +103,12 @@ def test_out_of_range_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "0")
     with pytest.raises(SettingsError, match="SESSION_MAX_PARTICIPANTS"):
         load_livekit_settings()
+
+
+def test_empty_values_count_as_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # What a copied .env.example with blanks looks like.
+    (tmp_path / ".env").write_text("LIVEKIT_URL=ws://127.0.0.1:7880\nLIVEKIT_API_KEY=\nLIVEKIT_API_SECRET=\n")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "")
+    with pytest.raises(SettingsError) as failure:
+        load_livekit_settings()
+    assert failure.value.missing == ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

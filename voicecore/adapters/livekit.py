@@ -82,16 +82,22 @@ class LiveKitRoomGateway(RoomGateway):
         self._timeout_seconds = timeout_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._client: api.LiveKitAPI | None = None
+        self._closed = False
 
     def _lk(self) -> api.LiveKitAPI:
         if self._client is None:
+            if self._closed:
+                # A late call after shutdown must not open a session nobody closes.
+                raise GatewayError("connect", None, "the LiveKit client is closed")
             self._client = api.LiveKitAPI(self._url, self._api_key, self._api_secret, timeout=self._timeout)
         return self._client
 
     async def open(self) -> None:
+        self._closed = False
         self._lk()
 
     async def aclose(self) -> None:
+        self._closed = True
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()

@@ -1,8 +1,10 @@
 """The voice-session use cases: start, status, end and list, with ownership rules.
 
-Ownership is the room metadata's ``user_id``, compared exactly. A room without
-readable voicecore metadata belongs to nobody and is reported as not found, as is
-any name voicecore could never have made (checked before the gateway is called).
+Ownership is the room metadata's ``user_id``, compared exactly; the name never
+grants anything. A room is a voice session only if its metadata is readable and
+its name was made for the user that metadata names; any other room belongs to
+nobody and is reported as not found, as is any name voicecore could never have
+made (checked before the gateway is called). status, end and list share this rule.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar, cast
 
 from voicecore.core.domain import (
     AgentType,
@@ -25,7 +28,6 @@ from voicecore.core.domain import (
     owner_of,
     room_name_user_id,
     utc_now,
-    validate_user_id,
 )
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.ports import (
@@ -39,6 +41,7 @@ from voicecore.core.ports import (
 )
 
 logger = logging.getLogger("voicecore.sessions")
+T = TypeVar("T")
 
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
@@ -71,6 +74,15 @@ class SessionSummary:
     created_at: datetime
 
 
+async def _all_or_first_error(*calls: Awaitable[T]) -> list[T]:
+    """Like gather, but never leaves a sibling call running after a failure."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)
+
+
 class _KeyedLocks:
     """One asyncio.Lock per key, dropped when nobody holds or awaits it."""
 
@@ -79,7 +91,8 @@ class _KeyedLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        entry = self._locks.get(key)
+        lock, users = entry if entry is not None else (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
@@ -90,9 +103,6 @@ class _KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class VoiceSessions:
@@ -118,9 +128,8 @@ class VoiceSessions:
         return self._policy
 
     async def start(self, user: User, agent_type: AgentType = AgentType.GENERAL) -> StartedSession:
-        validate_user_id(user.id)
         for _ in range(_CREATE_ATTEMPTS):
-            room_name = new_room_name(user.id)
+            room_name = new_room_name(user.id)  # raises InvalidUserId before anything is made
             metadata = RoomMetadata(
                 user_id=user.id,
                 agent_type=agent_type,
@@ -194,9 +203,9 @@ class VoiceSessions:
         owned: list[tuple[Room, RoomMetadata]] = []
         for room in candidates:
             metadata = owner_of(room.metadata)
-            if metadata is not None and metadata.user_id == user.id:
+            if metadata is not None and metadata.user_id == user.id == room_name_user_id(room.name):
                 owned.append((room, metadata))
-        participant_lists = await asyncio.gather(
+        participant_lists = await _all_or_first_error(
             *(self._gateway.list_participants(room.name) for room, _ in owned)
         )
         sessions = sorted(
@@ -255,17 +264,24 @@ class VoiceSessions:
         if room_name_user_id(room_name) is None:
             raise SessionNotFound(room_name)
         room, participants = await asyncio.gather(
-            self._gateway.get_room(room_name), self._gateway.list_participants(room_name)
+            self._gateway.get_room(room_name),
+            self._gateway.list_participants(room_name),
+            return_exceptions=True,
         )
-        return self._check_owner(user, room_name, room), participants
+        if isinstance(room, BaseException):
+            raise room
+        metadata = self._check_owner(user, room_name, room)  # 403/404 before a participants failure
+        if isinstance(participants, BaseException):
+            raise participants
+        return metadata, participants
 
     @staticmethod
     def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
         if room is None:
             raise SessionNotFound(room_name)
         metadata = owner_of(room.metadata)
-        if metadata is None:
-            raise SessionNotFound(room_name)
+        if metadata is None or room_name_user_id(room_name) != metadata.user_id:
+            raise SessionNotFound(room_name)  # not a voice session: it belongs to nobody
         if metadata.user_id != user.id:
             logger.warning(
                 "voice session access refused: not the owner",
