@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 
+import jwt
 import pytest
 from hypothesis import settings
+from pydantic import SecretStr
 
+from tests.reliability.leaks import LEAK_CHECK_MODULE, LeakGuard
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.sessions import VoiceSessions
@@ -76,6 +80,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "livekit_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.livekit)
+    # The log-leak check reads what every other test logged: it runs last.
+    items.sort(key=lambda item: item.nodeid.startswith(LEAK_CHECK_MODULE))
+
+
+# --- no secret or token in any log ----------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_leak_guard() -> Iterator[LeakGuard]:
+    """Capture every log record of the session at DEBUG; record every secret and JWT.
+
+    tests/reliability/test_leaks.py (sorted last) checks the capture; this
+    finalizer checks it again after every other teardown, and fails loudly.
+    """
+    from tests.http.conftest import AUTH_SECRET  # noqa: PLC0415 - that conftest imports this one
+
+    guard = LeakGuard()
+    guard.add_secret(TEST_API_SECRET)
+    guard.add_secret(AUTH_SECRET)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(guard.handler)
+    root.setLevel(logging.DEBUG)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jwt, "encode", guard.recording(jwt.encode, guard.add_token))
+        patch.setattr(
+            SecretStr, "get_secret_value", guard.recording(SecretStr.get_secret_value, guard.add_secret)
+        )
+        patch.setattr(LocalLiveKitServer, "start", guard.recording_server_start(LocalLiveKitServer.start))
+        try:
+            yield guard
+        finally:
+            root.removeHandler(guard.handler)
+            root.setLevel(previous_level)
+    leaks = guard.leaks()
+    if leaks:
+        pytest.fail("secrets or tokens reached the logs:\n" + "\n".join(leaks), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,8 +10,10 @@ import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
 from voicecore_http.auth import NotAuthenticated
@@ -105,6 +107,16 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _domain_error)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    # FastAPI answers a JSON body it cannot decode as text (not UTF-8) with its own
+    # 400; to a client that is malformed JSON like any other: the documented 422.
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        return _answer(INVALID, "Invalid request: body: not valid UTF-8 JSON")
+    return await http_exception_handler(request, exc)
+
+
 def install_validation_handler(app: FastAPI) -> None:
     """The standalone service also answers 422 in the one ``{"detail": "..."}`` shape."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

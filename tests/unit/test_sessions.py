@@ -307,14 +307,7 @@ def test_memory_gateway_models_max_participants_without_counting_agents(
 async def test_a_create_that_fails_after_reaching_the_service_leaves_no_room(
     token_issuer: LiveKitTokenIssuer,
 ) -> None:
-    class CreatesThenTimesOut(InMemoryRoomGateway):
-        async def create_room(self, spec: RoomSpec) -> Room:
-            await super().create_room(spec)  # the server acted...
-            raise GatewayError(
-                "create_room", spec.name, "LiveKit did not answer in time"
-            )  # ...we never heard
-
-    gateway = CreatesThenTimesOut()
+    gateway = _CreatesThenTimesOut()
     sessions = VoiceSessions(gateway, token_issuer)
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
@@ -345,3 +338,68 @@ async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
     with pytest.raises(GatewayError):
         await VoiceSessions(gateway, token_issuer).start(ALICE)
     assert gateway.room_names == {taken}
+
+
+class _CreatesThenTimesOut(InMemoryRoomGateway):
+    """The server acts on the create, but the answer never arrives."""
+
+    async def create_room(self, spec: RoomSpec) -> Room:
+        await super().create_room(spec)
+        raise GatewayError("create_room", spec.name, "LiveKit did not answer in time")
+
+
+async def _no_wait(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+async def test_a_half_created_room_is_removed_in_the_background_once_livekit_answers(
+    token_issuer: LiveKitTokenIssuer,
+) -> None:
+    gateway = _CreatesThenTimesOut()
+    gateway.fail("get_room")  # the inline check cannot get an answer either
+    sessions = VoiceSessions(gateway, token_issuer, sleep=_no_wait)
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    assert len(gateway.room_names) == 1
+    assert sessions.cleanups_pending == 1
+
+    gateway.recover()  # LiveKit answers again
+    for _ in range(20):
+        if not sessions.cleanups_pending:
+            break
+        await asyncio.sleep(0)
+    assert sessions.cleanups_pending == 0
+    assert gateway.room_names == frozenset()
+
+
+async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_cleanly(
+    token_issuer: LiveKitTokenIssuer,
+) -> None:
+    gateway = _CreatesThenTimesOut()
+    gateway.fail("get_room")
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    sessions = VoiceSessions(gateway, token_issuer, sleep=record)
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert sessions.cleanups_pending == 0
+    assert len(slept) == 7
+    assert sum(slept) < 65  # about a minute, then empty_timeout is the backstop
+    assert len(gateway.room_names) == 1
+
+
+async def test_aclose_cancels_pending_cleanups(token_issuer: LiveKitTokenIssuer) -> None:
+    gateway = _CreatesThenTimesOut()
+    gateway.fail("get_room")
+    sessions = VoiceSessions(gateway, token_issuer)  # real sleeps: the cleanup is waiting
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    assert sessions.cleanups_pending == 1
+    await sessions.aclose()
+    assert sessions.cleanups_pending == 0

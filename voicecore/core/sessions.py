@@ -46,6 +46,10 @@ T = TypeVar("T")
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
 _CREATE_ATTEMPTS = 3
+# Background cleanup of a possibly half-created room: about a minute of retries,
+# and a room still absent on the third check is taken as never created.
+_CLEANUP_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+_CLEANUP_MIN_ABSENT_CHECKS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +118,14 @@ class VoiceSessions:
         token_issuer: TokenIssuer,
         policy: SessionPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._gateway = gateway
         self._tokens = token_issuer
         self._policy = policy or SessionPolicy()
         self._clock = clock
+        self._sleep = sleep
+        self._cleanups: set[asyncio.Task[None]] = set()
         # Ends of one room within this process are serialised so that exactly one
         # caller sees "ended" and the rest "not found", whatever the server does.
         self._end_locks = _KeyedLocks()
@@ -230,25 +237,58 @@ class VoiceSessions:
     async def _create_or_clean_up(self, spec: RoomSpec) -> Room:
         """Create the room; if that fails, make sure no room of ours is left behind.
 
-        A timed-out or dropped create may still have reached LiveKit. Only a room
-        carrying exactly our metadata is removed (never someone else's); if LiveKit
-        is unreachable for that too, or the create lands later still, the room's
-        empty_timeout closes it, since the user never received its name.
+        A timed-out or dropped create may still have reached LiveKit, and the user
+        never got the name. Only a room carrying exactly our metadata is removed
+        (never someone else's). If LiveKit cannot answer the check right now, the
+        cleanup carries on in the background a few times; the room's empty_timeout
+        is the last backstop.
         """
         try:
             return await self._gateway.create_room(spec)
         except GatewayError:
             try:
-                leftover = await self._gateway.get_room(spec.name)
-                if leftover is not None and leftover.metadata == spec.metadata:
-                    await self._gateway.delete_room(spec.name)
-                    logger.warning("removed a room whose create failed", extra={"room_name": spec.name})
+                await self._remove_if_ours(spec)
             except GatewayError:
-                logger.warning(
-                    "could not check for a half-created room; empty_timeout will close it",
-                    extra={"room_name": spec.name, "operation": "create_room"},
-                )
+                self._clean_up_later(spec)
             raise
+
+    async def _remove_if_ours(self, spec: RoomSpec) -> bool:
+        """Delete the room if it exists and carries exactly our metadata; True if it did."""
+        leftover = await self._gateway.get_room(spec.name)
+        if leftover is None or leftover.metadata != spec.metadata:
+            return False
+        await self._gateway.delete_room(spec.name)
+        logger.warning("removed a room whose create failed", extra={"room_name": spec.name})
+        return True
+
+    def _clean_up_later(self, spec: RoomSpec) -> None:
+        task = asyncio.create_task(self._retry_cleanup(spec), name=f"voicecore-cleanup-{spec.name}")
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _retry_cleanup(self, spec: RoomSpec) -> None:
+        for attempt, delay in enumerate(_CLEANUP_DELAYS_SECONDS):
+            await self._sleep(delay)
+            try:
+                if await self._remove_if_ours(spec) or attempt >= _CLEANUP_MIN_ABSENT_CHECKS:
+                    return  # removed, or still absent well after the failed create
+            except GatewayError:
+                continue
+        logger.warning(
+            "gave up removing a possibly half-created room; empty_timeout will close it",
+            extra={"room_name": spec.name, "operation": "create_room"},
+        )
+
+    @property
+    def cleanups_pending(self) -> int:
+        return len(self._cleanups)
+
+    async def aclose(self) -> None:
+        """Cancel background cleanups (at shutdown); empty_timeout covers what they leave."""
+        tasks = list(self._cleanups)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- ownership ---------------------------------------------------------
 

@@ -1,0 +1,30 @@
+"""Bugs the reliability suites found, kept as regression tests now that they are fixed."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.reliability.leaks import LeakGuard
+from tests.reliability.support import BASE, auth_header, check_clean_body
+from voicecore.adapters.memory import InMemoryRoomGateway
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xc3\x28", b'{"agent_type": "\xe9"}', b"\x80"],
+    ids=["invalid-pair", "latin-1-inside-json", "lone-continuation-byte"],
+)
+async def test_a_body_that_is_not_utf8_is_the_documented_422(
+    memory_client: httpx.AsyncClient,
+    memory_gateway: InMemoryRoomGateway,
+    log_leak_guard: LeakGuard,
+    body: bytes,
+) -> None:
+    response = await memory_client.post(
+        BASE, content=body, headers={**auth_header("user-1"), "Content-Type": "application/json"}
+    )
+    assert memory_gateway.room_names == frozenset()  # holds today: nothing is created
+    check_clean_body(response.text, log_leak_guard)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("Invalid request")
