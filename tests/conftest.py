@@ -24,6 +24,19 @@ TEST_API_KEY = "APItestkey"
 TEST_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
+_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_configuration() -> Iterator[None]:
+    """A developer's exported LIVEKIT_* or SESSION_* must not change what the tests see."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(_CONFIGURATION_PREFIXES)}
+    for name in saved:
+        del os.environ[name]
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def memory_gateway() -> InMemoryRoomGateway:
     return InMemoryRoomGateway()

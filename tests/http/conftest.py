@@ -46,10 +46,13 @@ def service_container(livekit_url: str, api_key: str, api_secret: str) -> Servic
                 livekit_url=livekit_url,
                 livekit_api_key=api_key,
                 livekit_api_secret=SecretStr(api_secret),
+                _env_file=None,  # never a developer's .env
             )
         )
     )
-    container.http_settings.override(providers.Object(HttpSettings(auth_jwt_secret=SecretStr(AUTH_SECRET))))
+    container.http_settings.override(
+        providers.Object(HttpSettings(auth_jwt_secret=SecretStr(AUTH_SECRET), _env_file=None))
+    )
     return container
 
 
