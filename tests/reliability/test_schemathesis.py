@@ -163,6 +163,17 @@ def has_inputs(operation: APIOperation) -> bool:
     return operation.path.startswith("/api/")
 
 
+def fuzz_every_operation(
+    target: FuzzTarget, *, headers: dict[str, str] | None, examples: int, guard: LeakGuard, label: str
+) -> None:
+    """Positive cases for every operation; negative ones where there is input to mangle."""
+    for operation in target.operations():
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            if mode is GenerationMode.NEGATIVE and not has_inputs(operation):
+                continue
+            fuzz(target, operation, mode=mode, headers=headers, examples=examples, guard=guard, label=label)
+
+
 def summarize(target: FuzzTarget, label: str) -> tuple[int, Counter[int]]:
     statuses: Counter[int] = Counter()
     for (run, _, status), count in target.tally.items():
@@ -183,19 +194,9 @@ def test_fuzzing_with_valid_auth_finds_no_5xx_and_no_undocumented_answer(
     label = "valid bearer token"
     headers = auth_header(target.user)
     try:
-        for operation in target.operations():
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                if mode is GenerationMode.NEGATIVE and not has_inputs(operation):
-                    continue
-                fuzz(
-                    target,
-                    operation,
-                    mode=mode,
-                    headers=headers,
-                    examples=EXAMPLES_WITH_AUTH,
-                    guard=log_leak_guard,
-                    label=label,
-                )
+        fuzz_every_operation(
+            target, headers=headers, examples=EXAMPLES_WITH_AUTH, guard=log_leak_guard, label=label
+        )
     finally:
         created = target.harness.run(target.delete_rooms_of_user())
     total, statuses = summarize(target, label)
@@ -213,19 +214,9 @@ def test_fuzzing_without_valid_auth_is_always_refused_and_creates_nothing(
 ) -> None:
     label = "no or made-up credentials"
     before = set(target.harness.run(target.rooms_of_user()))
-    for operation in target.operations():
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            if mode is GenerationMode.NEGATIVE and not has_inputs(operation):
-                continue
-            fuzz(
-                target,
-                operation,
-                mode=mode,
-                headers=None,
-                examples=EXAMPLES_WITHOUT_AUTH,
-                guard=log_leak_guard,
-                label=label,
-            )
+    fuzz_every_operation(
+        target, headers=None, examples=EXAMPLES_WITHOUT_AUTH, guard=log_leak_guard, label=label
+    )
     total, statuses = summarize(target, label)
     voice_statuses = {
         status for (run, operation, status) in target.tally if run == label and " /api/" in operation
