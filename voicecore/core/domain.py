@@ -174,5 +174,18 @@ def owner_of(raw_metadata: str) -> RoomMetadata | None:
         return None
 
 
+def session_metadata(room_name: str, raw_metadata: str) -> RoomMetadata | None:
+    """The metadata of a voice session, or None if the room is not one.
+
+    A room is a voice session when its metadata is readable and its name was made
+    for the user that metadata names. Its owner is then ``metadata.user_id``: the
+    name never grants anything, it can only disqualify.
+    """
+    metadata = owner_of(raw_metadata)
+    if metadata is None or room_name_user_id(room_name) != metadata.user_id:
+        return None
+    return metadata
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -25,8 +25,8 @@ from voicecore.core.domain import (
     SessionPolicy,
     User,
     new_room_name,
-    owner_of,
     room_name_user_id,
+    session_metadata,
     utc_now,
 )
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
@@ -209,8 +209,8 @@ class VoiceSessions:
         candidates = await self._gateway.list_candidate_rooms(user.id)
         owned: list[tuple[Room, RoomMetadata]] = []
         for room in candidates:
-            metadata = owner_of(room.metadata)
-            if metadata is not None and metadata.user_id == user.id == room_name_user_id(room.name):
+            metadata = session_metadata(room.name, room.metadata)
+            if metadata is not None and metadata.user_id == user.id:
                 owned.append((room, metadata))
         participant_lists = await _all_or_first_error(
             *(self._gateway.list_participants(room.name) for room, _ in owned)
@@ -319,8 +319,8 @@ class VoiceSessions:
     def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
         if room is None:
             raise SessionNotFound(room_name)
-        metadata = owner_of(room.metadata)
-        if metadata is None or room_name_user_id(room_name) != metadata.user_id:
+        metadata = session_metadata(room_name, room.metadata)
+        if metadata is None:
             raise SessionNotFound(room_name)  # not a voice session: it belongs to nobody
         if metadata.user_id != user.id:
             logger.warning(
