@@ -61,6 +61,8 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Non
     try:
         yield
     finally:
-        await container.sessions().aclose()  # background cleanups end before the client
-        if isinstance(gateway, _Opened):
-            await gateway.aclose()
+        try:
+            await container.sessions().aclose()  # background cleanups end before the client
+        finally:
+            if isinstance(gateway, _Opened):
+                await gateway.aclose()

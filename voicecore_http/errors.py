@@ -109,10 +109,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    # FastAPI answers a JSON body it cannot decode as text (not UTF-8) with its own
-    # 400; to a client that is malformed JSON like any other: the documented 422.
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        return _answer(INVALID, "Invalid request: body: not valid UTF-8 JSON")
+    # FastAPI answers a body it fails to read (not UTF-8, nested past the parser's
+    # recursion limit, ...) with its own 400, raised from the cause. To a client
+    # that is malformed JSON like any other: the documented 422. No route of ours
+    # raises a 400 itself.
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        return _answer(INVALID, "Invalid request: body: not valid JSON")
     return await http_exception_handler(request, exc)
 
 

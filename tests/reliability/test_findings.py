@@ -28,3 +28,15 @@ async def test_a_body_that_is_not_utf8_is_the_documented_422(
     check_clean_body(response.text, log_leak_guard)
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("Invalid request")
+
+
+async def test_a_body_nested_past_the_parsers_limit_is_the_documented_422(
+    memory_client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway, log_leak_guard: LeakGuard
+) -> None:
+    response = await memory_client.post(
+        BASE, content=b"[" * 100_000, headers={**auth_header("user-1"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": "Invalid request: body: not valid JSON"}
+    assert memory_gateway.room_names == frozenset()
+    check_clean_body(response.text, log_leak_guard)

@@ -403,3 +403,43 @@ async def test_aclose_cancels_pending_cleanups(token_issuer: LiveKitTokenIssuer)
     assert sessions.cleanups_pending == 1
     await sessions.aclose()
     assert sessions.cleanups_pending == 0
+
+
+async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTokenIssuer) -> None:
+    class CreateLostThenSlowToAnswer(InMemoryRoomGateway):
+        """The create never lands; the first three lookups get no answer."""
+
+        unanswered = 3
+
+        async def create_room(self, spec: RoomSpec) -> Room:
+            raise GatewayError("create_room", spec.name, "LiveKit did not answer in time")
+
+        async def get_room(self, name: str) -> Room | None:
+            if self.unanswered:
+                self.unanswered -= 1
+                raise GatewayError("get_room", name, "LiveKit did not answer in time")
+            return await super().get_room(name)
+
+    checks: list[float] = []
+
+    async def record(seconds: float) -> None:
+        checks.append(seconds)
+        await asyncio.sleep(0)
+
+    sessions = VoiceSessions(CreateLostThenSlowToAnswer(), token_issuer, sleep=record)
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)  # the inline lookup is the first unanswered one
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert sessions.cleanups_pending == 0
+    assert len(checks) == 5  # two more unanswered, then three "absent" answers
+
+
+async def test_no_cleanup_is_scheduled_after_aclose(token_issuer: LiveKitTokenIssuer) -> None:
+    gateway = _CreatesThenTimesOut()
+    gateway.fail("get_room")
+    sessions = VoiceSessions(gateway, token_issuer)
+    await sessions.aclose()
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    assert sessions.cleanups_pending == 0

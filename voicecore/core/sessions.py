@@ -46,10 +46,12 @@ T = TypeVar("T")
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
 _CREATE_ATTEMPTS = 3
-# Background cleanup of a possibly half-created room: about a minute of retries,
-# and a room still absent on the third check is taken as never created.
+# Background cleanup of a possibly half-created room: about a minute of retries;
+# a room LiveKit reports absent three times is taken as never created. Past the
+# cap (a long outage), the rooms' empty_timeout does the cleaning.
 _CLEANUP_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-_CLEANUP_MIN_ABSENT_CHECKS = 2
+_CLEANUP_ABSENT_ANSWERS = 3
+_CLEANUPS_MAX_PENDING = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class VoiceSessions:
         self._clock = clock
         self._sleep = sleep
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._closed = False
         # Ends of one room within this process are serialised so that exactly one
         # caller sees "ended" and the rest "not found", whatever the server does.
         self._end_locks = _KeyedLocks()
@@ -262,18 +265,28 @@ class VoiceSessions:
         return True
 
     def _clean_up_later(self, spec: RoomSpec) -> None:
+        if self._closed or len(self._cleanups) >= _CLEANUPS_MAX_PENDING:
+            logger.warning(
+                "not retrying the removal of a possibly half-created room; empty_timeout will close it",
+                extra={"room_name": spec.name, "operation": "create_room"},
+            )
+            return
         task = asyncio.create_task(self._retry_cleanup(spec), name=f"voicecore-cleanup-{spec.name}")
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
 
     async def _retry_cleanup(self, spec: RoomSpec) -> None:
-        for attempt, delay in enumerate(_CLEANUP_DELAYS_SECONDS):
+        absent = 0
+        for delay in _CLEANUP_DELAYS_SECONDS:
             await self._sleep(delay)
             try:
-                if await self._remove_if_ours(spec) or attempt >= _CLEANUP_MIN_ABSENT_CHECKS:
-                    return  # removed, or still absent well after the failed create
+                if await self._remove_if_ours(spec):
+                    return
             except GatewayError:
-                continue
+                continue  # no answer is not an answer: only LiveKit saying "absent" counts
+            absent += 1
+            if absent >= _CLEANUP_ABSENT_ANSWERS:
+                return  # still absent well after the failed create: it never landed
         logger.warning(
             "gave up removing a possibly half-created room; empty_timeout will close it",
             extra={"room_name": spec.name, "operation": "create_room"},
@@ -285,6 +298,7 @@ class VoiceSessions:
 
     async def aclose(self) -> None:
         """Cancel background cleanups (at shutdown); empty_timeout covers what they leave."""
+        self._closed = True
         tasks = list(self._cleanups)
         for task in tasks:
             task.cancel()
