@@ -138,10 +138,6 @@ class LocalLiveKitServer:
             process.kill()
             process.wait()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def log_tail(self, lines: int = 60) -> str:
         try:
             tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]

@@ -133,10 +133,6 @@ class VoiceSessions:
         # caller sees "ended" and the rest "not found", whatever the server does.
         self._end_locks = _KeyedLocks()
 
-    @property
-    def policy(self) -> SessionPolicy:
-        return self._policy
-
     async def start(self, user: User, agent_type: AgentType = AgentType.GENERAL) -> StartedSession:
         for _ in range(_CREATE_ATTEMPTS):
             room_name = new_room_name(user.id)  # raises InvalidUserId before anything is made
