@@ -6,16 +6,17 @@ setup:
 test:
 	bash scripts/test.sh
 
+# PORT=8010 make serve (or make serve PORT=8010) serves on another port.
 serve:
-	bash scripts/serve.sh
+	bash scripts/serve.sh $(if $(PORT),--port $(PORT))
 
 lint:
-	bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
+	bash scripts/setup.sh && bash scripts/check.sh
 
 # Benchmarks of the HTTP service against direct livekit-api calls (docs/benchmarks.md).
 # Each starts its own LiveKit server and service; figures go to bench-results/latest.json.
 bench:
-	bash scripts/setup.sh && .venv/bin/python -m bench.run
+	bash scripts/setup.sh && . scripts/env.sh && python -m bench.run
 
 bench-quick:
-	bash scripts/setup.sh && .venv/bin/python -m bench.run --quick
+	bash scripts/setup.sh && . scripts/env.sh && python -m bench.run --quick

@@ -2,7 +2,7 @@
 
 voicecore's HTTP API vs direct livekit-api.
 
-Starts its own LiveKit server (voicecore.devserver) and the service as a real
+Starts its own LiveKit server (voicecore.testing.livekit_server) and the service as a real
 uvicorn server in subprocesses (``python -m voicecore_http``), one at the default
 LOG_LEVEL=INFO and one at WARNING, plus ``bench.floor_app`` (the same work as the
 baseline behind the thinnest Python HTTP service); then measures, interleaved,
@@ -38,7 +38,7 @@ from bench.machine import machine_info
 from bench.phases import Burst, Operation, SlotOperation, burst, interleaved_latency
 from bench.service import InProcessService, ServiceProcess, checkout
 from bench.stats import percentile, ratio, summary_ms
-from voicecore.devserver import LocalLiveKitServer, running_livekit_server
+from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench-results"

@@ -24,8 +24,8 @@ import uvicorn
 from dependency_injector import providers
 from pydantic import SecretStr
 
-from voicecore.devserver import LocalLiveKitServer, free_port
 from voicecore.settings import LiveKitSettings
+from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.settings import HttpSettings

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m voicecore_http.devstack "$@"
+source scripts/env.sh
+exec python -m devtools.serve "$@"

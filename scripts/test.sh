@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# The whole suite: lint, types, import contracts, then every test (real LiveKit included).
+# The whole suite: set up, the static checks, then every test (real LiveKit included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
-
-echo "== ruff";          ruff check . && ruff format --check .
-echo "== mypy --strict"; mypy
-echo "== import contracts"; lint-imports
+bash scripts/check.sh
+source scripts/env.sh
 echo "== pytest"
 set +e
 pytest "$@"

@@ -1,38 +1,41 @@
+"""Fixtures for the whole suite. Helpers live in tests/support; the plugins are named in pyproject."""
+
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 
-import jwt
+import httpx
 import pytest
 from hypothesis import settings
-from pydantic import SecretStr
 
-from tests.reliability.leaks import LEAK_CHECK_MODULE, LeakGuard
+from tests.support.apps import service_container, serving
+from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.sessions import VoiceSessions
-from voicecore.devserver import LocalLiveKitServer, find_binary, running_livekit_server
+from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
+from voicecore_http.container import ServiceContainer
 
 # No per-example deadline: speed is measured by the benchmarks, never by timed tests,
 # and a deadline only makes a loaded 2-core CI machine flaky.
 settings.register_profile("voicecore", deadline=None, print_blob=True)
 settings.load_profile("voicecore")
 
-TEST_API_KEY = "APItestkey"
-TEST_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
-
-
-_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_")
+_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "DEMO_", "CORS_", "AGENT_")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_configuration() -> Iterator[None]:
-    """A developer's exported LIVEKIT_* or SESSION_* must not change what the tests see."""
+    """Settings are always given to the code under test; none may come from the shell.
+
+    Belt and braces for the subprocesses some tests start: a developer's exported
+    LIVEKIT_* or SESSION_* must not change what they see.
+    """
     saved = {k: v for k, v in os.environ.items() if k.startswith(_CONFIGURATION_PREFIXES)}
     for name in saved:
-        del os.environ[name]
+        if name != "LIVEKIT_SERVER_BIN":
+            del os.environ[name]
     yield
     os.environ.update(saved)
 
@@ -44,7 +47,7 @@ def memory_gateway() -> InMemoryRoomGateway:
 
 @pytest.fixture
 def token_issuer() -> LiveKitTokenIssuer:
-    return LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET)
+    return LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL)
 
 
 @pytest.fixture
@@ -52,9 +55,21 @@ def sessions(memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssu
     return VoiceSessions(memory_gateway, token_issuer)
 
 
-# --- the real LiveKit server ---------------------------------------------------
+@pytest.fixture
+def memory_container(memory_gateway: InMemoryRoomGateway) -> ServiceContainer:
+    return service_container(
+        CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET, room_gateway=memory_gateway
+    )
 
-_server_for_reports: list[LocalLiveKitServer] = []
+
+@pytest.fixture
+async def client(memory_container: ServiceContainer) -> AsyncIterator[httpx.AsyncClient]:
+    """The standalone service over the in-memory gateway."""
+    async with serving(memory_container) as c:
+        yield c
+
+
+# --- the real LiveKit server ---------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +84,7 @@ def livekit_server() -> Iterator[LocalLiveKitServer]:
             pytest.fail(f"CI must run the real LiveKit tests: {message}")
         pytest.skip(message)
     with running_livekit_server(binary) as server:
-        _server_for_reports.append(server)
         yield server
-        _server_for_reports.remove(server)
 
 
 @pytest.fixture
@@ -86,55 +99,18 @@ async def livekit_gateway(livekit_server: LocalLiveKitServer) -> AsyncIterator[L
 
 @pytest.fixture
 def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssuer:
-    return LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret)
+    return LiveKitTokenIssuer(
+        livekit_server.api_key, livekit_server.api_secret, server_url=livekit_server.url
+    )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "livekit_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.livekit)
-    # The log-leak check reads what every other test logged: it runs last.
-    items.sort(key=lambda item: item.nodeid.startswith(LEAK_CHECK_MODULE))
+@pytest.fixture
+def livekit_container(livekit_server: LocalLiveKitServer) -> ServiceContainer:
+    return service_container(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
 
 
-# --- no secret or token in any log ----------------------------------------------
-
-
-@pytest.fixture(scope="session", autouse=True)
-def log_leak_guard() -> Iterator[LeakGuard]:
-    """Capture every log record of the session at DEBUG; record every secret and JWT.
-
-    tests/reliability/test_leaks.py (sorted last) checks the capture; this
-    finalizer checks it again after every other teardown, and fails loudly.
-    """
-    from tests.http.conftest import AUTH_SECRET  # noqa: PLC0415 - that conftest imports this one
-
-    guard = LeakGuard()
-    guard.add_secret(TEST_API_SECRET)
-    guard.add_secret(AUTH_SECRET)
-    root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(guard.handler)
-    root.setLevel(logging.DEBUG)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jwt, "encode", guard.recording(jwt.encode, guard.add_token))
-        patch.setattr(
-            SecretStr, "get_secret_value", guard.recording(SecretStr.get_secret_value, guard.add_secret)
-        )
-        patch.setattr(LocalLiveKitServer, "start", guard.recording_server_start(LocalLiveKitServer.start))
-        try:
-            yield guard
-        finally:
-            root.removeHandler(guard.handler)
-            root.setLevel(previous_level)
-    leaks = guard.leaks()
-    if leaks:
-        pytest.fail("secrets or tokens reached the logs:\n" + "\n".join(leaks), pytrace=False)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
-    if report.failed and _server_for_reports and "livekit_server" in getattr(item, "fixturenames", ()):
-        report.sections.append(("livekit-server log (tail)", _server_for_reports[-1].log_tail()))
-    return report  # type: ignore[return-value]
+@pytest.fixture
+async def livekit_client(livekit_container: ServiceContainer) -> AsyncIterator[httpx.AsyncClient]:
+    """The standalone service over the real LiveKit server."""
+    async with serving(livekit_container) as c:
+        yield c

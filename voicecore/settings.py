@@ -1,14 +1,22 @@
-"""voicecore's configuration, read once from the environment and an optional .env file."""
+"""voicecore's configuration: read once, from the environment, a .env file only when named, or a mapping.
+
+``load_settings()`` reads the process environment; ``load_settings(env_file=".env")``
+also reads that file (the environment wins); ``load_settings({"LIVEKIT_URL": ...})``
+reads only the mapping, never the environment: tests, benchmarks and hosts that
+keep their configuration elsewhere use that.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from voicecore.core.domain import SessionPolicy
 
@@ -62,7 +70,7 @@ class SettingsError(Exception):
 
 class LiveKitSettings(BaseSettings):
     # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     livekit_url: Annotated[str, AfterValidator(_check_livekit_url)]
     livekit_api_key: Annotated[str, Field(min_length=1)]
@@ -83,8 +91,41 @@ class LiveKitSettings(BaseSettings):
         )
 
 
-def load_livekit_settings(**overrides: object) -> LiveKitSettings:
+S = TypeVar("S", bound=BaseSettings)
+EnvFile = str | Path | None
+
+
+def read_settings(cls: type[S], environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> S:
+    """``cls`` from the environment (plus ``env_file``), or from ``environ`` alone.
+
+    Raises SettingsError naming every missing or invalid variable, never a value.
+    """
     try:
-        return LiveKitSettings(**overrides)  # type: ignore[arg-type]
+        if environ is None:
+            return cls(_env_file=env_file)
+        # Empty counts as unset, as it does in the environment.
+        values = {k.lower(): v for k, v in environ.items() if v != "" and k.lower() in cls.model_fields}
+        settings: S = _values_only(cls)(**values)
+        return settings
     except ValidationError as exc:
         raise SettingsError.from_validation_error(exc) from None
+
+
+@functools.cache
+def _values_only(cls: type[S]) -> type[S]:
+    """``cls`` reading nothing but the values it is given."""
+
+    def sources(
+        _: type[BaseSettings],
+        /,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **__: Any,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    return type(cls.__name__, (cls,), {"settings_customise_sources": classmethod(sources)})
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> LiveKitSettings:
+    return read_settings(LiveKitSettings, environ, env_file=env_file)

@@ -18,10 +18,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicecore-http", description="Serve the voicecore HTTP API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--env-file",
+        default=None,
+        help="also read settings from this file (the environment wins); by default only the environment",
+    )
     args = parser.parse_args(argv)
 
-    container = ServiceContainer()
     try:
+        container = ServiceContainer.from_environment(env_file=args.env_file)
         app = create_app(container)
     except SettingsError as exc:
         print(exc, file=sys.stderr)

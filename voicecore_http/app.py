@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from voicecore import __version__
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.core.errors import GatewayError
-from voicecore.settings import SettingsError
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
 from voicecore_http.errors import install_error_handlers, install_validation_handler
@@ -22,21 +21,6 @@ from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_r
 from voicecore_http.schemas import ErrorBody, HealthBody
 
 LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
-
-
-def validate_settings(container: ServiceContainer) -> None:
-    """Resolve every setting now, so a bad configuration fails before serving.
-
-    One SettingsError names every missing variable across LiveKit and HTTP settings.
-    """
-    errors: list[SettingsError] = []
-    for provider in (container.settings, container.http_settings):
-        try:
-            provider()
-        except SettingsError as exc:
-            errors.append(exc)
-    if errors:
-        raise SettingsError.combine(errors)
 
 
 def include_voice_sessions(
@@ -54,7 +38,6 @@ def include_voice_sessions(
     app.include_router(
         voice_sessions_router(
             sessions=container.sessions,
-            livekit_url=lambda: container.settings().livekit_url,
             get_current_user=get_current_user,
             prefix=prefix,
         )
@@ -63,9 +46,11 @@ def include_voice_sessions(
 
 
 def create_app(container: ServiceContainer | None = None) -> FastAPI:
-    """The standalone service. Raises SettingsError if configuration is incomplete."""
-    container = container or ServiceContainer()
-    validate_settings(container)
+    """The standalone service; without a container, configured from the environment.
+
+    Raises SettingsError, naming every missing variable, if configuration is incomplete.
+    """
+    container = container or ServiceContainer.from_environment()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dependency_injector import providers
 
 from voicecore.container import VoiceCoreContainer
+from voicecore.core.ports import RoomGateway
+from voicecore.settings import EnvFile, LiveKitSettings, SettingsError, load_settings
 from voicecore_http.auth import JwtAuthenticator
 from voicecore_http.settings import HttpSettings, load_http_settings
 
@@ -14,5 +18,35 @@ def _authenticator(settings: HttpSettings) -> JwtAuthenticator:
 
 
 class ServiceContainer(VoiceCoreContainer):
-    http_settings = providers.Singleton(load_http_settings)
+    http_settings = providers.Dependency(instance_of=HttpSettings)
     authenticator = providers.Singleton(_authenticator, http_settings)
+
+    @classmethod
+    def for_service(
+        cls,
+        settings: LiveKitSettings,
+        http_settings: HttpSettings,
+        *,
+        room_gateway: RoomGateway | None = None,
+    ) -> ServiceContainer:
+        container = cls.from_settings(settings, room_gateway=room_gateway)
+        container.http_settings.override(providers.Object(http_settings))
+        return container
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
+    ) -> ServiceContainer:
+        """Read every setting now: one SettingsError names every missing variable."""
+        errors: list[SettingsError] = []
+        try:
+            settings = load_settings(environ, env_file=env_file)
+        except SettingsError as exc:
+            errors.append(exc)
+        try:
+            http_settings = load_http_settings(environ, env_file=env_file)
+        except SettingsError as exc:
+            errors.append(exc)
+        if errors:
+            raise SettingsError.combine(errors)
+        return cls.for_service(settings, http_settings)

@@ -15,11 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
+from voicecore.core.errors import (
+    GatewayError,
+    InvalidUserId,
+    NotSessionOwner,
+    SessionNotFound,
+    UnknownAgentType,
+)
+from voicecore.core.log_context import LogContext
 from voicecore_http.auth import NotAuthenticated
 from voicecore_http.schemas import ErrorBody
 
-logger = logging.getLogger("voicecore_http.errors")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,7 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     InvalidUserId: ErrorAnswer(
         422, "This account's user id cannot be used for voice sessions", "The user id cannot name a room."
     ),
+    UnknownAgentType: ErrorAnswer(422, "Unknown agent type", "The agent type does not exist."),
     GatewayError: LIVEKIT_FAILED,
 }
 
@@ -75,11 +83,14 @@ def _answer(answer: ErrorAnswer, detail: str | None = None) -> JSONResponse:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
     if isinstance(exc, GatewayError):
+        context = LogContext(operation=exc.operation, status_code=answer.status)
+        if exc.room_name:
+            context["room_name"] = exc.room_name
         logger.error(
             "LiveKit call failed: %s",
             exc,
             exc_info=exc,
-            extra={"operation": exc.operation, "room_name": exc.room_name, "status_code": answer.status},
+            extra=context,
         )
     return _answer(answer)
 

@@ -12,19 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Literal
 
+from voicecore.core.log_context import LOG_CONTEXT_FIELDS
 from voicecore_http.request_id import current_request_id
-
-CONTEXT_FIELDS = (
-    "request_id",
-    "user_id",
-    "room_name",
-    "agent_type",
-    "participant_count",
-    "agent_connected",
-    "session_count",
-    "operation",
-    "status_code",
-)
 
 
 class RequestContextFilter(logging.Filter):
@@ -37,7 +26,9 @@ class RequestContextFilter(logging.Filter):
 
 
 def _context(record: logging.LogRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in CONTEXT_FIELDS if getattr(record, name, None) is not None}
+    return {
+        name: getattr(record, name) for name in LOG_CONTEXT_FIELDS if getattr(record, name, None) is not None
+    }
 
 
 class PlainFormatter(logging.Formatter):

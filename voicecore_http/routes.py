@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI must see the dependency
 aliases built inside voice_sessions_router as real objects, not strings.
 """
 
-import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -34,13 +33,10 @@ TAG_METADATA = {
 }
 DEFAULT_PREFIX = "/api/v1/voice-sessions"
 
-logger = logging.getLogger("voicecore_http.routes")
-
 
 def voice_sessions_router(
     *,
     sessions: Callable[[], VoiceSessions],
-    livekit_url: Callable[[], str],
     get_current_user: Callable[..., Any],
     prefix: str = DEFAULT_PREFIX,
 ) -> APIRouter:
@@ -58,12 +54,8 @@ def voice_sessions_router(
     async def session_use_cases() -> VoiceSessions:
         return sessions()
 
-    async def configured_livekit_url() -> str:
-        return livekit_url()
-
     CurrentUser = Annotated[User, Depends(current_user)]
     Sessions = Annotated[VoiceSessions, Depends(session_use_cases)]
-    LiveKitUrl = Annotated[str, Depends(configured_livekit_url)]
 
     router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500))
 
@@ -77,14 +69,13 @@ def voice_sessions_router(
     async def create_session(
         user: CurrentUser,
         use_cases: Sessions,
-        server_url: LiveKitUrl,
         request: Annotated[CreateSessionRequest | None, Body()] = None,
     ) -> SessionCreated:
         started = await use_cases.start(user, (request or CreateSessionRequest()).agent_type)
         return SessionCreated(
             room_name=started.room_name,
             token=started.token,
-            livekit_url=server_url,
+            livekit_url=started.livekit_url,
             agent_type=started.agent_type,
             expires_at=started.expires_at,
         )

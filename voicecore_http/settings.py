@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from voicecore.settings import SettingsError
+from voicecore.settings import EnvFile, read_settings
 
 
 class HttpSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     # HS256 wants a key at least as long as its output (RFC 7518 section 3.2).
     auth_jwt_secret: Annotated[SecretStr, Field(min_length=32)]
@@ -19,8 +20,5 @@ class HttpSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-def load_http_settings() -> HttpSettings:
-    try:
-        return HttpSettings()
-    except ValidationError as exc:
-        raise SettingsError.from_validation_error(exc) from None
+def load_http_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> HttpSettings:
+    return read_settings(HttpSettings, environ, env_file=env_file)

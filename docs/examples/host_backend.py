@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
 
-from voicecore.container import VoiceCoreContainer, voicecore_lifespan
+from voicecore import VoiceCoreContainer, load_settings, voicecore_lifespan
 from voicecore_http.app import include_voice_sessions
 
 
@@ -41,8 +41,8 @@ async def get_current_user(authorization: Annotated[str | None, Header()] = None
 
 
 def create_host_app(container: VoiceCoreContainer | None = None) -> FastAPI:
-    voice = container or VoiceCoreContainer()
-    voice.settings()  # fail at start-up, not on the first request, if LiveKit is not configured
+    # Settings are read here, at start-up: a missing LIVEKIT_* fails now, not on the first request.
+    voice = container or VoiceCoreContainer.from_settings(load_settings())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

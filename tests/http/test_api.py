@@ -9,8 +9,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import TEST_API_SECRET
-from tests.http.conftest import AUTH_SECRET, CONFIGURED_LIVEKIT_URL, AuthHeaders, bearer
+from tests.support.constants import AUTH_SECRET, CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
+from tests.support.tokens import auth_header, bearer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.ports import ParticipantKind
 from voicecore_http.logs import JsonFormatter, PlainFormatter, RequestContextFilter
@@ -23,9 +23,9 @@ def parse_utc(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-async def test_create_answers_201_with_the_contract(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
+async def test_create_answers_201_with_the_contract(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        BASE, json={"agent_type": "workout"}, headers=auth("user-1", "u1@example.com")
+        BASE, json={"agent_type": "workout"}, headers=auth_header("user-1", "u1@example.com")
     )
     assert response.status_code == 201
     body = response.json()
@@ -43,10 +43,8 @@ async def test_create_answers_201_with_the_contract(client: httpx.AsyncClient, a
 
 
 @pytest.mark.parametrize("kwargs", [{"json": {}}, {}, {"content": b""}])
-async def test_agent_type_defaults_to_general(
-    client: httpx.AsyncClient, auth: AuthHeaders, kwargs: dict[str, object]
-) -> None:
-    response = await client.post(BASE, headers=auth("user-1"), **kwargs)  # type: ignore[arg-type]
+async def test_agent_type_defaults_to_general(client: httpx.AsyncClient, kwargs: dict[str, object]) -> None:
+    response = await client.post(BASE, headers=auth_header("user-1"), **kwargs)  # type: ignore[arg-type]
     assert response.status_code == 201
     assert response.json()["agent_type"] == "general"
 
@@ -62,12 +60,11 @@ async def test_agent_type_defaults_to_general(
 )
 async def test_invalid_bodies_are_422_and_create_nothing(
     client: httpx.AsyncClient,
-    auth: AuthHeaders,
     memory_gateway: InMemoryRoomGateway,
     body: object,
     mentions: str,
 ) -> None:
-    response = await client.post(BASE, json=body, headers=auth("user-1"))
+    response = await client.post(BASE, json=body, headers=auth_header("user-1"))
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert isinstance(detail, str)
@@ -76,10 +73,12 @@ async def test_invalid_bodies_are_422_and_create_nothing(
 
 
 async def test_malformed_json_is_422_and_creates_nothing(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
     response = await client.post(
-        BASE, content=b'{"agent_type": "diet"', headers={**auth("user-1"), "Content-Type": "application/json"}
+        BASE,
+        content=b'{"agent_type": "diet"',
+        headers={**auth_header("user-1"), "Content-Type": "application/json"},
     )
     assert response.status_code == 422
     assert list(response.json()) == ["detail"]
@@ -87,22 +86,22 @@ async def test_malformed_json_is_422_and_creates_nothing(
 
 
 async def test_a_user_id_that_cannot_name_a_room_is_422_not_500(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
-    response = await client.post(BASE, json={}, headers=auth("user/with/slashes"))
+    response = await client.post(BASE, json={}, headers=auth_header("user with spaces"))
     assert response.status_code == 422
     assert "user id" in response.json()["detail"]
     assert memory_gateway.room_names == frozenset()
 
 
 async def test_status_reports_participants_and_agent(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
-    created = (await client.post(BASE, json={}, headers=auth("user-1"))).json()
+    created = (await client.post(BASE, json={}, headers=auth_header("user-1"))).json()
     room = created["room_name"]
     memory_gateway.join(room, "user-1")
     memory_gateway.join(room, "coach", ParticipantKind.AGENT)
-    response = await client.get(f"{BASE}/{room}", headers=auth("user-1"))
+    response = await client.get(f"{BASE}/{room}", headers=auth_header("user-1"))
     assert response.status_code == 200
     body = response.json()
     assert {k: body[k] for k in ("room_name", "active", "participant_count", "agent_connected")} == {
@@ -115,21 +114,21 @@ async def test_status_reports_participants_and_agent(
 
 
 async def test_end_answers_ended_then_404(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
-    room = (await client.post(BASE, json={}, headers=auth("user-1"))).json()["room_name"]
-    response = await client.delete(f"{BASE}/{room}", headers=auth("user-1"))
+    room = (await client.post(BASE, json={}, headers=auth_header("user-1"))).json()["room_name"]
+    response = await client.delete(f"{BASE}/{room}", headers=auth_header("user-1"))
     assert (response.status_code, response.json()) == (200, {"status": "ended", "room_name": room})
     assert memory_gateway.room_names == frozenset()
-    again = await client.delete(f"{BASE}/{room}", headers=auth("user-1"))
+    again = await client.delete(f"{BASE}/{room}", headers=auth_header("user-1"))
     assert (again.status_code, again.json()) == (404, {"detail": "Voice session not found"})
 
 
-async def test_list_shows_only_the_callers_sessions(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
-    assert (await client.get(BASE, headers=auth("user-1"))).json() == {"sessions": []}
-    mine = (await client.post(BASE, json={"agent_type": "diet"}, headers=auth("user-1"))).json()
-    await client.post(BASE, json={}, headers=auth("user-1-2"))
-    response = await client.get(BASE, headers=auth("user-1"))
+async def test_list_shows_only_the_callers_sessions(client: httpx.AsyncClient) -> None:
+    assert (await client.get(BASE, headers=auth_header("user-1"))).json() == {"sessions": []}
+    mine = (await client.post(BASE, json={"agent_type": "diet"}, headers=auth_header("user-1"))).json()
+    await client.post(BASE, json={}, headers=auth_header("user-1-2"))
+    response = await client.get(BASE, headers=auth_header("user-1"))
     assert response.status_code == 200
     [item] = response.json()["sessions"]
     assert set(item) == {"room_name", "agent_type", "participant_count", "created_at"}
@@ -142,11 +141,11 @@ async def test_list_shows_only_the_callers_sessions(client: httpx.AsyncClient, a
 
 
 async def test_someone_elses_session_is_403_and_left_alone(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
-    room = (await client.post(BASE, json={}, headers=auth("owner"))).json()["room_name"]
+    room = (await client.post(BASE, json={}, headers=auth_header("owner"))).json()["room_name"]
     for method in ("GET", "DELETE"):
-        response = await client.request(method, f"{BASE}/{room}", headers=auth("intruder"))
+        response = await client.request(method, f"{BASE}/{room}", headers=auth_header("intruder"))
         assert (response.status_code, response.json()) == (
             403,
             {"detail": "This voice session belongs to another user"},
@@ -167,30 +166,29 @@ async def test_someone_elses_session_is_403_and_left_alone(
     ],
 )
 async def test_impossible_or_missing_names_are_404_without_reaching_livekit(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway, name: str
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway, name: str
 ) -> None:
     if name != "fitness-voice-user-1-0123456789abcdef":
         memory_gateway.fail("get_room", "list_participants", "delete_room")  # would be a 500
     for method in ("GET", "DELETE"):
-        response = await client.request(method, f"{BASE}/{name}", headers=auth("user-1"))
+        response = await client.request(method, f"{BASE}/{name}", headers=auth_header("user-1"))
         assert response.status_code == 404, (method, name, response.text)
         assert list(response.json()) == ["detail"]
 
 
 async def test_livekit_failures_are_a_generic_500_and_logged_with_context(
     client: httpx.AsyncClient,
-    auth: AuthHeaders,
     memory_gateway: InMemoryRoomGateway,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    room = (await client.post(BASE, json={}, headers=auth("user-1"))).json()["room_name"]
+    room = (await client.post(BASE, json={}, headers=auth_header("user-1"))).json()["room_name"]
     memory_gateway.fail("create_room", "get_room", "list_participants", "list_rooms", "delete_room")
     caplog.set_level(logging.INFO)
     answers = [
-        await client.post(BASE, json={}, headers=auth("user-1")),
-        await client.get(f"{BASE}/{room}", headers=auth("user-1")),
-        await client.delete(f"{BASE}/{room}", headers=auth("user-1")),
-        await client.get(BASE, headers=auth("user-1")),
+        await client.post(BASE, json={}, headers=auth_header("user-1")),
+        await client.get(f"{BASE}/{room}", headers=auth_header("user-1")),
+        await client.delete(f"{BASE}/{room}", headers=auth_header("user-1")),
+        await client.get(BASE, headers=auth_header("user-1")),
     ]
     for response in answers:
         assert response.status_code == 500
@@ -236,31 +234,31 @@ async def test_every_endpoint_needs_a_valid_bearer_token(
     assert memory_gateway.room_names == frozenset()
 
 
-async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
-    echoed = await client.get(BASE, headers={**auth("u"), "X-Request-ID": "req-123"})
+async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None:
+    echoed = await client.get(BASE, headers={**auth_header("u"), "X-Request-ID": "req-123"})
     assert echoed.headers["X-Request-ID"] == "req-123"
-    made = await client.get(BASE, headers=auth("u"))
+    made = await client.get(BASE, headers=auth_header("u"))
     assert len(made.headers["X-Request-ID"]) == 32
     unauthenticated = await client.get(BASE, headers={"X-Request-ID": "req-456"})
     assert unauthenticated.headers["X-Request-ID"] == "req-456"
-    hostile = await client.get(BASE, headers={**auth("u"), "X-Request-ID": "bad id\tinjected=1"})
+    hostile = await client.get(BASE, headers={**auth_header("u"), "X-Request-ID": "bad id\tinjected=1"})
     assert hostile.headers["X-Request-ID"] != "bad id\tinjected=1"
     missing_route = await client.get("/nowhere", headers={"X-Request-ID": "req-789"})
     assert (missing_route.status_code, missing_route.headers["X-Request-ID"]) == (404, "req-789")
 
 
 async def test_session_events_are_logged_at_info_with_context_and_no_token(
-    client: httpx.AsyncClient, auth: AuthHeaders, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    headers = {**auth("user-1", "u1@example.com"), "X-Request-ID": "req-log"}
+    headers = {**auth_header("user-1", "u1@example.com"), "X-Request-ID": "req-log"}
     created = (await client.post(BASE, json={"agent_type": "tracker"}, headers=headers)).json()
     room = created["room_name"]
     await client.get(f"{BASE}/{room}", headers=headers)
     await client.get(BASE, headers=headers)
     await client.delete(f"{BASE}/{room}", headers=headers)
 
-    events = {r.getMessage(): r for r in caplog.records if r.name == "voicecore.sessions"}
+    events = {r.getMessage(): r for r in caplog.records if r.name == "voicecore.core.sessions"}
     assert set(events) == {
         "voice session created",
         "voice session status queried",
@@ -288,7 +286,6 @@ async def test_health_and_readiness(client: httpx.AsyncClient, memory_gateway: I
 
 async def test_an_unexpected_failure_is_a_generic_500_with_the_request_id_logged_once(
     client: httpx.AsyncClient,
-    auth: AuthHeaders,
     memory_gateway: InMemoryRoomGateway,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -299,7 +296,7 @@ async def test_an_unexpected_failure_is_a_generic_500_with_the_request_id_logged
     monkeypatch.setattr(memory_gateway, "get_room", broken)
     response = await client.get(
         f"{BASE}/fitness-voice-user-1-0123456789abcdef",
-        headers={**auth("user-1"), "X-Request-ID": "req-boom"},
+        headers={**auth_header("user-1"), "X-Request-ID": "req-boom"},
     )
     assert (response.status_code, response.json()) == (500, {"detail": "Internal server error"})
     assert response.headers["X-Request-ID"] == "req-boom"
@@ -310,7 +307,7 @@ async def test_an_unexpected_failure_is_a_generic_500_with_the_request_id_logged
 
 
 async def test_formatted_log_lines_of_a_failing_session_hold_no_token_or_secret(
-    client: httpx.AsyncClient, auth: AuthHeaders, memory_gateway: InMemoryRoomGateway
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway
 ) -> None:
     lines: list[str] = []
 
@@ -329,7 +326,7 @@ async def test_formatted_log_lines_of_a_failing_session_hold_no_token_or_secret(
     previous_level = root.level
     root.setLevel(logging.DEBUG)
     try:
-        headers = auth("user-1", "u1@example.com")
+        headers = auth_header("user-1", "u1@example.com")
         created = (await client.post(BASE, json={}, headers=headers)).json()
         memory_gateway.fail("get_room", "list_participants", "list_rooms", "delete_room")
         await client.get(f"{BASE}/{created['room_name']}", headers=headers)

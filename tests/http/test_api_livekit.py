@@ -7,18 +7,18 @@ import asyncio
 import httpx
 import pytest
 
-from tests.http.conftest import AuthHeaders
-from tests.livekit_helpers import eventually, joined, raw_token, unique_user_id
-from voicecore.devserver import LocalLiveKitServer
+from tests.support.livekit import eventually, joined, raw_token, unique_user_id
+from tests.support.tokens import auth_header
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 BASE = "/api/v1/voice-sessions"
 
 
 async def test_a_session_from_creation_to_end_with_real_participants(
-    livekit_client: httpx.AsyncClient, auth: AuthHeaders, livekit_server: LocalLiveKitServer
+    livekit_client: httpx.AsyncClient, livekit_server: LocalLiveKitServer
 ) -> None:
     user = unique_user_id("member")
-    headers = auth(user, "member@example.com")
+    headers = auth_header(user, "member@example.com")
     created = await livekit_client.post(BASE, json={"agent_type": "workout"}, headers=headers)
     assert created.status_code == 201
     session = created.json()
@@ -56,10 +56,8 @@ async def test_a_session_from_creation_to_end_with_real_participants(
     assert (await livekit_client.get(BASE, headers=headers)).json() == {"sessions": []}
 
 
-async def test_another_user_gets_403_and_the_room_survives(
-    livekit_client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    owner, intruder = auth(unique_user_id("owner")), auth(unique_user_id("intruder"))
+async def test_another_user_gets_403_and_the_room_survives(livekit_client: httpx.AsyncClient) -> None:
+    owner, intruder = auth_header(unique_user_id("owner")), auth_header(unique_user_id("intruder"))
     room_name = (await livekit_client.post(BASE, json={}, headers=owner)).json()["room_name"]
     assert (await livekit_client.get(f"{BASE}/{room_name}", headers=intruder)).status_code == 403
     assert (await livekit_client.delete(f"{BASE}/{room_name}", headers=intruder)).status_code == 403
@@ -69,9 +67,9 @@ async def test_another_user_gets_403_and_the_room_survives(
 
 @pytest.mark.parametrize("name", ["x" * 300, "a%00b", "fitness-voice-u-0123456789abcdef"])
 async def test_impossible_and_missing_names_are_404_on_the_real_server(
-    livekit_client: httpx.AsyncClient, auth: AuthHeaders, name: str
+    livekit_client: httpx.AsyncClient, name: str
 ) -> None:
-    headers = auth(unique_user_id())
+    headers = auth_header(unique_user_id())
     for method in ("GET", "DELETE"):
         response = await livekit_client.request(method, f"{BASE}/{name}", headers=headers)
         assert response.status_code == 404

@@ -8,7 +8,8 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from tests.http.conftest import AUTH_SECRET, bearer
+from tests.support.constants import AUTH_SECRET
+from tests.support.tokens import bearer
 from voicecore.core.domain import User
 from voicecore_http.auth import JwtAuthenticator, NotAuthenticated
 

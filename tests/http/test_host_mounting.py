@@ -6,29 +6,24 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
-from pydantic import SecretStr
 
 from docs.examples.host_backend import create_host_app
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET
+from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.container import VoiceCoreContainer
-from voicecore.settings import LiveKitSettings, SettingsError
+from voicecore.settings import SettingsError, load_settings
 
 
 @pytest.fixture
 async def host_client(memory_gateway: InMemoryRoomGateway) -> AsyncIterator[httpx.AsyncClient]:
-    container = VoiceCoreContainer()
-    container.settings.override(
-        providers.Object(
-            LiveKitSettings(
-                livekit_url="ws://livekit.internal:7880",
-                livekit_api_key=TEST_API_KEY,
-                livekit_api_secret=SecretStr(TEST_API_SECRET),
-            )
-        )
+    settings = load_settings(
+        {
+            "LIVEKIT_URL": "ws://livekit.internal:7880",
+            "LIVEKIT_API_KEY": TEST_API_KEY,
+            "LIVEKIT_API_SECRET": TEST_API_SECRET,
+        }
     )
-    container.room_gateway.override(providers.Object(memory_gateway))
+    container = VoiceCoreContainer.from_settings(settings, room_gateway=memory_gateway)
     app = create_host_app(container)
     async with (
         app.router.lifespan_context(app),

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from livekit import api, rtc
 
-from tests.livekit_helpers import eventually, joined, raw_token, silent_server, unique_user_id
-from voicecore.core.domain import MAX_ROOM_NAME_LENGTH, new_room_name
-from voicecore.devserver import LocalLiveKitServer
+from tests.support.livekit import eventually, joined, raw_token, silent_server, unique_user_id
+from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, new_room_name
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import time
 import pytest
 from livekit import api
 
-from tests.conftest import TEST_API_SECRET
-from tests.livekit_helpers import eventually, joined, raw_token, silent_server, unique_user_id
+from tests.support.constants import TEST_API_SECRET
+from tests.support.livekit import eventually, joined, raw_token, silent_server, unique_user_id
 from voicecore.adapters.livekit import LiveKitRoomGateway
-from voicecore.core.domain import new_room_name
 from voicecore.core.errors import GatewayError
+from voicecore.core.naming import new_room_name
 from voicecore.core.ports import AgentDispatch, ParticipantKind, RoomSpec
-from voicecore.devserver import LocalLiveKitServer, free_port
+from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
 
 
 def spec(name: str, metadata: str = '{"x":1}', **overrides: object) -> RoomSpec:

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from livekit import api, rtc
 
-from tests.livekit_helpers import eventually, joined, raw_token, unique_user_id
+from tests.support.livekit import eventually, joined, raw_token, unique_user_id
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.sessions import VoiceSessions
-from voicecore.devserver import LocalLiveKitServer
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 
 @pytest.fixture
@@ -158,7 +158,9 @@ async def test_with_an_agent_name_the_dispatch_is_on_the_room(
 ) -> None:
     policy = SessionPolicy(agent_name="fitness-coach")
     sessions = VoiceSessions(
-        livekit_gateway, LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret), policy
+        livekit_gateway,
+        LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret, server_url=livekit_server.url),
+        policy,
     )
     started = await sessions.start(user, AgentType.SUPPLEMENT)
     async with api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret) as lk:

@@ -11,21 +11,13 @@ import jwt
 import pytest
 from livekit import api
 
-from tests.livekit_helpers import unique_user_id
-from tests.reliability.leaks import LeakGuard
-from tests.reliability.support import (
-    BASE,
-    FIGURES,
-    NOT_FOUND,
-    NOT_OWNER,
-    auth_header,
-    check_error,
-    container_for,
-    serving,
-    session_path,
-    timed,
-)
-from voicecore.devserver import LocalLiveKitServer
+from tests.support.apps import check_error, service_container, serving, session_path
+from tests.support.constants import BASE, NOT_FOUND, NOT_OWNER
+from tests.support.figures import FIGURES, timed
+from tests.support.leak_guard import LeakGuard
+from tests.support.livekit import unique_user_id
+from tests.support.tokens import auth_header
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 USERS = 10
 CREATES = 100
@@ -36,7 +28,7 @@ AGENT_TYPES = ["workout", "diet", "supplement", "tracker", "scheduler", "general
 
 @pytest.fixture
 async def client(livekit_server: LocalLiveKitServer) -> AsyncIterator[httpx.AsyncClient]:
-    container = container_for(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+    container = service_container(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
     async with serving(container) as client:
         yield client
 

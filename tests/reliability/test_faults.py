@@ -23,26 +23,18 @@ import httpx
 import pytest
 from livekit import api
 
-from tests.livekit_helpers import eventually, unique_user_id
-from tests.reliability.leaks import LeakGuard
-from tests.reliability.proxy import Fault, FaultProxy
-from tests.reliability.support import (
-    BASE,
-    FIGURES,
-    LIVEKIT_FAILED,
-    NOT_READY,
-    auth_header,
-    check_error,
-    container_for,
-    serving,
-    session_path,
-    timed,
-)
+from tests.support.apps import check_error, service_container, serving, session_path
+from tests.support.constants import BASE, LIVEKIT_FAILED, NOT_READY
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.figures import FIGURES, timed
+from tests.support.leak_guard import LeakGuard
+from tests.support.livekit import eventually, unique_user_id
+from tests.support.tokens import auth_header
 from voicecore.adapters.livekit import LiveKitRoomGateway
-from voicecore.core.domain import new_room_name
 from voicecore.core.errors import GatewayError
+from voicecore.core.naming import new_room_name
 from voicecore.core.ports import RoomSpec
-from voicecore.devserver import LocalLiveKitServer, running_livekit_server
+from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 TIMEOUT = 1.0
 MARGIN = 0.75
@@ -76,7 +68,9 @@ async def proxy(upstream: LocalLiveKitServer) -> AsyncIterator[FaultProxy]:
 
 @pytest.fixture
 async def proxied_client(upstream: LocalLiveKitServer, proxy: FaultProxy) -> AsyncIterator[httpx.AsyncClient]:
-    container = container_for(proxy.url, upstream.api_key, upstream.api_secret, timeout_seconds=TIMEOUT)
+    container = service_container(
+        proxy.url, upstream.api_key, upstream.api_secret, LIVEKIT_TIMEOUT_SECONDS=str(TIMEOUT)
+    )
     async with serving(container) as client:
         yield client
 
@@ -226,7 +220,9 @@ async def test_livekit_stopped_then_started_again(
 ) -> None:
     user = unique_user_id("stopped")
     headers = auth_header(user)
-    container = container_for(upstream.url, upstream.api_key, upstream.api_secret, timeout_seconds=TIMEOUT)
+    container = service_container(
+        upstream.url, upstream.api_key, upstream.api_secret, LIVEKIT_TIMEOUT_SECONDS=str(TIMEOUT)
+    )
     async with serving(container) as client:
         room = await session_for(client, headers)
         await asyncio.to_thread(upstream.stop)

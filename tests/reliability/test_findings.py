@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.reliability.leaks import LeakGuard
-from tests.reliability.support import BASE, auth_header, check_clean_body
+from tests.support.apps import check_clean_body
+from tests.support.constants import BASE
+from tests.support.leak_guard import LeakGuard
+from tests.support.tokens import auth_header
 from voicecore.adapters.memory import InMemoryRoomGateway
 
 
@@ -16,12 +18,12 @@ from voicecore.adapters.memory import InMemoryRoomGateway
     ids=["invalid-pair", "latin-1-inside-json", "lone-continuation-byte"],
 )
 async def test_a_body_that_is_not_utf8_is_the_documented_422(
-    memory_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     memory_gateway: InMemoryRoomGateway,
     log_leak_guard: LeakGuard,
     body: bytes,
 ) -> None:
-    response = await memory_client.post(
+    response = await client.post(
         BASE, content=body, headers={**auth_header("user-1"), "Content-Type": "application/json"}
     )
     assert memory_gateway.room_names == frozenset()  # holds today: nothing is created
@@ -31,9 +33,9 @@ async def test_a_body_that_is_not_utf8_is_the_documented_422(
 
 
 async def test_a_body_nested_past_the_parsers_limit_is_the_documented_422(
-    memory_client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway, log_leak_guard: LeakGuard
+    client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway, log_leak_guard: LeakGuard
 ) -> None:
-    response = await memory_client.post(
+    response = await client.post(
         BASE, content=b"[" * 100_000, headers={**auth_header("user-1"), "Content-Type": "application/json"}
     )
     assert response.status_code == 422, response.text

@@ -31,7 +31,6 @@ from typing import Any, Protocol
 import httpx
 import jwt
 import pytest
-from dependency_injector import providers
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -44,25 +43,23 @@ from hypothesis.stateful import (
 )
 from livekit import api
 
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET
-from tests.http.conftest import CONFIGURED_LIVEKIT_URL
-from tests.reliability.leaks import LeakGuard
-from tests.reliability.support import (
+from tests.support.apps import LoopHarness, check_error, service_container, session_path
+from tests.support.constants import (
     BASE,
-    FIGURES,
+    CONFIGURED_LIVEKIT_URL,
     INVALID_USER_ID,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     NOT_OWNER,
-    LoopHarness,
-    auth_header,
-    bad_auth,
-    check_error,
-    container_for,
-    session_path,
+    TEST_API_KEY,
+    TEST_API_SECRET,
 )
+from tests.support.figures import FIGURES
+from tests.support.leak_guard import LeakGuard
+from tests.support.tokens import auth_header, bad_auth
 from voicecore.adapters.memory import InMemoryRoomGateway
-from voicecore.devserver import LocalLiveKitServer
+from voicecore.core.naming import can_name_rooms, room_name_prefix_for
+from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore_http.container import ServiceContainer
 
 MEMORY_EXAMPLES, MEMORY_STEPS = 200, 30
@@ -71,10 +68,17 @@ LIVEKIT_EXAMPLES, LIVEKIT_STEPS = 15, 15
 # One user's room names look like another's: "fitness-voice-42-7-<hex>" starts with
 # "fitness-voice-42-", and "fitness-voice-42-0123456789abcdef" is both a possible
 # name of a room of "42" and the prefix of every room of "42-0123456789abcdef".
-USER_SUFFIXES = ["42", "42-7", "7", "42-0123456789abcdef", "bad@id"]
+# Identity-provider ids ("auth0|42") are escaped in names and extend each other too.
+USER_SUFFIXES = ["42", "42-7", "7", "42-0123456789abcdef", "auth0|42", "auth0|42-7", "bad id"]
 VALID_SUFFIXES = USER_SUFFIXES[:-1]
 AGENT_TYPES = ["workout", "diet", "supplement", "tracker", "scheduler", "general"]
 HEX16 = st.binary(min_size=8, max_size=8).map(bytes.hex)
+
+
+def shaped_name(user: str, suffix_hex: str) -> str:
+    """The name voicecore would make for ``user`` (written as is where the id cannot name rooms)."""
+    prefix = room_name_prefix_for(user) if can_name_rooms(user) else f"fitness-voice-{user}-"
+    return prefix + suffix_hex
 
 
 class Backend(Protocol):
@@ -100,9 +104,9 @@ class MemoryBackend:
         self.gateway = InMemoryRoomGateway()
 
     def container(self) -> ServiceContainer:
-        container = container_for(CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET)
-        container.room_gateway.override(providers.Object(self.gateway))
-        return container
+        return service_container(
+            CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET, room_gateway=self.gateway
+        )
 
     async def open(self) -> None:
         return None
@@ -128,7 +132,7 @@ class LiveKitBackend:
         self._lk: api.LiveKitAPI | None = None
 
     def container(self) -> ServiceContainer:
-        return container_for(self.server.url, self.server.api_key, self.server.api_secret)
+        return service_container(self.server.url, self.server.api_key, self.server.api_secret)
 
     async def open(self) -> None:
         self._lk = api.LiveKitAPI(self.server.url, self.server.api_key, self.server.api_secret)
@@ -236,8 +240,8 @@ class HttpSessionsMachine(RuleBasedStateMachine):
         assert response.status_code == 201, response.text
         created = response.json()
         room = created["room_name"]
-        assert room.startswith(f"fitness-voice-{user}-")
-        assert len(room) == len(f"fitness-voice-{user}-") + 16
+        assert room.startswith(room_name_prefix_for(user))
+        assert len(room) == len(room_name_prefix_for(user)) + 16
         assert room not in self.sessions
         assert room not in self.not_sessions
         assert created["agent_type"] == (agent_type or "general")
@@ -262,7 +266,7 @@ class HttpSessionsMachine(RuleBasedStateMachine):
     ) -> Any:
         """A room someone else made on the same LiveKit project, with any metadata."""
         user = self.user(suffix)
-        name = f"fitness-voice-{user}-{suffix_hex}" if shaped else f"lobby-{user}-{suffix_hex}"
+        name = shaped_name(user, suffix_hex) if shaped else f"lobby-{user}-{suffix_hex}"
         if name in self.sessions or name in self.not_sessions:
             return multiple()
         named = self.user(other) if metadata == "forged owner" else user
@@ -310,7 +314,7 @@ class HttpSessionsMachine(RuleBasedStateMachine):
     def made_up_name(self, suffix: str, suffix_hex: str, style: str) -> str:
         user = self.user(suffix)
         return {
-            "well-formed, missing": f"fitness-voice-{user}-{suffix_hex}",
+            "well-formed, missing": shaped_name(user, suffix_hex),
             "short suffix": f"fitness-voice-{user}-{suffix_hex[:4]}",
             "uppercase suffix": f"fitness-voice-{user}-{suffix_hex.upper()}",
             "no suffix": f"fitness-voice-{user}",

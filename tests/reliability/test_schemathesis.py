@@ -32,21 +32,19 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.reliability.leaks import LeakGuard
-from tests.reliability.support import (
+from tests.support.apps import LoopHarness, check_clean_body, service_container
+from tests.support.constants import (
     BASE_URL,
-    FIGURES,
     INVALID_USER_ID,
     LIVEKIT_FAILED,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     NOT_OWNER,
-    LoopHarness,
-    auth_header,
-    check_clean_body,
-    container_for,
 )
-from voicecore.devserver import LocalLiveKitServer
+from tests.support.figures import FIGURES
+from tests.support.leak_guard import LeakGuard
+from tests.support.tokens import auth_header
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 EXAMPLES_WITH_AUTH = 100  # per operation and generation mode
 EXAMPLES_WITHOUT_AUTH = 40
@@ -116,7 +114,7 @@ class FuzzTarget:
 @pytest.fixture(scope="module")
 def target(livekit_server: LocalLiveKitServer) -> Iterator[FuzzTarget]:
     harness = LoopHarness(
-        container_for(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+        service_container(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
     )
     try:
         document = harness.run(harness.client.get("/openapi.json")).json()

@@ -1,102 +1,21 @@
-"""Naming and metadata rules, with hypothesis properties."""
+"""Agent types and the metadata rules, with hypothesis properties."""
 
 from __future__ import annotations
 
 import json
-import string
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from voicecore.core.domain import (
-    MAX_ROOM_NAME_LENGTH,
-    MAX_USER_ID_LENGTH,
-    ROOM_NAME_PREFIX,
-    AgentType,
-    RoomMetadata,
-    SessionMode,
-    new_room_name,
-    owner_of,
-    room_name_user_id,
-    validate_user_id,
-)
-from voicecore.core.errors import InvalidUserId, MetadataNotReadable
+from tests.support.strategies import user_ids
+from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, owner_of, parse_agent_type
+from voicecore.core.errors import MetadataNotReadable, UnknownAgentType
 
-SAFE_CHARS = string.ascii_letters + string.digits + "._~-"
-user_ids = st.text(alphabet=SAFE_CHARS, min_size=1, max_size=MAX_USER_ID_LENGTH)
 aware_datetimes = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)
 )
-
-
-@given(user_ids)
-@example("42")
-@example("42-7")
-@example("-")
-@example("a" * MAX_USER_ID_LENGTH)
-def test_names_match_the_format_and_parse_back_to_their_user(user_id: str) -> None:
-    name = new_room_name(user_id)
-    assert name.startswith(f"{ROOM_NAME_PREFIX}{user_id}-")
-    suffix = name.rsplit("-", 1)[1]
-    assert len(suffix) == 16
-    assert set(suffix) <= set("0123456789abcdef")
-    assert len(name) <= MAX_ROOM_NAME_LENGTH
-    assert room_name_user_id(name) == user_id
-
-
-@given(st.lists(user_ids, min_size=2, max_size=5, unique=True))
-@example(["42", "42-7"])
-@example(["a", "a-0123456789abcdef"])
-def test_no_users_name_can_be_taken_for_another_users(ids: list[str]) -> None:
-    for owner in ids:
-        name = new_room_name(owner)
-        assert [other for other in ids if room_name_user_id(name) == other] == [owner]
-
-
-@settings(max_examples=50)
-@given(user_ids)
-def test_names_do_not_collide(user_id: str) -> None:
-    names = {new_room_name(user_id) for _ in range(200)}
-    assert len(names) == 200
-
-
-@given(st.text(max_size=300).filter(lambda s: not s or any(c not in SAFE_CHARS for c in s)))
-@example("")
-@example("user/1")
-@example("user\x00")
-@example("über")
-@example("a b")
-def test_unsafe_user_ids_are_refused_with_a_domain_error(user_id: str) -> None:
-    with pytest.raises(InvalidUserId):
-        new_room_name(user_id)
-
-
-def test_a_user_id_one_character_too_long_is_refused() -> None:
-    validate_user_id("a" * MAX_USER_ID_LENGTH)
-    with pytest.raises(InvalidUserId, match="longer than"):
-        validate_user_id("a" * (MAX_USER_ID_LENGTH + 1))
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "",
-        "fitness-voice-",
-        "fitness-voice-42",
-        "fitness-voice-42-0123456789ABCDEF",  # upper-case hex is never made
-        "fitness-voice-42-0123456789abcde",  # 15 hex
-        "fitness-voice-42-0123456789abcdef0",  # 17 hex
-        "fitness-voice--0123456789abcdef",  # empty user id
-        "other-42-0123456789abcdef",
-        "fitness-voice-4 2-0123456789abcdef",
-        "fitness-voice-42\x00-0123456789abcdef",
-        "fitness-voice-" + "a" * (MAX_USER_ID_LENGTH + 1) + "-0123456789abcdef",
-    ],
-)
-def test_names_voicecore_never_makes_have_no_user(name: str) -> None:
-    assert room_name_user_id(name) is None
 
 
 @given(user_ids, st.sampled_from(AgentType), aware_datetimes)
@@ -155,3 +74,17 @@ def test_metadata_without_a_utc_offset_is_not_readable() -> None:
     )
     with pytest.raises(MetadataNotReadable, match="offset"):
         RoomMetadata.decode(raw)
+
+
+@given(st.sampled_from(AgentType))
+def test_an_agent_type_may_be_given_by_its_value(agent_type: AgentType) -> None:
+    assert parse_agent_type(agent_type.value) is agent_type
+    assert parse_agent_type(agent_type) is agent_type
+
+
+@given(st.text().filter(lambda s: s not in set(AgentType)))
+@example("Diet")
+@example("")
+def test_an_unknown_agent_type_is_a_clear_error(value: str) -> None:
+    with pytest.raises(UnknownAgentType, match="expected one of workout, diet"):
+        parse_agent_type(value)

@@ -7,7 +7,7 @@ import jwt
 from livekit import api
 from livekit.api.room_service import RoomService
 
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET
+from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import (
     SERVER_TOKEN_TTL,
     ServerTokens,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from tests.conftest import TEST_API_SECRET
+from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User
@@ -62,7 +62,9 @@ async def test_start_uses_the_configured_policy(memory_gateway: InMemoryRoomGate
     policy = SessionPolicy(
         token_ttl=timedelta(minutes=30), empty_timeout_seconds=60, max_participants=3, agent_name="coach"
     )
-    sessions = VoiceSessions(memory_gateway, LiveKitTokenIssuer("k", TEST_API_SECRET), policy)
+    sessions = VoiceSessions(
+        memory_gateway, LiveKitTokenIssuer("k", TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL), policy
+    )
     started = await sessions.start(BOB, AgentType.DIET)
 
     spec = memory_gateway.spec_of(started.room_name)
@@ -82,7 +84,7 @@ async def test_start_refuses_a_user_id_that_cannot_name_a_room(
     sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
 ) -> None:
     with pytest.raises(InvalidUserId):
-        await sessions.start(User("bad/id"))
+        await sessions.start(User("bad id"))
     assert memory_gateway.room_names == frozenset()
 
 

@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET
+from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
 from voicecore.core.domain import AgentType, User
@@ -37,7 +37,9 @@ class SessionsMachine(RuleBasedStateMachine):
         self.gateway = InMemoryRoomGateway()
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.sessions = VoiceSessions(
-            self.gateway, LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET), clock=self._tick
+            self.gateway,
+            LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
+            clock=self._tick,
         )
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}

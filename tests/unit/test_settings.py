@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from voicecore.core.domain import SessionPolicy
-from voicecore.settings import LiveKitSettings, SettingsError, load_livekit_settings
+from voicecore.settings import LiveKitSettings, SettingsError, load_settings
 
 REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 
@@ -24,7 +24,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_every_missing_variable_is_named_in_one_error() -> None:
     with pytest.raises(SettingsError) as failure:
-        load_livekit_settings()
+        load_settings()
     message = str(failure.value)
     for name in REQUIRED:
         assert name in message
@@ -35,7 +35,7 @@ def test_one_missing_variable_is_named_alone(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
     with pytest.raises(SettingsError) as failure:
-        load_livekit_settings()
+        load_settings()
     assert "LIVEKIT_API_KEY" in str(failure.value)
     assert "LIVEKIT_URL" not in str(failure.value)
     assert "s3cr3t-value-never-shown" not in str(failure.value)
@@ -52,7 +52,7 @@ def test_livekit_cloud_and_self_hosted_urls_are_accepted_as_given(
     monkeypatch.setenv("LIVEKIT_URL", url)
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
-    assert load_livekit_settings().livekit_url == url
+    assert load_settings().livekit_url == url
 
 
 @pytest.mark.parametrize("url", ["ftp://lk", "lk:7880", "ws://", "wss://user:s3cr3tpw@lk.cloud", ""])
@@ -61,7 +61,7 @@ def test_bad_urls_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
     with pytest.raises(SettingsError, match="LIVEKIT_URL") as failure:
-        load_livekit_settings()
+        load_settings()
     assert "s3cr3tpw" not in str(failure.value)
 
 
@@ -69,7 +69,7 @@ def test_the_secret_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
-    settings = load_livekit_settings()
+    settings = load_settings()
     assert "s3cr3t-value-never-shown" not in repr(settings)
     assert "s3cr3t-value-never-shown" not in str(settings.model_dump())
     assert settings.livekit_api_secret.get_secret_value() == "s3cr3t-value-never-shown"
@@ -79,7 +79,7 @@ def test_policy_defaults_are_the_product_requirements(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
-    assert load_livekit_settings().session_policy() == SessionPolicy(
+    assert load_settings().session_policy() == SessionPolicy(
         token_ttl=timedelta(hours=6), empty_timeout_seconds=300, max_participants=2, agent_name=None
     )
 
@@ -91,7 +91,7 @@ def test_values_come_from_a_dotenv_file_and_policy_is_configurable(
         "LIVEKIT_URL=wss://x.livekit.cloud\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET=s\n"
         "LIVEKIT_AGENT_NAME=coach\nSESSION_TOKEN_TTL_SECONDS=3600\nSESSION_MAX_PARTICIPANTS=3\n"
     )
-    settings = LiveKitSettings()  # type: ignore[call-arg]
+    settings = load_settings(env_file=tmp_path / ".env")
     policy = settings.session_policy()
     assert (policy.token_ttl, policy.max_participants, policy.agent_name) == (timedelta(hours=1), 3, "coach")
 
@@ -102,7 +102,7 @@ def test_out_of_range_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
     monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "0")
     with pytest.raises(SettingsError, match="SESSION_MAX_PARTICIPANTS"):
-        load_livekit_settings()
+        load_settings()
 
 
 def test_empty_values_count_as_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -110,5 +110,35 @@ def test_empty_values_count_as_missing(monkeypatch: pytest.MonkeyPatch, tmp_path
     (tmp_path / ".env").write_text("LIVEKIT_URL=ws://127.0.0.1:7880\nLIVEKIT_API_KEY=\nLIVEKIT_API_SECRET=\n")
     monkeypatch.setenv("LIVEKIT_API_KEY", "")
     with pytest.raises(SettingsError) as failure:
-        load_livekit_settings()
+        load_settings(env_file=".env")
+    assert failure.value.missing == ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+
+def test_a_dotenv_file_is_read_only_when_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "LIVEKIT_URL=ws://127.0.0.1:7880\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET=s\n"
+    )
+    with pytest.raises(SettingsError) as failure:
+        load_settings()
+    assert failure.value.missing == REQUIRED
+    assert load_settings(env_file=".env").livekit_api_key == "k"
+    monkeypatch.setenv("LIVEKIT_API_KEY", "from-the-environment")
+    assert load_settings(env_file=".env").livekit_api_key == "from-the-environment"  # the environment wins
+
+
+def test_a_mapping_is_read_alone_never_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in REQUIRED:
+        monkeypatch.setenv(name, "ws://exported.example" if name == "LIVEKIT_URL" else "exported")
+    monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "7")
+    settings = load_settings(
+        {"LIVEKIT_URL": "ws://given:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    )
+    assert (settings.livekit_url, settings.livekit_api_key, settings.session_max_participants) == (
+        "ws://given:7880",
+        "k",
+        2,
+    )
+    assert isinstance(settings, LiveKitSettings)
+    with pytest.raises(SettingsError) as failure:
+        load_settings({"LIVEKIT_URL": "ws://given:7880", "LIVEKIT_API_KEY": ""})
     assert failure.value.missing == ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

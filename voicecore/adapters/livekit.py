@@ -21,8 +21,9 @@ import jwt
 from livekit import api
 from livekit.api.room_service import RoomService
 
-from voicecore.core.domain import User, room_name_prefix_for
-from voicecore.core.errors import GatewayError
+from voicecore.core.domain import User
+from voicecore.core.errors import GatewayError, WrongEventLoop
+from voicecore.core.naming import room_name_prefix_for
 from voicecore.core.ports import (
     IssuedToken,
     Participant,
@@ -139,6 +140,7 @@ class _RoomService(RoomService):
 class _Client:
     session: aiohttp.ClientSession
     room: RoomService
+    loop: asyncio.AbstractEventLoop
 
 
 class LiveKitRoomGateway(RoomGateway):
@@ -168,13 +170,15 @@ class LiveKitRoomGateway(RoomGateway):
         self._closed = False
 
     def _lk(self) -> _Client:
+        if self._client is not None and self._client.loop is not asyncio.get_running_loop():
+            raise WrongEventLoop("LiveKit client")
         if self._client is None:
             if self._closed:
                 # A late call after shutdown must not open a session nobody closes.
                 raise GatewayError("connect", None, "the LiveKit client is closed")
             session = aiohttp.ClientSession(timeout=self._timeout)
             room = _RoomService(session, self._url, self._api_key, self._api_secret, self._tokens)
-            self._client = _Client(session, room)
+            self._client = _Client(session, room, asyncio.get_running_loop())
         return self._client
 
     async def open(self) -> None:
@@ -251,11 +255,15 @@ class LiveKitRoomGateway(RoomGateway):
 
 
 class LiveKitTokenIssuer(TokenIssuer):
-    """Join tokens signed with the API secret: join one room, talk, nothing more."""
+    """Join tokens signed with the API secret: join one room, talk, nothing more.
 
-    def __init__(self, api_key: str, api_secret: str) -> None:
+    ``server_url`` is handed to clients with each token, exactly as given.
+    """
+
+    def __init__(self, api_key: str, api_secret: str, *, server_url: str) -> None:
         self._api_key = api_key
         self._api_secret = api_secret
+        self._server_url = server_url
 
     def issue(self, user: User, room_name: str, ttl: timedelta) -> IssuedToken:
         grants = api.VideoGrants(
@@ -276,4 +284,6 @@ class LiveKitTokenIssuer(TokenIssuer):
         # AccessToken stamps exp from its own clock in whole seconds; read it back
         # (we signed it a line ago, so no need to verify) so expires_at == exp.
         claims = jwt.decode(signed, options={"verify_signature": False})
-        return IssuedToken(token=signed, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        return IssuedToken(
+            token=signed, expires_at=datetime.fromtimestamp(claims["exp"], UTC), server_url=self._server_url
+        )

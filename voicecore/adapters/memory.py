@@ -14,8 +14,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from voicecore.core.domain import room_name_prefix_for
 from voicecore.core.errors import GatewayError
+from voicecore.core.naming import room_name_prefix_for
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, RoomSpec
 
 

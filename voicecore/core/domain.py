@@ -1,16 +1,15 @@
-"""Voice-session domain: agent types, users, room metadata and the naming rule."""
+"""Voice-session domain: agent types, users, the session policy and room metadata."""
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from voicecore.core.errors import InvalidUserId, MetadataNotReadable
+from voicecore.core.errors import MetadataNotReadable, UnknownAgentType
+from voicecore.core.naming import room_name_user_id
 
 
 class AgentType(StrEnum):
@@ -20,6 +19,14 @@ class AgentType(StrEnum):
     TRACKER = "tracker"
     SCHEDULER = "scheduler"
     GENERAL = "general"
+
+
+def parse_agent_type(value: AgentType | str) -> AgentType:
+    """``"diet"`` or ``AgentType.DIET`` alike; anything else is UnknownAgentType."""
+    try:
+        return AgentType(value)
+    except ValueError:
+        raise UnknownAgentType(str(value), tuple(AgentType)) from None
 
 
 class SessionMode(StrEnum):
@@ -52,54 +59,6 @@ class SessionPolicy:
             raise ValueError("empty_timeout_seconds must be at least 1")
         if self.max_participants < 1:
             raise ValueError("max_participants must be at least 1")
-
-
-# --- Room naming -------------------------------------------------------------
-#
-# fitness-voice-{user_id}-{16 lowercase hex}
-#
-# The suffix has a fixed length, so a name parses back to exactly one user id
-# even when ids contain "-" ("42" and "42-7" can never be confused). User ids are
-# limited to URL-unreserved characters so a name is always a safe path segment,
-# and to a length that keeps the whole name within LiveKit's 256-character limit.
-
-ROOM_NAME_PREFIX: Final = "fitness-voice-"
-ROOM_SUFFIX_HEX_CHARS: Final = 16  # 64 bits from secrets
-MAX_ROOM_NAME_LENGTH: Final = 256  # LiveKit rejects longer names
-MAX_USER_ID_LENGTH: Final = MAX_ROOM_NAME_LENGTH - len(ROOM_NAME_PREFIX) - 1 - ROOM_SUFFIX_HEX_CHARS
-_USER_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._~-]+")
-_ROOM_NAME_PATTERN: Final = re.compile(
-    rf"{re.escape(ROOM_NAME_PREFIX)}(?P<user_id>[A-Za-z0-9._~-]{{1,{MAX_USER_ID_LENGTH}}})"
-    rf"-(?P<suffix>[0-9a-f]{{{ROOM_SUFFIX_HEX_CHARS}}})"
-)
-
-
-def validate_user_id(user_id: str) -> str:
-    if not user_id:
-        raise InvalidUserId("it is empty")
-    if len(user_id) > MAX_USER_ID_LENGTH:
-        raise InvalidUserId(f"it is longer than {MAX_USER_ID_LENGTH} characters")
-    if not _USER_ID_PATTERN.fullmatch(user_id):
-        raise InvalidUserId("only letters, digits and . _ ~ - are allowed")
-    return user_id
-
-
-def new_room_name(user_id: str) -> str:
-    validate_user_id(user_id)
-    return f"{ROOM_NAME_PREFIX}{user_id}-{secrets.token_hex(ROOM_SUFFIX_HEX_CHARS // 2)}"
-
-
-def room_name_user_id(room_name: str) -> str | None:
-    """The user id a name was made for, or None if voicecore never makes this name.
-
-    Only a cheap shape check: ownership is decided by room metadata, never here.
-    """
-    match = _ROOM_NAME_PATTERN.fullmatch(room_name)
-    return match.group("user_id") if match else None
-
-
-def room_name_prefix_for(user_id: str) -> str:
-    return f"{ROOM_NAME_PREFIX}{user_id}-"
 
 
 # --- Room metadata -----------------------------------------------------------

@@ -1,11 +1,13 @@
 """The errors voicecore's core raises; adapters translate their own into these.
 
     VoiceCoreError
-    ├── InvalidUserId         the user id cannot make a safe room name
+    ├── InvalidUserId         the user id cannot make a room name
+    ├── UnknownAgentType      an agent type that does not exist
     ├── MetadataNotReadable   room metadata is not voicecore's (decode only)
     ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
     ├── NotSessionOwner       the session exists and belongs to someone else
-    └── GatewayError          the room service failed; carries operation and room
+    ├── GatewayError          the room service failed; carries operation and room
+    └── WrongEventLoop        a client opened in one event loop was used from another
 
 Messages never carry secrets, tokens or lower-level exception text: the HTTP
 layer may show a message to a client, and logs get the cause via ``__cause__``.
@@ -22,6 +24,13 @@ class InvalidUserId(VoiceCoreError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"user id cannot be used in a room name: {reason}")
         self.reason = reason
+
+
+class UnknownAgentType(VoiceCoreError):
+    def __init__(self, value: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown agent type {value[:40]!r}; expected one of {', '.join(known)}")
+        self.value = value
+        self.known = known
 
 
 class MetadataNotReadable(VoiceCoreError):
@@ -52,3 +61,17 @@ class GatewayError(VoiceCoreError):
         self.operation = operation
         self.room_name = room_name
         self.detail = detail
+
+
+class WrongEventLoop(VoiceCoreError, RuntimeError):
+    """A network client is bound to the event loop it was opened in.
+
+    Synchronous hosts must keep one loop for the process (``asyncio.Runner``,
+    see docs/library.md), not ``asyncio.run`` per call.
+    """
+
+    def __init__(self, client: str) -> None:
+        super().__init__(
+            f"the {client} was opened in another event loop; use one event loop for its whole life "
+            "(docs/library.md: synchronous frameworks)"
+        )

@@ -86,12 +86,17 @@ class RoomGateway(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
+    """A join token and the server it is good for: what a client needs to connect."""
+
     token: str
     expires_at: datetime
+    server_url: str
 
 
 @runtime_checkable
 class TokenIssuer(Protocol):
+    """Signs join tokens for one LiveKit server."""
+
     def issue(self, user: User, room_name: str, ttl: timedelta) -> IssuedToken:
         """A join token for exactly ``room_name``, as ``user``."""
         ...

@@ -10,26 +10,27 @@ made (checked before the gateway is called). status, end and list share this rul
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, cast
 
+from voicecore.core.aio import KeyedLocks, all_or_first_error
 from voicecore.core.domain import (
     AgentType,
     RoomMetadata,
     SessionMode,
     SessionPolicy,
     User,
-    new_room_name,
-    room_name_user_id,
+    parse_agent_type,
     session_metadata,
     utc_now,
 )
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
+from voicecore.core.log_context import LogContext
+from voicecore.core.naming import can_name_rooms, new_room_name, room_name_user_id
+from voicecore.core.orphans import OrphanSafeCreator
 from voicecore.core.ports import (
     AgentDispatch,
     Participant,
@@ -40,25 +41,21 @@ from voicecore.core.ports import (
     TokenIssuer,
 )
 
-logger = logging.getLogger("voicecore.sessions")
-T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
 _CREATE_ATTEMPTS = 3
-# Background cleanup of a possibly half-created room: about a minute of retries;
-# a room LiveKit reports absent three times is taken as never created. Past the
-# cap (a long outage), the rooms' empty_timeout does the cleaning.
-_CLEANUP_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-_CLEANUP_ABSENT_ANSWERS = 3
-_CLEANUPS_MAX_PENDING = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class StartedSession:
+    """Everything a client needs to connect: ``livekit_url`` and ``token``, for ``room_name``."""
+
     room_name: str
     token: str
-    expires_at: datetime
+    livekit_url: str
+    expires_at: datetime  # the token's exp
     agent_type: AgentType
     created_at: datetime
 
@@ -80,39 +77,11 @@ class SessionSummary:
     created_at: datetime
 
 
-async def _all_or_first_error(*calls: Awaitable[T]) -> list[T]:
-    """Like gather, but never leaves a sibling call running after a failure."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast(list[T], results)
-
-
-class _KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
-        lock, users = entry if entry is not None else (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 class VoiceSessions:
-    """The four use cases over one room gateway and one token issuer."""
+    """The four use cases over one room gateway and one token issuer.
+
+    Every method may also raise ``GatewayError`` when LiveKit fails or does not answer.
+    """
 
     def __init__(
         self,
@@ -126,21 +95,22 @@ class VoiceSessions:
         self._tokens = token_issuer
         self._policy = policy or SessionPolicy()
         self._clock = clock
-        self._sleep = sleep
-        self._cleanups: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._creator = OrphanSafeCreator(gateway, sleep)
         # Ends of one room within this process are serialised so that exactly one
         # caller sees "ended" and the rest "not found", whatever the server does.
-        self._end_locks = _KeyedLocks()
+        self._end_locks = KeyedLocks()
 
-    async def start(self, user: User, agent_type: AgentType = AgentType.GENERAL) -> StartedSession:
+    async def start(self, user: User, agent_type: AgentType | str = AgentType.GENERAL) -> StartedSession:
+        """Create a room for ``user`` and a token that joins only it.
+
+        ``agent_type`` may be given as its value (``"diet"``). Raises ``InvalidUserId``
+        or ``UnknownAgentType`` before anything is created.
+        """
+        kind = parse_agent_type(agent_type)
         for _ in range(_CREATE_ATTEMPTS):
             room_name = new_room_name(user.id)  # raises InvalidUserId before anything is made
             metadata = RoomMetadata(
-                user_id=user.id,
-                agent_type=agent_type,
-                mode=SessionMode.VOICE,
-                created_at=self._clock(),
+                user_id=user.id, agent_type=kind, mode=SessionMode.VOICE, created_at=self._clock()
             )
             # The token is minted before the room exists, so a failure here
             # cannot leave a room behind.
@@ -150,27 +120,32 @@ class VoiceSessions:
                 metadata=metadata.encode(),
                 empty_timeout_seconds=self._policy.empty_timeout_seconds,
                 max_participants=self._policy.max_participants,
-                agent_dispatch=self._dispatch_for(user, agent_type, room_name),
+                agent_dispatch=self._dispatch_for(user, kind, room_name),
             )
-            room = await self._create_or_clean_up(spec)
+            room = await self._creator.create(spec)
             # LiveKit returns an existing room of the same name unchanged: only a
             # room carrying exactly our metadata is the one we just made.
             if room.metadata == spec.metadata:
                 logger.info(
                     "voice session created",
-                    extra={"user_id": user.id, "room_name": room_name, "agent_type": agent_type.value},
+                    extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
                 )
                 return StartedSession(
                     room_name=room_name,
                     token=issued.token,
+                    livekit_url=issued.server_url,
                     expires_at=issued.expires_at,
-                    agent_type=agent_type,
+                    agent_type=kind,
                     created_at=metadata.created_at,
                 )
-            logger.warning("room name already taken, drawing another", extra={"room_name": room_name})
+            logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
+        """Who is in ``user``'s session now.
+
+        Raises ``SessionNotFound`` (missing, or not a voice session) or ``NotSessionOwner``.
+        """
         # Metadata and participants are fetched together; participants of a room
         # that turns out not to be the caller's are dropped unread.
         metadata, participants = await self._owned_with_participants(user, room_name)
@@ -183,35 +158,42 @@ class VoiceSessions:
         )
         logger.info(
             "voice session status queried",
-            extra={
-                "user_id": user.id,
-                "room_name": room_name,
-                "agent_type": metadata.agent_type.value,
-                "participant_count": status.participant_count,
-                "agent_connected": status.agent_connected,
-            },
+            extra=LogContext(
+                user_id=user.id,
+                room_name=room_name,
+                agent_type=metadata.agent_type.value,
+                participant_count=status.participant_count,
+                agent_connected=status.agent_connected,
+            ),
         )
         return status
 
     async def end(self, user: User, room_name: str) -> None:
+        """Delete ``user``'s session; everyone in it is disconnected.
+
+        Raises ``SessionNotFound`` (also to every caller but one when ends race) or
+        ``NotSessionOwner``.
+        """
         async with self._end_locks.hold(room_name):
             metadata = await self._owned(user, room_name)
             if not await self._gateway.delete_room(room_name):
                 raise SessionNotFound(room_name)
         logger.info(
             "voice session ended",
-            extra={"user_id": user.id, "room_name": room_name, "agent_type": metadata.agent_type.value},
+            extra=LogContext(user_id=user.id, room_name=room_name, agent_type=metadata.agent_type.value),
         )
 
     async def list(self, user: User) -> list[SessionSummary]:
-        # No id check here: an id that cannot name a room simply owns nothing.
+        """``user``'s live sessions, newest first; empty if there are none."""
+        if not can_name_rooms(user.id):
+            return []  # an id that cannot name a room owns nothing
         candidates = await self._gateway.list_candidate_rooms(user.id)
         owned: list[tuple[Room, RoomMetadata]] = []
         for room in candidates:
             metadata = session_metadata(room.name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
                 owned.append((room, metadata))
-        participant_lists = await _all_or_first_error(
+        participant_lists = await all_or_first_error(
             *(self._gateway.list_participants(room.name) for room, _ in owned)
         )
         sessions = sorted(
@@ -227,78 +209,16 @@ class VoiceSessions:
             key=lambda s: (s.created_at, s.room_name),
             reverse=True,
         )
-        logger.info(
-            "voice sessions listed",
-            extra={"user_id": user.id, "session_count": len(sessions)},
-        )
+        logger.info("voice sessions listed", extra=LogContext(user_id=user.id, session_count=len(sessions)))
         return sessions
-
-    async def _create_or_clean_up(self, spec: RoomSpec) -> Room:
-        """Create the room; if that fails, make sure no room of ours is left behind.
-
-        A timed-out or dropped create may still have reached LiveKit, and the user
-        never got the name. Only a room carrying exactly our metadata is removed
-        (never someone else's). If LiveKit cannot answer the check right now, the
-        cleanup carries on in the background a few times; the room's empty_timeout
-        is the last backstop.
-        """
-        try:
-            return await self._gateway.create_room(spec)
-        except GatewayError:
-            try:
-                await self._remove_if_ours(spec)
-            except GatewayError:
-                self._clean_up_later(spec)
-            raise
-
-    async def _remove_if_ours(self, spec: RoomSpec) -> bool:
-        """Delete the room if it exists and carries exactly our metadata; True if it did."""
-        leftover = await self._gateway.get_room(spec.name)
-        if leftover is None or leftover.metadata != spec.metadata:
-            return False
-        await self._gateway.delete_room(spec.name)
-        logger.warning("removed a room whose create failed", extra={"room_name": spec.name})
-        return True
-
-    def _clean_up_later(self, spec: RoomSpec) -> None:
-        if self._closed or len(self._cleanups) >= _CLEANUPS_MAX_PENDING:
-            logger.warning(
-                "not retrying the removal of a possibly half-created room; empty_timeout will close it",
-                extra={"room_name": spec.name, "operation": "create_room"},
-            )
-            return
-        task = asyncio.create_task(self._retry_cleanup(spec), name=f"voicecore-cleanup-{spec.name}")
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
-
-    async def _retry_cleanup(self, spec: RoomSpec) -> None:
-        absent = 0
-        for delay in _CLEANUP_DELAYS_SECONDS:
-            await self._sleep(delay)
-            try:
-                if await self._remove_if_ours(spec):
-                    return
-            except GatewayError:
-                continue  # no answer is not an answer: only LiveKit saying "absent" counts
-            absent += 1
-            if absent >= _CLEANUP_ABSENT_ANSWERS:
-                return  # still absent well after the failed create: it never landed
-        logger.warning(
-            "gave up removing a possibly half-created room; empty_timeout will close it",
-            extra={"room_name": spec.name, "operation": "create_room"},
-        )
 
     @property
     def cleanups_pending(self) -> int:
-        return len(self._cleanups)
+        return self._creator.pending
 
     async def aclose(self) -> None:
         """Cancel background cleanups (at shutdown); empty_timeout covers what they leave."""
-        self._closed = True
-        tasks = list(self._cleanups)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._creator.aclose()
 
     # --- ownership ---------------------------------------------------------
 
@@ -320,7 +240,7 @@ class VoiceSessions:
         )
         if isinstance(room, BaseException):
             raise room
-        metadata = self._check_owner(user, room_name, room)  # 403/404 before a participants failure
+        metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
         if isinstance(participants, BaseException):
             raise participants
         return metadata, participants
@@ -335,7 +255,7 @@ class VoiceSessions:
         if metadata.user_id != user.id:
             logger.warning(
                 "voice session access refused: not the owner",
-                extra={"user_id": user.id, "room_name": room_name},
+                extra=LogContext(user_id=user.id, room_name=room_name),
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata

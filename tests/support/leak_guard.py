@@ -1,12 +1,14 @@
-"""The session-wide leak guard: every log record, every secret, every JWT made in this process.
+"""The leak guard, a pytest plugin: no secret or token may reach any log record.
 
-tests/conftest.py installs one ``LeakGuard`` for the whole session: a handler on
+It installs one ``LeakGuard`` for the whole session: a handler on
 the root logger at DEBUG that keeps each record rendered as text (message, every
 extra field, the exception with its whole cause chain), and recorders that note
 every JWT ``jwt.encode`` returns (LiveKit join tokens, the LiveKit API's own
 request tokens, the bearer tokens tests mint) and every secret the code reads
 (``SecretStr.get_secret_value``, each local livekit-server's key pair).
-``leaks()`` then says whether any of them reached a log.
+``leaks()`` then says whether any of them reached a log. Every test is checked
+for what it logged, at its teardown; the session is checked again at the end, for
+what session-scoped fixtures logged.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ import functools
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-LEAK_CHECK_MODULE = "tests/reliability/test_leaks.py"
+import jwt
+import pytest
+from pydantic import SecretStr
+
+from tests.support.constants import AUTH_SECRET, TEST_API_SECRET
+from tests.support.figures import FIGURES
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 # Shorter "secrets" are placeholders in settings tests ("secret"); matching them
 # would flag every log line containing the word.
@@ -152,3 +160,48 @@ class LeakGuard:
             lambda m: "<token>" if m.group() in self._token_segments else m.group(), message
         )
         return f"{level} record of {name!r}: {message[:120]!r}"
+
+
+# --- the plugin ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_leak_guard() -> Iterator[LeakGuard]:
+    """Capture every log record of the session at DEBUG; record every secret and JWT."""
+    guard = LeakGuard()
+    guard.add_secret(TEST_API_SECRET)
+    guard.add_secret(AUTH_SECRET)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(guard.handler)
+    root.setLevel(logging.DEBUG)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jwt, "encode", guard.recording(jwt.encode, guard.add_token))
+        patch.setattr(
+            SecretStr, "get_secret_value", guard.recording(SecretStr.get_secret_value, guard.add_secret)
+        )
+        patch.setattr(LocalLiveKitServer, "start", guard.recording_server_start(LocalLiveKitServer.start))
+        try:
+            yield guard
+        finally:
+            root.removeHandler(guard.handler)
+            root.setLevel(previous_level)
+    leaks = guard.leaks()
+    if leaks:
+        pytest.fail("secrets or tokens reached the logs:\n" + "\n".join(leaks), pytrace=False)
+    FIGURES.record(
+        "Leaks",
+        f"{len(guard.handler.texts)} log records captured at DEBUG "
+        f"({', '.join(f'{level} {n}' for level, n in sorted(guard.handler.by_level.items()))}), "
+        f"{sum(map(len, guard.handler.texts)) // 1024} KiB of text; {len(guard.secrets)} secrets and "
+        f"{len(guard.tokens)} JWTs watched; none found. "
+        f"{guard.client_sdk_records_with_tokens()} LiveKit client-SDK (rtc) records carried a join token",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_leak_in_this_test(log_leak_guard: LeakGuard) -> Iterator[None]:
+    first = len(log_leak_guard.handler.texts)
+    yield
+    leaks = log_leak_guard.leaks(log_leak_guard.handler.texts[first:])
+    assert not leaks, "secrets or tokens reached the logs:\n" + "\n".join(leaks)

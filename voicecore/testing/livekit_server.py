@@ -1,18 +1,21 @@
-"""Run the pinned open-source LiveKit server on loopback: development, tests, benchmarks.
+"""Run the open-source LiveKit server on loopback: development, tests, benchmarks.
 
-Never used by the production wiring. The binary is built by ``scripts/setup.sh``
-(``go install`` of livekit-server v1.13.5 into ``.tools/bin``), or named by
-``LIVEKIT_SERVER_BIN``.
+Never used by the production wiring. The binary is ``LIVEKIT_SERVER_BIN``, or
+``livekit-server`` on PATH; this repository's ``scripts/setup.sh`` builds the
+pinned v1.13.5 with ``go install`` into ``.tools/bin`` and its scripts put that on PATH.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -22,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PINNED_VERSION = "v1.13.5"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BINARY = _REPO_ROOT / ".tools" / "bin" / "livekit-server"
+BINARY_VARIABLE = "LIVEKIT_SERVER_BIN"
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class LiveKitServerUnavailable(RuntimeError):
@@ -31,13 +36,18 @@ class LiveKitServerUnavailable(RuntimeError):
 
 
 def find_binary() -> Path | None:
-    configured = os.environ.get("LIVEKIT_SERVER_BIN")
+    configured = os.environ.get(BINARY_VARIABLE)
     if configured:
         return Path(configured)
-    if DEFAULT_BINARY.exists():
-        return DEFAULT_BINARY
     found = shutil.which("livekit-server")
     return Path(found) if found else None
+
+
+def die_with_parent() -> None:
+    """In a child before exec: end when the parent dies, so no server outlives its owner."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -102,6 +112,7 @@ class LocalLiveKitServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
         )
         log.close()
         self._wait_ready(ready_timeout)
@@ -156,7 +167,8 @@ def running_livekit_server(binary: Path | None = None) -> Iterator[LocalLiveKitS
     resolved = binary or find_binary()
     if resolved is None or not resolved.exists():
         raise LiveKitServerUnavailable(
-            "livekit-server is not installed: run `make setup` (needs Go) or set LIVEKIT_SERVER_BIN"
+            f"livekit-server not found: set {BINARY_VARIABLE} or put it on PATH "
+            "(in this repository, `make setup` builds the pinned one; needs Go)"
         )
     server = LocalLiveKitServer(resolved)
     try:

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from livekit import api, rtc
 
-from voicecore.devserver import LocalLiveKitServer
+from voicecore.testing.livekit_server import LocalLiveKitServer
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""Development tools of this repository (``make serve``, the dev agent worker); never shipped."""

@@ -1,0 +1,118 @@
+"""``make serve``: the API plus, by default, a local LiveKit server, for development.
+
+Settings come from the environment and ``.env`` (if present). When LIVEKIT_URL is
+not configured, the pinned livekit-server is started on loopback with fresh keys.
+An AUTH_JWT_SECRET is generated when none is configured. The banner prints all
+of it, a development user token, and how to mint one for any other user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+from dotenv import dotenv_values
+
+from devtools.token import dev_user_token
+from voicecore.settings import SettingsError
+from voicecore.testing.livekit_server import LiveKitServerUnavailable, running_livekit_server
+from voicecore_http.app import create_app
+from voicecore_http.container import ServiceContainer
+from voicecore_http.logs import configure_logging
+
+ENV_FILE = Path(".env")
+
+
+def _configured(name: str) -> str | None:
+    from_file = dotenv_values(ENV_FILE).get(name) if ENV_FILE.exists() else None
+    return os.environ.get(name) or from_file or None
+
+
+class PortTaken(Exception):
+    pass
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortTaken(f"{host}:{port} is already in use; try `make serve PORT=8010`") from exc
+
+
+@contextlib.contextmanager
+def _livekit() -> Iterator[list[str]]:
+    """Yield banner lines describing the LiveKit server in use."""
+    if _configured("LIVEKIT_URL"):
+        yield [f"LiveKit            {_configured('LIVEKIT_URL')} (configured)"]
+        return
+    with running_livekit_server() as server:
+        os.environ.update(
+            LIVEKIT_URL=server.url, LIVEKIT_API_KEY=server.api_key, LIVEKIT_API_SECRET=server.api_secret
+        )
+        yield [
+            f"LiveKit            local livekit-server at {server.url} (log: {server.log_path})",
+            f"  LIVEKIT_API_KEY    {server.api_key}",
+            f"  LIVEKIT_API_SECRET {server.api_secret}",
+        ]
+
+
+def banner(base: str, livekit_lines: list[str], jwt_secret: str, token: str) -> str:
+    return "\n".join(
+        [
+            "",
+            f"voicecore API      {base}  (docs: {base}/docs)",
+            *livekit_lines,
+            f"AUTH_JWT_SECRET    {jwt_secret}",
+            "",
+            "A development user token (user dev-user, valid 24 h):",
+            f"  export TOKEN={token}",
+            f"  curl -s -X POST {base}/api/v1/voice-sessions \\",
+            '    -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+            '    -d \'{"agent_type": "workout"}\'',
+            "",
+            "A token for any other user (try another user's session: 403):",
+            f"  AUTH_JWT_SECRET={jwt_secret} .venv/bin/python -m devtools.token alice",
+            "",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    args = parser.parse_args(argv)
+
+    if not _configured("AUTH_JWT_SECRET"):
+        os.environ["AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
+    try:
+        check_port_free(args.host, args.port)
+        with _livekit() as livekit_lines:
+            container = ServiceContainer.from_environment(env_file=ENV_FILE if ENV_FILE.exists() else None)
+            app = create_app(container)
+            http = container.http_settings()
+            configure_logging(http.log_format, http.log_level)
+            jwt_secret = http.auth_jwt_secret.get_secret_value()
+            base = f"http://{args.host}:{args.port}"
+            token = dev_user_token(jwt_secret, "dev-user", "dev@example.com")
+            print(banner(base, livekit_lines, jwt_secret, token), flush=True)
+            # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
+            # stops livekit-server; were this process killed outright, the server's
+            # parent-death signal ends it.
+            uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    except (SettingsError, LiveKitServerUnavailable, PortTaken) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Bearer tokens for the standalone service, and every way to be unauthenticated."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from tests.support.constants import AUTH_SECRET
+
+
+def bearer(user_id: str, email: str | None = None, *, ttl: int = 600, secret: str = AUTH_SECRET) -> str:
+    claims: dict[str, object] = {"sub": user_id, "exp": int(time.time()) + ttl}
+    if email is not None:
+        claims["email"] = email
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def auth_header(
+    user_id: str, email: str | None = None, *, ttl: int = 600, secret: str = AUTH_SECRET
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {bearer(user_id, email, ttl=ttl, secret=secret)}"}
+
+
+def bad_auth() -> dict[str, dict[str, str]]:
+    """Every way to be unauthenticated; minted at call time so the leak guard records them."""
+    return {
+        "missing": {},
+        "basic scheme": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "garbage": {"Authorization": "Bearer not-a-jwt"},
+        "wrong secret": {"Authorization": f"Bearer {bearer('42', secret='another-secret-' + 'x' * 32)}"},
+        "expired": {"Authorization": f"Bearer {bearer('42', ttl=-120)}"},
+        "alg none": {
+            "Authorization": "Bearer "
+            + jwt.encode({"sub": "42", "exp": int(time.time()) + 600}, key="", algorithm="none")
+        },
+        "empty sub": {"Authorization": f"Bearer {bearer('')}"},
+    }
