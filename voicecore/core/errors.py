@@ -5,7 +5,8 @@
     ├── MetadataNotReadable   room metadata is not voicecore's (decode only)
     ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
     ├── NotSessionOwner       the session exists and belongs to someone else
-    └── GatewayError          the room service failed; carries operation and room
+    ├── GatewayError          the room service failed; carries operation and room
+    └── StoreError            the session store failed; carries the operation
 
 Messages never carry secrets, tokens or lower-level exception text: the HTTP
 layer may show a message to a client, and logs get the cause via ``__cause__``.
@@ -51,4 +52,13 @@ class GatewayError(VoiceCoreError):
         super().__init__(f"room service {operation} failed{where}: {detail}")
         self.operation = operation
         self.room_name = room_name
+        self.detail = detail
+
+
+class StoreError(VoiceCoreError):
+    """The session store failed (unreachable, timed out, closed); ``operation`` is for logs."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"session store {operation} failed: {detail}")
+        self.operation = operation
         self.detail = detail
