@@ -1,0 +1,1 @@
+"""Real servers for tests and development: never used by the production wiring."""
