@@ -30,7 +30,6 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from voicecore.adapters.redis_lua import SCRIPTS
@@ -113,10 +112,10 @@ class RedisSessionStore(SessionStore):
                 decode_responses=True,
                 socket_timeout=self._timeout_seconds,
                 socket_connect_timeout=self._timeout_seconds,
-                # One immediate retry on a dropped connection (a restarted Redis
-                # leaves stale pooled sockets); never on a timeout, when a script
-                # may already have run.
-                retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+                # No retries: a script whose reply was lost may have run, and most are
+                # not idempotent. redis-py drops dead pooled connections before use,
+                # so a restarted Redis is used again without one.
+                retry=Retry(NoBackoff(), retries=0),
             )
             self._scripts = {name: self._client.register_script(lua) for name, lua in SCRIPTS.items()}
         return self._client
