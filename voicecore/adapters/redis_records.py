@@ -2,6 +2,20 @@
 
 Times are integer microseconds since 1970 (exact as Lua numbers), so scripts
 can compare them.
+
+Keys, under a configurable prefix (default ``voicecore:``); user ids, room
+names, idempotency keys, event ids and lock names are escaped by ``key_part``:
+    session:{room}          hash   the SessionRecord (times in microseconds)
+    sessions                set    every live room name
+    user:{user}:sessions    set    the user's live room names
+    user:{user}:pending     zset   slot holders -> lease end (ms)
+    rate:{user}             hash   token bucket
+    idem:{user}:{key}       hash   idempotency claim
+    event:{event id}        string when the event may be seen anew (ms)
+    lock:{name}             hash   owner and lease end (ms)
+Records (and their user's index) expire ``record_ttl`` after their last change;
+the rest expires with its own deadline; ``sessions`` has no TTL but sheds the
+names of expired records whenever it is read. So nothing grows forever.
 """
 
 from __future__ import annotations

@@ -6,30 +6,19 @@ read-then-write. Error translation happens here, once: every ``RedisError``
 the core's ``StoreError`` naming the operation, never with Redis's own text,
 which may carry the server's address.
 
-Keys, under a configurable prefix (default ``voicecore:``); user ids, room
-names, idempotency keys, event ids and lock names are escaped by ``key_part``:
-    session:{room}          hash   the SessionRecord (times in microseconds)
-    sessions                set    every live room name
-    user:{user}:sessions    set    the user's live room names
-    user:{user}:pending     zset   slot holders -> lease end (ms)
-    rate:{user}             hash   token bucket
-    idem:{user}:{key}       hash   idempotency claim
-    event:{event id}        string when the event may be seen anew (ms)
-    lock:{name}             hash   owner and lease end (ms)
-Records expire ``record_ttl`` after their last change; everything else expires
-with its own deadline, so nothing grows forever.
+Keys and records are laid out as ``redis_records`` describes.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from voicecore.adapters.redis_lua import SCRIPTS
@@ -68,12 +57,35 @@ DEFAULT_PREFIX = "voicecore:"
 DEFAULT_TIMEOUT_SECONDS = 2.0
 
 
-@contextlib.asynccontextmanager
-async def _translated(operation: str) -> AsyncIterator[None]:
-    try:
-        yield
-    except RedisError as exc:
-        raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
+# Operations whose second run gives the same answer as the first. Only these are
+# run again after a dropped connection (a pooled socket that died with a
+# restarted Redis): the others' script may have run before the reply was lost.
+_IDEMPOTENT = frozenset(
+    {
+        "get_session",
+        "user_sessions",
+        "all_sessions",
+        "note_participant",
+        "reserve_slot",
+        "claim_idempotency_key",
+        "acquire_lock",
+        "ping",
+    }
+)
+
+
+async def _translated(operation: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    retries = 1 if operation in _IDEMPOTENT else 0
+    while True:
+        try:
+            return await call()
+        except RedisConnectionError as exc:
+            if retries:
+                retries -= 1
+                continue
+            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
+        except RedisError as exc:
+            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
 
 
 class RedisSessionStore(SessionStore):
@@ -112,9 +124,7 @@ class RedisSessionStore(SessionStore):
                 decode_responses=True,
                 socket_timeout=self._timeout_seconds,
                 socket_connect_timeout=self._timeout_seconds,
-                # No retries: a script whose reply was lost may have run, and most are
-                # not idempotent. redis-py drops dead pooled connections before use,
-                # so a restarted Redis is used again without one.
+                # redis-py's own retries would run any script twice: _translated decides.
                 retry=Retry(NoBackoff(), retries=0),
             )
             self._scripts = {name: self._client.register_script(lua) for name, lua in SCRIPTS.items()}
@@ -133,8 +143,8 @@ class RedisSessionStore(SessionStore):
     async def _run(self, operation: str, script: str, keys: Sequence[str], *args: object) -> Any:
         self._redis(operation)
         now = "" if self._clock is None else str(to_milliseconds(self._clock()))
-        async with _translated(operation):
-            return await self._scripts[script](keys=list(keys), args=[self._prefix, now, *args])
+        run = self._scripts[script]
+        return await _translated(operation, lambda: run(keys=list(keys), args=[self._prefix, now, *args]))
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -161,8 +171,10 @@ class RedisSessionStore(SessionStore):
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
         client = self._redis("get_session")
-        async with _translated("get_session"):
-            fields = await cast(Awaitable[dict[str, str]], client.hgetall(self._session_key(room_name)))
+        key = self._session_key(room_name)
+        fields: dict[str, str] = await _translated(
+            "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key))
+        )
         return decode(fields) if fields else None
 
     async def user_sessions(self, user_id: str) -> list[SessionRecord]:
@@ -277,5 +289,4 @@ class RedisSessionStore(SessionStore):
 
     async def ping(self) -> None:
         client = self._redis("ping")
-        async with _translated("ping"):
-            await cast(Awaitable[bool], client.ping())
+        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()))

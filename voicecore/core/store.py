@@ -44,15 +44,11 @@ class SessionRecord:
     agent_dispatches: int = 0
 
     def __post_init__(self) -> None:
-        for moment in (
-            self.created_at,
-            self.user_joined_at,
-            self.user_left_at,
-            self.agent_joined_at,
-            self.agent_left_at,
-        ):
+        # Every time in UTC, whichever zone it came in: both stores hand back the same values.
+        for name in ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at"):
+            moment = getattr(self, name)
             if moment is not None:
-                require_aware(moment)
+                object.__setattr__(self, name, require_aware(moment))
         if self.agent_dispatches < 0:
             raise ValueError("agent_dispatches cannot be negative")
 
