@@ -9,6 +9,7 @@ from voicecore.core.errors import (
     MetadataNotReadable,
     NotSessionOwner,
     SessionNotFound,
+    StoreError,
     VoiceCoreError,
 )
 from voicecore.core.sessions import SessionStatus, SessionSummary, StartedSession, VoiceSessions
@@ -25,6 +26,7 @@ __all__ = [
     "SessionStatus",
     "SessionSummary",
     "StartedSession",
+    "StoreError",
     "User",
     "VoiceCoreError",
     "VoiceSessions",

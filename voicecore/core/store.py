@@ -56,13 +56,13 @@ class SessionRecord:
         """This record with the event noted: each kind of event keeps its latest time."""
         moment = require_aware(at)
         match agent, joined:
-            case False, True if not_before(moment, self.user_joined_at):
+            case False, True if _later(moment, self.user_joined_at):
                 return replace(self, user_joined_at=moment)
-            case False, False if not_before(moment, self.user_left_at):
+            case False, False if _later(moment, self.user_left_at):
                 return replace(self, user_left_at=moment)
-            case True, True if not_before(moment, self.agent_joined_at):
+            case True, True if _later(moment, self.agent_joined_at):
                 return replace(self, agent_joined_at=moment)
-            case True, False if not_before(moment, self.agent_left_at):
+            case True, False if _later(moment, self.agent_left_at):
                 return replace(self, agent_left_at=moment)
         return self
 
@@ -262,7 +262,7 @@ def require_room_name(room_name: str) -> str:
     return room_name
 
 
-def not_before(moment: datetime, known: datetime | None) -> bool:
+def _later(moment: datetime, known: datetime | None) -> bool:
     return known is None or moment > known
 
 
