@@ -28,6 +28,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Redis (Debian's redis-server): the Redis session store's tests start one on loopback.
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_SERVER_BIN:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing redis-server with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    say "redis-server is missing: run 'sudo apt-get install redis-server' or set REDIS_SERVER_BIN"
+  fi
+fi
+
 server="$TOOLS_BIN/livekit-server"
 if [ -x "$server" ] && [ "$(cat "$server.version" 2>/dev/null)" = "$LIVEKIT_SERVER_VERSION" ]; then
   exit 0

@@ -15,6 +15,7 @@ from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
+from voicecore.testing.redis_server import LocalRedisServer, find_redis_binary, running_redis_server
 from voicecore_http.container import ServiceContainer
 
 # No per-example deadline: speed is measured by the benchmarks, never by timed tests,
@@ -67,6 +68,21 @@ async def client(memory_container: ServiceContainer) -> AsyncIterator[httpx.Asyn
     """The standalone service over the in-memory gateway."""
     async with serving(memory_container) as c:
         yield c
+
+
+# --- real servers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedisServer]:
+    binary = find_redis_binary()
+    if binary is None or not binary.exists():
+        message = "redis-server is not installed; run `make setup` or set REDIS_SERVER_BIN"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Redis store tests: {message}")
+        pytest.skip(message)
+    with running_redis_server(binary) as server:
+        yield server
 
 
 # --- the real LiveKit server ---------------------------------------------------

@@ -32,6 +32,21 @@ def _check_livekit_url(url: str) -> str:
     return url
 
 
+_STORE_URL_SCHEMES = frozenset({"redis", "rediss", "unix"})
+
+
+def _check_store_url(url: SecretStr) -> SecretStr:
+    # The URL may carry a password: messages never quote it.
+    parts = urlsplit(url.get_secret_value())
+    if parts.scheme not in _STORE_URL_SCHEMES:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError("a unix:// URL needs the socket's path")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("a redis:// or rediss:// URL needs a host")
+    return url
+
+
 class SettingsError(Exception):
     """Configuration is missing or invalid. Names variables, never their values."""
 
@@ -81,6 +96,8 @@ class LiveKitSettings(BaseSettings):
     session_token_ttl_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 6 * 3600
     session_empty_timeout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
     session_max_participants: Annotated[int, Field(ge=1, le=100)] = 2
+    # None: the in-process store (one replica); a Redis URL shares sessions across replicas.
+    session_store_url: Annotated[SecretStr, AfterValidator(_check_store_url)] | None = None
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(

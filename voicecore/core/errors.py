@@ -7,6 +7,7 @@
     ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
     ├── NotSessionOwner       the session exists and belongs to someone else
     ├── GatewayError          the room service failed; carries operation and room
+    ├── StoreError            the session store failed; carries the operation
     └── WrongEventLoop        a client opened in one event loop was used from another
 
 Messages never carry secrets, tokens or lower-level exception text: the HTTP
@@ -75,3 +76,12 @@ class WrongEventLoop(VoiceCoreError, RuntimeError):
             f"the {client} was opened in another event loop; use one event loop for its whole life "
             "(docs/library.md: synchronous frameworks)"
         )
+
+
+class StoreError(VoiceCoreError):
+    """The session store failed (unreachable, timed out, closed); ``operation`` is for logs."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"session store {operation} failed: {detail}")
+        self.operation = operation
+        self.detail = detail

@@ -1,0 +1,193 @@
+"""The Redis store only: replicas sharing one server, the server's clock, restarts, failures, key expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tests.store.support import record
+from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.core.errors import StoreError
+from voicecore.core.store import RateAllowed, RateLimited, SessionStore, SlotRefused, SlotReserved
+from voicecore.testing.livekit_server import free_port
+from voicecore.testing.redis_server import LocalRedisServer
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+def server(redis_server: LocalRedisServer) -> LocalRedisServer:
+    if not redis_server.running:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server
+
+
+@pytest.fixture
+async def raw(server: LocalRedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(server.url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+Build = Callable[..., Awaitable[RedisSessionStore]]
+
+
+@pytest.fixture
+async def build(server: LocalRedisServer) -> AsyncIterator[Build]:
+    """Stores as production builds them (no injected clock: the server's TIME), closed after the test."""
+    stores: list[RedisSessionStore] = []
+
+    async def make(url: str | None = None, **options: Any) -> RedisSessionStore:
+        store = RedisSessionStore(url or server.url, **options)
+        stores.append(store)
+        await store.open()
+        return store
+
+    yield make
+    for store in stores:
+        await store.aclose()
+
+
+async def test_a_redis_store_is_a_session_store(server: LocalRedisServer, build: Build) -> None:
+    assert isinstance(await build(), SessionStore)
+
+
+async def test_two_replicas_see_each_others_writes(server: LocalRedisServer, build: Build) -> None:
+    one, other = await build(), await build()
+    created = datetime.now(UTC)
+    assert await one.add_session(record("room", "alice", at=created))
+    noted = await other.note_participant("room", agent=True, joined=True, at=created + timedelta(seconds=1))
+    assert await one.get_session("room") == noted
+    assert await one.user_sessions("alice") == [noted]
+    assert await other.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotRefused(live=1, pending=0)
+    assert await other.remove_session("room") == noted
+    assert await one.all_sessions() == []
+    assert await one.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotReserved()
+
+
+async def test_the_servers_clock_ends_reservations(server: LocalRedisServer, build: Build) -> None:
+    store = await build()
+    lease = timedelta(milliseconds=100)
+    assert await store.reserve_slot("alice", "room-1", limit=1, lease=lease) == SlotReserved()
+    await asyncio.sleep(0.2)
+    assert await store.reserve_slot("alice", "room-2", limit=1, lease=lease) == SlotReserved()
+
+
+async def test_the_servers_clock_drives_the_rate_limit(server: LocalRedisServer, build: Build) -> None:
+    store = await build()
+    assert await store.take_creation_token("alice", per_minute=1) == RateAllowed()
+    refused = await store.take_creation_token("alice", per_minute=1)
+    assert isinstance(refused, RateLimited)
+    assert 1 <= refused.retry_after_seconds <= 60
+
+
+async def test_a_record_left_alone_expires_and_frees_its_slot(server: LocalRedisServer, build: Build) -> None:
+    store = await build(record_ttl=timedelta(milliseconds=100))
+    await store.add_session(record("room", "alice"))
+    await asyncio.sleep(0.2)
+    assert await store.get_session("room") is None
+    assert await store.user_sessions("alice") == []
+    assert await store.all_sessions() == []
+    assert await store.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotReserved()
+
+
+async def test_every_change_keeps_a_record_and_its_index_alive(build: Build, raw: aioredis.Redis) -> None:
+    store = await build(record_ttl=timedelta(hours=1))
+    await store.add_session(record("room", "alice"))
+    for key in ("voicecore:session:room", "voicecore:user:alice:sessions"):
+        await raw.pexpire(key, 5000)
+    await store.note_participant("room", agent=False, joined=True, at=datetime.now(UTC))
+    for key in ("voicecore:session:room", "voicecore:user:alice:sessions"):
+        assert await raw.pttl(key) > 3_000_000
+
+
+async def test_nothing_is_kept_for_ever(build: Build, raw: aioredis.Redis) -> None:
+    store = await build()
+    await store.reserve_slot("alice", "room-1", limit=3, lease=LEASE)
+    await store.reserve_slot("alice", "room-2", limit=3, lease=LEASE)
+    await store.add_session(record("room-1", "alice"))
+    await store.take_creation_token("alice", per_minute=5)
+    await store.claim_idempotency_key("alice", "k", fingerprint="f", holder="h", ttl=LEASE, lease=LEASE)
+    await store.first_sighting("EV_1", ttl=LEASE)
+    await store.acquire_lock("reconcile", "me", lease=LEASE)
+    keys = sorted([key async for key in raw.scan_iter("*")])
+    assert len(keys) == 8
+    # Only the index of all rooms has no TTL; reading it drops names whose record expired.
+    assert [key for key in keys if await raw.pttl(key) < 0] == ["voicecore:sessions"]
+    assert all(key.startswith("voicecore:") for key in keys)
+
+
+async def test_prefixes_keep_deployments_apart(server: LocalRedisServer, build: Build) -> None:
+    blue = await build(prefix="blue:")
+    green = await build(prefix="green:")
+    await blue.add_session(record("room", "alice"))
+    assert await blue.acquire_lock("reconcile", "blue", lease=LEASE)
+    assert await green.get_session("room") is None
+    assert await green.all_sessions() == []
+    assert await green.acquire_lock("reconcile", "green", lease=LEASE)
+
+
+async def test_a_restarted_redis_fails_while_down_and_works_after(
+    server: LocalRedisServer, build: Build
+) -> None:
+    store = await build()
+    await store.add_session(record("room", "alice"))
+    server.stop()
+    try:
+        for call in (store.ping(), store.get_session("room"), store.remove_session("room")):
+            with pytest.raises(StoreError) as raised:
+                await call
+            assert isinstance(raised.value.__cause__, RedisError)
+            assert str(server.port) not in str(raised.value)
+    finally:
+        server.start()
+    await store.ping()
+    # The restarted server is empty: no data, and no scripts until they are loaded again.
+    assert await store.get_session("room") is None
+    assert await store.add_session(record("room", "alice"))
+    assert await store.remove_session("room") == record("room", "alice")
+    # A restart between two calls: the pooled connection is dead, and is replaced unnoticed.
+    server.stop()
+    server.start()
+    assert await store.get_session("room") is None
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+async def test_a_redis_that_does_not_answer_is_a_store_error(silent_port: int, build: Build) -> None:
+    store = await build(f"redis://127.0.0.1:{silent_port}/0", timeout_seconds=0.2)
+    with pytest.raises(StoreError, match="Redis failed") as raised:
+        await store.reserve_slot("alice", "room", limit=1, lease=LEASE)
+    assert raised.value.operation == "reserve_slot"
+
+
+async def test_no_redis_at_all_is_a_store_error_that_names_no_address(
+    build: Build,
+) -> None:
+    port = free_port()
+    store = await build(f"redis://127.0.0.1:{port}/0", timeout_seconds=1)
+    with pytest.raises(StoreError) as raised:
+        await store.ping()
+    assert str(port) not in str(raised.value)
+
+
+async def test_a_password_in_the_url_never_reaches_the_error(server: LocalRedisServer, build: Build) -> None:
+    store = await build(f"redis://:not-the-password@127.0.0.1:{server.port}/0")
+    with pytest.raises(StoreError) as raised:
+        await store.ping()
+    assert "not-the-password" not in str(raised.value)

@@ -1,0 +1,296 @@
+"""The in-process SessionStore: the embedded default for a single replica; needs nothing.
+
+Every method runs to completion without awaiting, so on one event loop each
+call is atomic by construction, as a Lua script is on the Redis server. It
+keeps exactly the semantics of ``RedisSessionStore``; tests/store runs one
+contract against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from voicecore.core.errors import StoreError
+from voicecore.core.store import (
+    DEFAULT_RECORD_TTL,
+    Claim,
+    Claimed,
+    Completed,
+    InProgress,
+    Mismatch,
+    RateAllowed,
+    RateDecision,
+    RateLimited,
+    SessionRecord,
+    SessionStore,
+    SlotRefused,
+    SlotReservation,
+    SlotReserved,
+    positive_milliseconds,
+    require_aware,
+    require_positive,
+    require_room_name,
+    to_milliseconds,
+)
+
+# The rate limit counts in integer units so both stores compute the very same
+# answers: a token is 60 000 units and the bucket gains ``per_minute`` units a
+# millisecond, i.e. ``per_minute`` tokens a minute.
+TOKEN_UNITS = 60_000
+
+
+def take_token(units: int, last_ms: int, now_ms: int, per_minute: int) -> tuple[int, int, int]:
+    """The token bucket step: (units left, time kept, 0 if allowed else Retry-After seconds)."""
+    capacity = per_minute * TOKEN_UNITS
+    elapsed = max(0, now_ms - last_ms)
+    units = min(capacity, units + elapsed * per_minute)
+    kept = max(last_ms, now_ms)
+    if units >= TOKEN_UNITS:
+        return units - TOKEN_UNITS, kept, 0
+    wait_ms = -(-(TOKEN_UNITS - units) // per_minute)
+    return units, kept, max(1, -(-wait_ms // 1000))
+
+
+_MINUTE_MS = 60_000
+_SWEEP_EVERY_MS = _MINUTE_MS
+
+
+@dataclass
+class _Stored:
+    record: SessionRecord
+    expires_ms: int
+
+
+@dataclass
+class _IdempotencyClaim:
+    fingerprint: str
+    holder: str
+    room_name: str | None
+    lease_until_ms: int
+    expires_ms: int
+
+
+class InProcessSessionStore(SessionStore):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        record_ttl: timedelta = DEFAULT_RECORD_TTL,
+    ) -> None:
+        self._clock = clock
+        self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
+        self._sessions: dict[str, _Stored] = {}
+        self._pending: dict[str, dict[str, int]] = {}  # user -> holder -> lease end (ms)
+        self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
+        self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
+        self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
+        self._locks: dict[str, tuple[str, int]] = {}  # name -> (owner, lease end ms)
+        self._next_sweep_ms = 0
+        self._closed = False
+
+    def _now(self, operation: str) -> int:
+        if self._closed:
+            raise StoreError(operation, "the store is closed")
+        now = to_milliseconds(self._clock())
+        if now >= self._next_sweep_ms:
+            self._sweep(now)
+        return now
+
+    def _sweep(self, now: int) -> None:
+        """Forget what has expired, as Redis key expiry does, so nothing grows forever."""
+        self._next_sweep_ms = now + _SWEEP_EVERY_MS
+        self._live_records(now)
+        for user in list(self._pending):
+            self._pending[user] = {h: end for h, end in self._pending[user].items() if end > now}
+            if not self._pending[user]:
+                del self._pending[user]
+        # A bucket left alone for a minute is full again: the same as no bucket.
+        self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < _MINUTE_MS}
+        self._claims = {k: c for k, c in self._claims.items() if c.expires_ms > now}
+        self._sightings = {e: end for e, end in self._sightings.items() if end > now}
+        self._locks = {n: lock for n, lock in self._locks.items() if lock[1] > now}
+
+    def _live(self, room_name: str, now: int) -> _Stored | None:
+        stored = self._sessions.get(room_name)
+        if stored is not None and stored.expires_ms <= now:
+            del self._sessions[room_name]
+            return None
+        return stored
+
+    def _live_records(self, now: int) -> list[SessionRecord]:
+        records = [s.record for name in list(self._sessions) if (s := self._live(name, now))]
+        return sorted(records, key=lambda r: (r.created_at, r.room_name))
+
+    # --- live sessions -------------------------------------------------------------
+
+    async def add_session(self, record: SessionRecord) -> bool:
+        now = self._now("add_session")
+        if self._live(record.room_name, now) is not None:
+            return False
+        self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
+        self._pending.get(record.user_id, {}).pop(record.room_name, None)
+        return True
+
+    async def get_session(self, room_name: str) -> SessionRecord | None:
+        stored = self._live(room_name, self._now("get_session"))
+        return stored.record if stored else None
+
+    async def user_sessions(self, user_id: str) -> list[SessionRecord]:
+        records = self._live_records(self._now("user_sessions"))
+        return [r for r in records if r.user_id == user_id]
+
+    async def all_sessions(self) -> list[SessionRecord]:
+        return self._live_records(self._now("all_sessions"))
+
+    async def remove_session(self, room_name: str) -> SessionRecord | None:
+        stored = self._live(room_name, self._now("remove_session"))
+        if stored is None:
+            return None
+        del self._sessions[room_name]
+        return stored.record
+
+    async def note_participant(
+        self, room_name: str, *, agent: bool, joined: bool, at: datetime
+    ) -> SessionRecord | None:
+        require_aware(at)
+        now = self._now("note_participant")
+        stored = self._live(room_name, now)
+        if stored is None:
+            return None
+        stored.record = stored.record.with_participant_event(agent=agent, joined=joined, at=at)
+        stored.expires_ms = now + self._record_ttl_ms
+        return stored.record
+
+    async def count_dispatch(self, room_name: str) -> int | None:
+        now = self._now("count_dispatch")
+        stored = self._live(room_name, now)
+        if stored is None:
+            return None
+        count = stored.record.agent_dispatches + 1
+        stored.record = replace(stored.record, agent_dispatches=count)
+        stored.expires_ms = now + self._record_ttl_ms
+        return count
+
+    # --- per-user cap ----------------------------------------------------------------
+
+    async def reserve_slot(
+        self, user_id: str, holder: str, *, limit: int, lease: timedelta
+    ) -> SlotReservation:
+        require_positive(limit, "limit")
+        lease_ms = positive_milliseconds(lease, "lease")
+        now = self._now("reserve_slot")
+        live = {r.room_name for r in self._live_records(now) if r.user_id == user_id}
+        pending = {h: end for h, end in self._pending.get(user_id, {}).items() if end > now}
+        self._pending[user_id] = pending
+        if holder in live:
+            return SlotReserved()
+        others = len(pending) - (holder in pending)
+        if len(live) + others >= limit:
+            return SlotRefused(live=len(live), pending=others)
+        pending[holder] = now + lease_ms
+        return SlotReserved()
+
+    async def release_slot(self, user_id: str, holder: str) -> bool:
+        now = self._now("release_slot")
+        end = self._pending.get(user_id, {}).pop(holder, None)
+        return end is not None and end > now
+
+    # --- creation rate limit --------------------------------------------------------
+
+    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
+        require_positive(per_minute, "per_minute")
+        now = self._now("take_creation_token")
+        units, last = self._buckets.get(user_id, (per_minute * TOKEN_UNITS, now))
+        units, last, retry_after = take_token(units, last, now, per_minute)
+        self._buckets[user_id] = (units, last)
+        return RateLimited(retry_after) if retry_after else RateAllowed()
+
+    # --- idempotency keys ----------------------------------------------------------
+
+    async def claim_idempotency_key(
+        self,
+        user_id: str,
+        key: str,
+        *,
+        fingerprint: str,
+        holder: str,
+        ttl: timedelta,
+        lease: timedelta,
+    ) -> Claim:
+        ttl_ms = positive_milliseconds(ttl, "ttl")
+        lease_ms = positive_milliseconds(lease, "lease")
+        now = self._now("claim_idempotency_key")
+        claim = self._claims.get((user_id, key))
+        if claim is not None and claim.expires_ms > now:
+            if claim.room_name is None and claim.lease_until_ms > now:
+                if claim.fingerprint != fingerprint:
+                    return Mismatch()
+                return Claimed() if claim.holder == holder else InProgress()
+            if claim.room_name is not None and self._live(claim.room_name, now) is not None:
+                if claim.fingerprint != fingerprint:
+                    return Mismatch()
+                return Completed(claim.room_name)
+        self._claims[(user_id, key)] = _IdempotencyClaim(
+            fingerprint, holder, None, lease_until_ms=now + lease_ms, expires_ms=now + ttl_ms
+        )
+        return Claimed()
+
+    async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
+        require_room_name(room_name)
+        claim = self._unfinished_claim("complete_idempotency_key", user_id, key, holder)
+        if claim is None:
+            return False
+        claim.room_name = room_name
+        return True
+
+    async def release_idempotency_key(self, user_id: str, key: str, *, holder: str) -> bool:
+        if self._unfinished_claim("release_idempotency_key", user_id, key, holder) is None:
+            return False
+        del self._claims[(user_id, key)]
+        return True
+
+    def _unfinished_claim(
+        self, operation: str, user_id: str, key: str, holder: str
+    ) -> _IdempotencyClaim | None:
+        now = self._now(operation)
+        claim = self._claims.get((user_id, key))
+        if claim is None or claim.expires_ms <= now or claim.room_name is not None or claim.holder != holder:
+            return None
+        return claim
+
+    # --- event dedupe and the lock -------------------------------------------------
+
+    async def first_sighting(self, event_id: str, *, ttl: timedelta) -> bool:
+        ttl_ms = positive_milliseconds(ttl, "ttl")
+        now = self._now("first_sighting")
+        if self._sightings.get(event_id, now) > now:
+            return False
+        self._sightings[event_id] = now + ttl_ms
+        return True
+
+    async def acquire_lock(self, name: str, owner: str, *, lease: timedelta) -> bool:
+        lease_ms = positive_milliseconds(lease, "lease")
+        now = self._now("acquire_lock")
+        holder, end = self._locks.get(name, (owner, now))
+        if holder != owner and end > now:
+            return False
+        self._locks[name] = (owner, now + lease_ms)
+        return True
+
+    async def release_lock(self, name: str, owner: str) -> bool:
+        now = self._now("release_lock")
+        holder, end = self._locks.get(name, ("", now))
+        if holder != owner:
+            return False
+        del self._locks[name]
+        return end > now
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        self._now("ping")
+
+    async def aclose(self) -> None:
+        self._closed = True

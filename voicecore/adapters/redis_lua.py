@@ -1,0 +1,219 @@
+"""The Lua scripts of RedisSessionStore: each operation that must be atomic is one script.
+
+Every script gets ARGV[1] = the key prefix and ARGV[2] = now in milliseconds,
+or "" for the Redis server's clock (TIME), the one clock all replicas share.
+Keys that follow from stored data (a room's record, from a user's index) are
+built here with the same escaping as ``redis_records.key_part``, which is why
+the store needs a single Redis server (or a primary), not a Cluster.
+
+Expiry is decided by comparing stored deadlines with now, so an injected clock
+governs it; key TTLs only collect garbage, and always outlive those deadlines.
+Lua numbers are doubles: milliseconds and microseconds since 1970 are exact.
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local P = ARGV[1]
+local function part(s) return (string.gsub(string.gsub(s, '%%', '%%25'), ':', '%%3A')) end
+local function now_ms()
+  if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function session_key(room) return P .. 'session:' .. part(room) end
+local function user_key(user, what) return P .. 'user:' .. part(user) .. ':' .. what end
+-- A record and its user's index live and expire together.
+local function touch(record_key, ttl)
+  redis.call('PEXPIRE', record_key, ttl)
+  redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
+end
+"""
+
+# KEYS: record, user's sessions, user's pending, all sessions.
+# ARGV: 3 ttl ms, 4 room name, 5... record fields and values.
+ADD_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[4])
+touch(KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS: an index of room names (a user's, or all). Names whose record has
+# expired are dropped from the index on the way.
+SESSIONS_IN = """
+local records = {}
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local fields = redis.call('HGETALL', session_key(room))
+  if #fields == 0 then
+    redis.call('SREM', KEYS[1], room)
+  else
+    table.insert(records, fields)
+  end
+end
+return records
+"""
+
+# KEYS: record, all sessions. ARGV: 3 room name.
+REMOVE_SESSION = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+redis.call('SREM', user_key(redis.call('HGET', KEYS[1], 'user_id'), 'sessions'), ARGV[3])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[1])
+return fields
+"""
+
+# KEYS: record. ARGV: 3 ttl ms, 4 field, 5 time in microseconds.
+NOTE_PARTICIPANT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local known = redis.call('HGET', KEYS[1], ARGV[4])
+if not known or tonumber(ARGV[5]) > tonumber(known) then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+end
+touch(KEYS[1], ARGV[3])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: record. ARGV: 3 ttl ms.
+COUNT_DISPATCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local count = redis.call('HINCRBY', KEYS[1], 'agent_dispatches', 1)
+touch(KEYS[1], ARGV[3])
+return count
+"""
+
+# KEYS: user's sessions, user's pending (holder -> lease end ms).
+# ARGV: 3 holder, 4 limit, 5 lease ms. Returns {reserved 0/1, live, pending of others}.
+RESERVE_SLOT = """
+local now = now_ms()
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', session_key(room)) == 0 then redis.call('SREM', KEYS[1], room) end
+end
+if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {1, 0, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local live = redis.call('SCARD', KEYS[1])
+local pending = redis.call('ZCARD', KEYS[2])
+if redis.call('ZSCORE', KEYS[2], ARGV[3]) then pending = pending - 1 end
+if live + pending >= tonumber(ARGV[4]) then return {0, live, pending} end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+return {1, live, pending}
+"""
+
+# KEYS: user's pending. ARGV: 3 holder. 1 if it held an unexpired reservation.
+RELEASE_SLOT = """
+local ends = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not ends then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[3])
+if tonumber(ends) > now_ms() then return 1 end
+return 0
+"""
+
+# KEYS: the user's bucket. ARGV: 3 per minute. Returns 0 (allowed) or Retry-After
+# seconds. The same integer arithmetic as memory_store.take_token.
+CREATION_BUCKET = """
+local now = now_ms()
+local per_minute = tonumber(ARGV[3])
+local capacity = per_minute * 60000
+local state = redis.call('HMGET', KEYS[1], 'units', 'last')
+local units = tonumber(state[1]) or capacity
+local last = tonumber(state[2]) or now
+units = math.min(capacity, units + math.max(0, now - last) * per_minute)
+last = math.max(last, now)
+local retry_after = 0
+if units >= 60000 then
+  units = units - 60000
+else
+  retry_after = math.max(1, math.ceil(math.ceil((60000 - units) / per_minute) / 1000))
+end
+redis.call('HSET', KEYS[1], 'units', units, 'last', last)
+-- Left alone for a minute, a bucket is full: the same as no bucket.
+redis.call('PEXPIRE', KEYS[1], 60000)
+return retry_after
+"""
+
+# KEYS: the claim. ARGV: 3 fingerprint, 4 holder, 5 ttl ms, 6 lease ms.
+CLAIM_KEY = """
+local now = now_ms()
+local c = redis.call('HMGET', KEYS[1], 'fingerprint', 'holder', 'room', 'lease_until', 'expires')
+if c[1] and tonumber(c[5]) > now then
+  if c[3] == '' and tonumber(c[4]) > now then
+    if c[1] ~= ARGV[3] then return {'mismatch'} end
+    if c[2] == ARGV[4] then return {'claimed'} end
+    return {'in_progress'}
+  end
+  if c[3] ~= '' and redis.call('EXISTS', session_key(c[3])) == 1 then
+    if c[1] ~= ARGV[3] then return {'mismatch'} end
+    return {'completed', c[3]}
+  end
+end
+redis.call('HSET', KEYS[1], 'fingerprint', ARGV[3], 'holder', ARGV[4], 'room', '',
+  'lease_until', now + tonumber(ARGV[6]), 'expires', now + tonumber(ARGV[5]))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'claimed'}
+"""
+
+# KEYS: the claim. ARGV: 3 holder, 4 room name or "" to release.
+FINISH_CLAIM = """
+local c = redis.call('HMGET', KEYS[1], 'holder', 'room', 'expires')
+if c[1] ~= ARGV[3] or c[2] ~= '' or tonumber(c[3]) <= now_ms() then return 0 end
+if ARGV[4] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'room', ARGV[4])
+end
+return 1
+"""
+
+# KEYS: the event. ARGV: 3 ttl ms.
+FIRST_SIGHTING = """
+local now = now_ms()
+local forget_at = redis.call('GET', KEYS[1])
+if forget_at and tonumber(forget_at) > now then return 0 end
+redis.call('SET', KEYS[1], now + tonumber(ARGV[3]), 'PX', ARGV[3])
+return 1
+"""
+
+# KEYS: the lock. ARGV: 3 owner, 4 lease ms.
+ACQUIRE_LOCK = """
+local now = now_ms()
+local lock = redis.call('HMGET', KEYS[1], 'owner', 'until')
+if lock[1] and lock[1] ~= ARGV[3] and tonumber(lock[2]) > now then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'until', now + tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: the lock. ARGV: 3 owner. Compare-and-delete; 1 if the lease was still running.
+RELEASE_LOCK = """
+local lock = redis.call('HMGET', KEYS[1], 'owner', 'until')
+if lock[1] ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(lock[2]) > now_ms() then return 1 end
+return 0
+"""
+
+
+# Each script with the prelude, by the name RedisSessionStore calls it.
+SCRIPTS: dict[str, str] = {
+    name: _PRELUDE + body
+    for name, body in {
+        "ADD_SESSION": ADD_SESSION,
+        "SESSIONS_IN": SESSIONS_IN,
+        "REMOVE_SESSION": REMOVE_SESSION,
+        "NOTE_PARTICIPANT": NOTE_PARTICIPANT,
+        "COUNT_DISPATCH": COUNT_DISPATCH,
+        "RESERVE_SLOT": RESERVE_SLOT,
+        "RELEASE_SLOT": RELEASE_SLOT,
+        "CREATION_BUCKET": CREATION_BUCKET,
+        "CLAIM_KEY": CLAIM_KEY,
+        "FINISH_CLAIM": FINISH_CLAIM,
+        "FIRST_SIGHTING": FIRST_SIGHTING,
+        "ACQUIRE_LOCK": ACQUIRE_LOCK,
+        "RELEASE_LOCK": RELEASE_LOCK,
+    }.items()
+}

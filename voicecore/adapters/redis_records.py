@@ -1,0 +1,85 @@
+"""How RedisSessionStore lays out keys and records; no Redis client here, only the format.
+
+Times are integer microseconds since 1970 (exact as Lua numbers), so scripts
+can compare them.
+
+Keys, under a configurable prefix (default ``voicecore:``); user ids, room
+names, idempotency keys, event ids and lock names are escaped by ``key_part``:
+    session:{room}          hash   the SessionRecord (times in microseconds)
+    sessions                set    every live room name
+    user:{user}:sessions    set    the user's live room names
+    user:{user}:pending     zset   slot holders -> lease end (ms)
+    rate:{user}             hash   token bucket
+    idem:{user}:{key}       hash   idempotency claim
+    event:{event id}        string when the event may be seen anew (ms)
+    lock:{name}             hash   owner and lease end (ms)
+Records (and their user's index) expire ``record_ttl`` after their last change;
+the rest expires with its own deadline; ``sessions`` has no TTL but sheds the
+names of expired records whenever it is read. So nothing grows forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from voicecore.core.store import SessionRecord, require_aware
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TIMES = ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at")
+
+
+def key_part(text: str) -> str:
+    """Escape ``%`` and ``:`` so that no two different parts make one key (as Lua's ``part``)."""
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
+def micros(moment: datetime) -> int:
+    return (require_aware(moment) - _EPOCH) // _MICROSECOND
+
+
+def participant_field(*, agent: bool, joined: bool) -> str:
+    return f"{'agent' if agent else 'user'}_{'joined' if joined else 'left'}_at"
+
+
+def encode(record: SessionRecord) -> list[str]:
+    """The record as HSET's field, value, field, value...; unknown times are left out."""
+    fields = {
+        "room_name": record.room_name,
+        "user_id": record.user_id,
+        "agent_type": record.agent_type,
+        "agent_dispatches": str(record.agent_dispatches),
+    }
+    for name in _TIMES:
+        moment: datetime | None = getattr(record, name)
+        if moment is not None:
+            fields[name] = str(micros(moment))
+    return [item for pair in fields.items() for item in pair]
+
+
+def decode(fields: Mapping[str, str]) -> SessionRecord:
+    def moment(name: str) -> datetime | None:
+        value = fields.get(name)
+        return None if value is None else _EPOCH + int(value) * _MICROSECOND
+
+    return SessionRecord(
+        room_name=fields["room_name"],
+        user_id=fields["user_id"],
+        agent_type=fields["agent_type"],
+        created_at=_EPOCH + int(fields["created_at"]) * _MICROSECOND,
+        user_joined_at=moment("user_joined_at"),
+        user_left_at=moment("user_left_at"),
+        agent_joined_at=moment("agent_joined_at"),
+        agent_left_at=moment("agent_left_at"),
+        agent_dispatches=int(fields["agent_dispatches"]),
+    )
+
+
+def decode_flat(flat: Sequence[str]) -> SessionRecord:
+    """A record from HGETALL's flat reply inside a script."""
+    return decode(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def in_order(records: Sequence[SessionRecord]) -> list[SessionRecord]:
+    return sorted(records, key=lambda r: (r.created_at, r.room_name))

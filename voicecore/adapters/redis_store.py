@@ -1,0 +1,292 @@
+"""SessionStore on Redis (redis.asyncio) for many replicas: the only module that imports redis.
+
+Each atomic operation is one Lua script (``redis_lua``), so replicas never
+read-then-write. Error translation happens here, once: every ``RedisError``
+(refused or dropped connection, timeout, script error) leaves this module as
+the core's ``StoreError`` naming the operation, never with Redis's own text,
+which may carry the server's address.
+
+Keys and records are laid out as ``redis_records`` describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from voicecore.adapters.redis_lua import SCRIPTS
+from voicecore.adapters.redis_records import (
+    decode,
+    decode_flat,
+    encode,
+    in_order,
+    key_part,
+    micros,
+    participant_field,
+)
+from voicecore.core.errors import StoreError
+from voicecore.core.store import (
+    DEFAULT_RECORD_TTL,
+    Claim,
+    Claimed,
+    Completed,
+    InProgress,
+    Mismatch,
+    RateAllowed,
+    RateDecision,
+    RateLimited,
+    SessionRecord,
+    SessionStore,
+    SlotRefused,
+    SlotReservation,
+    SlotReserved,
+    positive_milliseconds,
+    require_positive,
+    require_room_name,
+    to_milliseconds,
+)
+
+DEFAULT_PREFIX = "voicecore:"
+DEFAULT_TIMEOUT_SECONDS = 2.0
+
+
+# Operations whose second run gives the same answer as the first. Only these are
+# run again after a dropped connection (a pooled socket that died with a
+# restarted Redis): the others' script may have run before the reply was lost.
+_IDEMPOTENT = frozenset(
+    {
+        "get_session",
+        "user_sessions",
+        "all_sessions",
+        "note_participant",
+        "reserve_slot",
+        "claim_idempotency_key",
+        "acquire_lock",
+        "ping",
+    }
+)
+
+
+async def _translated(operation: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    retries = 1 if operation in _IDEMPOTENT else 0
+    while True:
+        try:
+            return await call()
+        except RedisConnectionError as exc:
+            if retries:
+                retries -= 1
+                continue
+            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
+        except RedisError as exc:
+            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
+
+
+class RedisSessionStore(SessionStore):
+    """Owns one redis.asyncio client (a connection pool) for its life.
+
+    The client must be built in the event loop that uses it: ``open()`` (or the
+    first call) builds it, ``aclose()`` closes it. ``clock=None`` (the default)
+    means the Redis server's clock; tests inject one.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        record_ttl: timedelta = DEFAULT_RECORD_TTL,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._timeout_seconds = timeout_seconds
+        self._record_ttl_ms = str(positive_milliseconds(record_ttl, "record_ttl"))
+        self._clock = clock
+        self._client: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._closed = False
+
+    def _redis(self, operation: str) -> aioredis.Redis:
+        if self._client is None:
+            if self._closed:
+                # A late call after shutdown must not open a pool nobody closes.
+                raise StoreError(operation, "the store is closed")
+            self._client = aioredis.Redis.from_url(
+                self._url,
+                decode_responses=True,
+                socket_timeout=self._timeout_seconds,
+                socket_connect_timeout=self._timeout_seconds,
+                # redis-py's own retries would run any script twice: _translated decides.
+                retry=Retry(NoBackoff(), retries=0),
+            )
+            self._scripts = {name: self._client.register_script(lua) for name, lua in SCRIPTS.items()}
+        return self._client
+
+    async def open(self) -> None:
+        self._closed = False
+        self._redis("open")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _run(self, operation: str, script: str, keys: Sequence[str], *args: object) -> Any:
+        self._redis(operation)
+        now = "" if self._clock is None else str(to_milliseconds(self._clock()))
+        run = self._scripts[script]
+        return await _translated(operation, lambda: run(keys=list(keys), args=[self._prefix, now, *args]))
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    def _session_key(self, room_name: str) -> str:
+        return self._key("session", key_part(room_name))
+
+    def _user_key(self, user_id: str, what: str) -> str:
+        return self._key("user", key_part(user_id), what)
+
+    # --- live sessions -------------------------------------------------------------
+
+    async def add_session(self, record: SessionRecord) -> bool:
+        keys = [
+            self._session_key(record.room_name),
+            self._user_key(record.user_id, "sessions"),
+            self._user_key(record.user_id, "pending"),
+            self._key("sessions"),
+        ]
+        added = await self._run(
+            "add_session", "ADD_SESSION", keys, self._record_ttl_ms, record.room_name, *encode(record)
+        )
+        return bool(added)
+
+    async def get_session(self, room_name: str) -> SessionRecord | None:
+        client = self._redis("get_session")
+        key = self._session_key(room_name)
+        fields: dict[str, str] = await _translated(
+            "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key))
+        )
+        return decode(fields) if fields else None
+
+    async def user_sessions(self, user_id: str) -> list[SessionRecord]:
+        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")])
+        return in_order([decode_flat(flat) for flat in found])
+
+    async def all_sessions(self) -> list[SessionRecord]:
+        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")])
+        return in_order([decode_flat(flat) for flat in found])
+
+    async def remove_session(self, room_name: str) -> SessionRecord | None:
+        keys = [self._session_key(room_name), self._key("sessions")]
+        flat = await self._run("remove_session", "REMOVE_SESSION", keys, room_name)
+        return decode_flat(flat) if flat else None
+
+    async def note_participant(
+        self, room_name: str, *, agent: bool, joined: bool, at: datetime
+    ) -> SessionRecord | None:
+        field = participant_field(agent=agent, joined=joined)
+        flat = await self._run(
+            "note_participant",
+            "NOTE_PARTICIPANT",
+            [self._session_key(room_name)],
+            self._record_ttl_ms,
+            field,
+            micros(at),
+        )
+        return decode_flat(flat) if flat else None
+
+    async def count_dispatch(self, room_name: str) -> int | None:
+        keys = [self._session_key(room_name)]
+        count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, self._record_ttl_ms)
+        return None if count is None else int(count)
+
+    # --- per-user cap ----------------------------------------------------------------
+
+    async def reserve_slot(
+        self, user_id: str, holder: str, *, limit: int, lease: timedelta
+    ) -> SlotReservation:
+        keys = [self._user_key(user_id, "sessions"), self._user_key(user_id, "pending")]
+        args = (holder, require_positive(limit, "limit"), positive_milliseconds(lease, "lease"))
+        reserved, live, pending = await self._run("reserve_slot", "RESERVE_SLOT", keys, *args)
+        return SlotReserved() if reserved else SlotRefused(live=int(live), pending=int(pending))
+
+    async def release_slot(self, user_id: str, holder: str) -> bool:
+        keys = [self._user_key(user_id, "pending")]
+        return bool(await self._run("release_slot", "RELEASE_SLOT", keys, holder))
+
+    # --- creation rate limit --------------------------------------------------------
+
+    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
+        keys = [self._key("rate", key_part(user_id))]
+        per_minute = require_positive(per_minute, "per_minute")
+        retry_after = int(await self._run("take_creation_token", "CREATION_BUCKET", keys, per_minute))
+        return RateLimited(retry_after) if retry_after else RateAllowed()
+
+    # --- idempotency keys ----------------------------------------------------------
+
+    def _claim_key(self, user_id: str, key: str) -> str:
+        return self._key("idem", key_part(user_id), key_part(key))
+
+    async def claim_idempotency_key(
+        self,
+        user_id: str,
+        key: str,
+        *,
+        fingerprint: str,
+        holder: str,
+        ttl: timedelta,
+        lease: timedelta,
+    ) -> Claim:
+        args = (fingerprint, holder, positive_milliseconds(ttl, "ttl"), positive_milliseconds(lease, "lease"))
+        keys = [self._claim_key(user_id, key)]
+        answer = await self._run("claim_idempotency_key", "CLAIM_KEY", keys, *args)
+        match answer:
+            case ["claimed"]:
+                return Claimed()
+            case ["in_progress"]:
+                return InProgress()
+            case ["completed", room_name]:
+                return Completed(room_name)
+            case ["mismatch"]:
+                return Mismatch()
+        raise StoreError("claim_idempotency_key", "unexpected answer from the script")
+
+    async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
+        require_room_name(room_name)
+        keys = [self._claim_key(user_id, key)]
+        return bool(await self._run("complete_idempotency_key", "FINISH_CLAIM", keys, holder, room_name))
+
+    async def release_idempotency_key(self, user_id: str, key: str, *, holder: str) -> bool:
+        keys = [self._claim_key(user_id, key)]
+        return bool(await self._run("release_idempotency_key", "FINISH_CLAIM", keys, holder, ""))
+
+    # --- event dedupe and the lock -------------------------------------------------
+
+    async def first_sighting(self, event_id: str, *, ttl: timedelta) -> bool:
+        keys = [self._key("event", key_part(event_id))]
+        ttl_ms = positive_milliseconds(ttl, "ttl")
+        return bool(await self._run("first_sighting", "FIRST_SIGHTING", keys, ttl_ms))
+
+    async def acquire_lock(self, name: str, owner: str, *, lease: timedelta) -> bool:
+        keys = [self._key("lock", key_part(name))]
+        lease_ms = positive_milliseconds(lease, "lease")
+        return bool(await self._run("acquire_lock", "ACQUIRE_LOCK", keys, owner, lease_ms))
+
+    async def release_lock(self, name: str, owner: str) -> bool:
+        keys = [self._key("lock", key_part(name))]
+        return bool(await self._run("release_lock", "RELEASE_LOCK", keys, owner))
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        client = self._redis("ping")
+        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()))

@@ -1,0 +1,280 @@
+"""The session store port: what voicecore remembers about live sessions, shared by replicas.
+
+It holds, per user, the live sessions and the facts known about each (created,
+user or agent joined or left, agents dispatched), and the primitives that need
+one atomic step across replicas: slot reservations for a per-user cap, a
+creation rate limit, idempotency keys, event dedupe and a lock with a lease.
+
+Every operation that must be atomic is one call here, so an adapter can make it
+one server-side step. Every method raises ``StoreError`` when the backend fails
+and ``ValueError`` for a meaningless argument (a lease of zero, a naive time).
+
+Time. A store has one clock for all its expiries (reservations, claims, locks,
+dedupe) and the rate limit, so a test can inject one; the Redis store defaults
+to the Redis server's clock, the one clock every replica shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol, TypeAlias, runtime_checkable
+
+# How long a record is kept after its last change, when nothing removes it.
+DEFAULT_RECORD_TTL: Final = timedelta(hours=24)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A live session and the facts known about it; all times are aware.
+
+    Joined and left times keep the latest event of each kind, so the record is
+    the same whatever order (and however often) the same events are noted.
+    """
+
+    room_name: str
+    user_id: str
+    agent_type: str
+    created_at: datetime
+    user_joined_at: datetime | None = None
+    user_left_at: datetime | None = None
+    agent_joined_at: datetime | None = None
+    agent_left_at: datetime | None = None
+    agent_dispatches: int = 0
+
+    def __post_init__(self) -> None:
+        # Every time in UTC, whichever zone it came in: both stores hand back the same values.
+        for name in ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at"):
+            moment = getattr(self, name)
+            if moment is not None:
+                object.__setattr__(self, name, require_aware(moment))
+        if self.agent_dispatches < 0:
+            raise ValueError("agent_dispatches cannot be negative")
+
+    def with_participant_event(self, *, agent: bool, joined: bool, at: datetime) -> SessionRecord:
+        """This record with the event noted: each kind of event keeps its latest time."""
+        moment = require_aware(at)
+        match agent, joined:
+            case False, True if _later(moment, self.user_joined_at):
+                return replace(self, user_joined_at=moment)
+            case False, False if _later(moment, self.user_left_at):
+                return replace(self, user_left_at=moment)
+            case True, True if _later(moment, self.agent_joined_at):
+                return replace(self, agent_joined_at=moment)
+            case True, False if _later(moment, self.agent_left_at):
+                return replace(self, agent_left_at=moment)
+        return self
+
+
+# --- Per-user cap: reservations ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReserved:
+    """The holder has a slot until its lease ends, ``add_session`` confirms it, or it is released."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRefused:
+    """The user is at the limit: ``live`` sessions plus ``pending`` reservations of others."""
+
+    live: int
+    pending: int
+
+
+SlotReservation: TypeAlias = SlotReserved | SlotRefused
+
+
+# --- Creation rate limit ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateAllowed:
+    """A creation token was taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    """No token now; one will be there in at most ``retry_after_seconds`` (at least 1)."""
+
+    retry_after_seconds: int
+
+
+RateDecision: TypeAlias = RateAllowed | RateLimited
+
+
+# --- Idempotency keys --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The caller holds the key: create, then complete it, or release it on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """Another holder with the same fingerprint is creating right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The key already made this session, and it is still live."""
+
+    room_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The key is in use with a different fingerprint (another request body)."""
+
+
+Claim: TypeAlias = Claimed | InProgress | Completed | Mismatch
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    # --- live sessions and their facts ---------------------------------------
+
+    async def add_session(self, record: SessionRecord) -> bool:
+        """Record a new live session, and confirm the slot reserved with holder == room name.
+
+        False (and nothing changes) if a session of that room is already recorded.
+        """
+        ...
+
+    async def get_session(self, room_name: str) -> SessionRecord | None: ...
+
+    async def user_sessions(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        ...
+
+    async def all_sessions(self) -> list[SessionRecord]:
+        """Every live session, oldest first (for reconciliation)."""
+        ...
+
+    async def remove_session(self, room_name: str) -> SessionRecord | None:
+        """Forget the session and free its slot; of concurrent callers exactly one gets the record."""
+        ...
+
+    async def note_participant(
+        self, room_name: str, *, agent: bool, joined: bool, at: datetime
+    ) -> SessionRecord | None:
+        """Note that the user (or an agent) joined or left at ``at``; None for an unknown room."""
+        ...
+
+    async def count_dispatch(self, room_name: str) -> int | None:
+        """Count one more agent dispatch and return the total; None for an unknown room."""
+        ...
+
+    # --- per-user cap -------------------------------------------------------------
+
+    async def reserve_slot(
+        self, user_id: str, holder: str, *, limit: int, lease: timedelta
+    ) -> SlotReservation:
+        """Reserve a slot if live sessions plus unexpired reservations are under ``limit``.
+
+        Reserving again with the same holder renews its lease.
+        """
+        ...
+
+    async def release_slot(self, user_id: str, holder: str) -> bool:
+        """Drop the holder's pending reservation; False if it had none."""
+        ...
+
+    # --- creation rate limit ----------------------------------------------------
+
+    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
+        """Take one token from the user's bucket (``per_minute`` deep, refilled evenly)."""
+        ...
+
+    # --- idempotency keys ---------------------------------------------------------
+
+    async def claim_idempotency_key(
+        self,
+        user_id: str,
+        key: str,
+        *,
+        fingerprint: str,
+        holder: str,
+        ttl: timedelta,
+        lease: timedelta,
+    ) -> Claim:
+        """Claim the user's key for ``holder``, or say who has it.
+
+        A key is remembered for ``ttl`` from its claim. An unfinished claim lapses
+        after ``lease`` (its holder may have died); a completed key whose session
+        has ended, or a released one, can be claimed again with any fingerprint.
+        """
+        ...
+
+    async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
+        """Point the holder's claim at the session it made (after ``add_session``).
+
+        False if the key is not (or no longer) claimed by ``holder``.
+        """
+        ...
+
+    async def release_idempotency_key(self, user_id: str, key: str, *, holder: str) -> bool:
+        """Give up the holder's unfinished claim (the create failed); False if it had none."""
+        ...
+
+    # --- event dedupe and the lock -------------------------------------------------
+
+    async def first_sighting(self, event_id: str, *, ttl: timedelta) -> bool:
+        """True the first time ``event_id`` is seen within ``ttl``, False for a repeat."""
+        ...
+
+    async def acquire_lock(self, name: str, owner: str, *, lease: timedelta) -> bool:
+        """Take the lock, or renew it if ``owner`` holds it; False while another owner's lease runs."""
+        ...
+
+    async def release_lock(self, name: str, owner: str) -> bool:
+        """Release the lock if ``owner`` holds it; False if it does not (any more)."""
+        ...
+
+    # --- life cycle -----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Return if the store answers; raise StoreError if not."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the store's resources; later calls raise StoreError."""
+        ...
+
+
+def require_aware(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime has no meaning across replicas."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("datetimes in the session store must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def to_milliseconds(moment: datetime) -> int:
+    """Milliseconds since 1970: the stores' resolution for deadlines."""
+    return (require_aware(moment) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def require_room_name(room_name: str) -> str:
+    if not room_name:
+        raise ValueError("room_name must not be empty")
+    return room_name
+
+
+def _later(moment: datetime, known: datetime | None) -> bool:
+    return known is None or moment > known
+
+
+def positive_milliseconds(duration: timedelta, what: str) -> int:
+    """A duration in whole milliseconds (the stores' resolution); at least 1 ms."""
+    milliseconds = duration // timedelta(milliseconds=1)
+    if milliseconds < 1:
+        raise ValueError(f"{what} must be at least one millisecond")
+    return milliseconds
+
+
+def require_positive(value: int, what: str) -> int:
+    if value < 1:
+        raise ValueError(f"{what} must be at least 1")
+    return value

@@ -1,0 +1,144 @@
+"""Run Debian's redis-server on loopback for tests: no persistence, a free port, restartable.
+
+Never used by the production wiring. The binary is found through
+``REDIS_SERVER_BIN`` or ``PATH``; ``scripts/setup.sh`` installs it when missing.
+It speaks to the server with two inline commands over a socket, so it needs no
+Redis client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voicecore.testing.livekit_server import free_port
+
+
+class RedisServerUnavailable(RuntimeError):
+    """The binary is missing or the server did not answer PING."""
+
+
+def find_redis_binary() -> Path | None:
+    configured = os.environ.get("REDIS_SERVER_BIN")
+    if configured:
+        return Path(configured)
+    found = shutil.which("redis-server")
+    return Path(found) if found else None
+
+
+@dataclass
+class LocalRedisServer:
+    """One redis-server process on 127.0.0.1; ``stop()`` then ``start()`` reuses its port."""
+
+    binary: Path
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="redis-")))
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "redis-server.log"
+
+    def _options(self) -> list[str]:
+        # No RDB snapshots and no AOF: a test server keeps nothing, and a restart is empty.
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "dir": str(self.workdir),
+            "daemonize": "no",
+        }
+        return [item for name, value in options.items() for item in (f"--{name}", value)]
+
+    def start(self, *, ready_timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - the system's redis-server, fixed arguments
+            [str(self.binary), *self._options()],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RedisServerUnavailable(f"redis-server exited early:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if self._command(b"PING") == b"+PONG":
+                    return
+            time.sleep(0.02)
+        self.stop()
+        raise RedisServerUnavailable(f"redis-server did not answer PING in {ready_timeout}s")
+
+    def _command(self, inline: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
+            connection.sendall(inline + b"\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                chunk = connection.recv(256)
+                if not chunk:
+                    break
+                reply += chunk
+        return reply.strip()
+
+    def flush(self) -> None:
+        """Empty every database."""
+        reply = self._command(b"FLUSHALL")
+        if reply != b"+OK":
+            raise RedisServerUnavailable(f"FLUSHALL answered {reply!r}")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_redis_server(binary: Path | None = None) -> Iterator[LocalRedisServer]:
+    resolved = binary or find_redis_binary()
+    if resolved is None or not resolved.exists():
+        raise RedisServerUnavailable(
+            "redis-server is not installed: run `make setup` (apt-get install redis-server) "
+            "or set REDIS_SERVER_BIN"
+        )
+    server = LocalRedisServer(resolved)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
