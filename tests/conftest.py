@@ -13,6 +13,7 @@ from tests.support.apps import service_container, serving
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
+from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
 from voicecore.testing.redis_server import LocalRedisServer, find_redis_binary, running_redis_server
@@ -53,7 +54,7 @@ def token_issuer() -> LiveKitTokenIssuer:
 
 @pytest.fixture
 def sessions(memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer) -> VoiceSessions:
-    return VoiceSessions(memory_gateway, token_issuer)
+    return VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ arguments rather than by copying the wiring.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, Self, runtime_checkable
@@ -15,8 +16,14 @@ from typing import Protocol, Self, runtime_checkable
 from dependency_injector import containers, providers
 
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
+from voicecore.adapters.livekit_webhooks import LiveKitWebhookVerifier
+from voicecore.adapters.memory_store import InProcessSessionStore
+from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.core.events import SessionEvents
 from voicecore.core.ports import RoomGateway
+from voicecore.core.reconcile import SessionIndexRepair
 from voicecore.core.sessions import VoiceSessions
+from voicecore.core.store import SessionStore
 from voicecore.settings import LiveKitSettings
 
 
@@ -37,24 +44,47 @@ def _livekit_token_issuer(settings: LiveKitSettings) -> LiveKitTokenIssuer:
     )
 
 
+def _webhook_verifier(settings: LiveKitSettings) -> LiveKitWebhookVerifier:
+    return LiveKitWebhookVerifier(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())
+
+
+def _session_store(settings: LiveKitSettings) -> SessionStore:
+    if settings.session_store_url is None:
+        return InProcessSessionStore()
+    return RedisSessionStore(settings.session_store_url.get_secret_value())
+
+
 class VoiceCoreContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=LiveKitSettings)
     room_gateway = providers.Singleton(_livekit_gateway, settings)
     token_issuer = providers.Singleton(_livekit_token_issuer, settings)
+    session_store = providers.Singleton(_session_store, settings)
     session_policy = providers.Singleton(LiveKitSettings.session_policy, settings)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=room_gateway,
         token_issuer=token_issuer,
         policy=session_policy,
+        store=session_store,
     )
+    session_events = providers.Singleton(SessionEvents, store=session_store)
+    webhook_verifier = providers.Singleton(_webhook_verifier, settings)
+    index_repair = providers.Singleton(SessionIndexRepair, gateway=room_gateway, store=session_store)
 
     @classmethod
-    def from_settings(cls, settings: LiveKitSettings, *, room_gateway: RoomGateway | None = None) -> Self:
-        """The container for ``settings``; ``room_gateway`` replaces LiveKit (tests, development)."""
+    def from_settings(
+        cls,
+        settings: LiveKitSettings,
+        *,
+        room_gateway: RoomGateway | None = None,
+        session_store: SessionStore | None = None,
+    ) -> Self:
+        """The container for ``settings``; the keywords replace LiveKit or the store (tests, development)."""
         container = cls(settings=settings)
         if room_gateway is not None:
             container.room_gateway.override(providers.Object(room_gateway))
+        if session_store is not None:
+            container.session_store.override(providers.Object(session_store))
         return container
 
 
@@ -68,17 +98,31 @@ class _Opened(Protocol):
 async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[VoiceSessions]:
     """Open the network clients in the running loop, yield the use cases, close on the way out.
 
-    Hosts enter this in their own lifespan; the standalone app does it for itself;
-    a plain asyncio program wraps its work in it.
+    While open, one replica at a time repairs the session index from LiveKit: at
+    start-up and every SESSION_RECONCILE_INTERVAL_SECONDS. Hosts enter this in their
+    own lifespan; the standalone app does it for itself; a plain asyncio program
+    wraps its work in it.
     """
-    gateway = container.room_gateway()
-    if isinstance(gateway, _Opened):
-        await gateway.open()
-    try:
+    clients = [
+        client
+        for client in (container.room_gateway(), container.session_store())
+        if isinstance(client, _Opened)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await client.open()
+            stack.push_async_callback(client.aclose)
+        stack.push_async_callback(container.sessions().aclose)  # cleanups end before the clients
+        repair = container.index_repair()
+        await repair.run_logged()  # at start-up, before serving: a restarted store is whole again
+        interval = container.settings().session_reconcile_interval_seconds
+        if interval:
+            task = asyncio.create_task(repair.run_every(interval), name="voicecore-index-repair")
+            stack.push_async_callback(_cancelled, task)
         yield container.sessions()
-    finally:
-        try:
-            await container.sessions().aclose()  # background cleanups end before the client
-        finally:
-            if isinstance(gateway, _Opened):
-                await gateway.aclose()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -98,6 +98,8 @@ class LiveKitSettings(BaseSettings):
     session_max_participants: Annotated[int, Field(ge=1, le=100)] = 2
     # None: the in-process store (one replica); a Redis URL shares sessions across replicas.
     session_store_url: Annotated[SecretStr, AfterValidator(_check_store_url)] | None = None
+    # How often one replica repairs the session index from LiveKit; 0: only at start-up.
+    session_reconcile_interval_seconds: Annotated[float, Field(ge=0, le=24 * 3600)] = 60.0
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(

@@ -19,6 +19,7 @@ from voicecore_http.errors import install_error_handlers, install_validation_han
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
 from voicecore_http.schemas import ErrorBody, HealthBody
+from voicecore_http.webhooks import WEBHOOK_PATH, livekit_webhooks_router
 
 LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
 
@@ -40,6 +41,18 @@ def include_voice_sessions(
             sessions=container.sessions,
             get_current_user=get_current_user,
             prefix=prefix,
+        )
+    )
+    install_error_handlers(app)
+
+
+def include_livekit_webhooks(
+    app: FastAPI, container: VoiceCoreContainer, *, path: str = WEBHOOK_PATH
+) -> None:
+    """Mount the webhook intake (a host that also wants the store kept fresh by events)."""
+    app.include_router(
+        livekit_webhooks_router(
+            verifier=container.webhook_verifier, events=container.session_events, path=path
         )
     )
     install_error_handlers(app)
@@ -67,6 +80,7 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_validation_handler(app)
     include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
+    include_livekit_webhooks(app, container)
 
     @app.get("/healthz", summary="The process is up", tags=["health"])
     async def healthz() -> HealthBody:

@@ -20,7 +20,10 @@ from voicecore.core.errors import (
     InvalidUserId,
     NotSessionOwner,
     SessionNotFound,
+    StoreError,
     UnknownAgentType,
+    WebhookNotReadable,
+    WebhookNotVerified,
 )
 from voicecore.core.log_context import LogContext
 from voicecore_http.auth import NotAuthenticated
@@ -45,6 +48,11 @@ INVALID = ErrorAnswer(422, "Invalid request", "The body is not valid JSON or doe
 LIVEKIT_FAILED = ErrorAnswer(
     500, "The voice service is temporarily unavailable; please retry", "LiveKit failed or did not answer."
 )
+STORE_FAILED = ErrorAnswer(
+    503,
+    "Session state is temporarily unavailable; please retry",
+    "The session store failed or did not answer.",
+)
 UNEXPECTED = ErrorAnswer(500, "Internal server error", "An unexpected failure.")
 
 # The table: domain (and auth) errors -> HTTP answers.
@@ -57,13 +65,16 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     ),
     UnknownAgentType: ErrorAnswer(422, "Unknown agent type", "The agent type does not exist."),
     GatewayError: LIVEKIT_FAILED,
+    StoreError: STORE_FAILED,
+    WebhookNotVerified: ErrorAnswer(401, "Webhook not verified", "Not signed by the LiveKit server."),
+    WebhookNotReadable: ErrorAnswer(400, "Webhook body is not an event", "Verified, but not an event."),
 }
 
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """The documented error answers of an operation, for ``responses=``."""
     by_status: dict[int, ErrorAnswer] = {}
-    for answer in [NOT_AUTHENTICATED, NOT_OWNER, NOT_FOUND, INVALID, LIVEKIT_FAILED]:
+    for answer in [NOT_AUTHENTICATED, NOT_OWNER, NOT_FOUND, INVALID, LIVEKIT_FAILED, STORE_FAILED]:
         by_status.setdefault(answer.status, answer)
     return {
         status: {
@@ -75,13 +86,29 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     }
 
 
+def openapi_error(status: int, detail: str, description: str) -> dict[str, object]:
+    """One documented error answer, for an operation outside the session table."""
+    return {
+        "model": ErrorBody,
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
 def _answer(answer: ErrorAnswer, detail: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if answer.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if answer is NOT_AUTHENTICATED else None
     return JSONResponse({"detail": detail or answer.detail}, status_code=answer.status, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
+    if isinstance(exc, StoreError):
+        logger.error(
+            "session store call failed: %s",
+            exc,
+            exc_info=exc,
+            extra=LogContext(operation=exc.operation, status_code=answer.status),
+        )
     if isinstance(exc, GatewayError):
         context = LogContext(operation=exc.operation, status_code=answer.status)
         if exc.room_name:

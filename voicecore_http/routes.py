@@ -57,7 +57,7 @@ def voice_sessions_router(
     CurrentUser = Annotated[User, Depends(current_user)]
     Sessions = Annotated[VoiceSessions, Depends(session_use_cases)]
 
-    router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500))
+    router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500, 503))
 
     @router.post(
         "",

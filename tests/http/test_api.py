@@ -182,7 +182,7 @@ async def test_livekit_failures_are_a_generic_500_and_logged_with_context(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     room = (await client.post(BASE, json={}, headers=auth_header("user-1"))).json()["room_name"]
-    memory_gateway.fail("create_room", "get_room", "list_participants", "list_rooms", "delete_room")
+    memory_gateway.fail("create_room", "get_room", "get_rooms", "list_participants", "delete_room")
     caplog.set_level(logging.INFO)
     answers = [
         await client.post(BASE, json={}, headers=auth_header("user-1")),
@@ -194,7 +194,7 @@ async def test_livekit_failures_are_a_generic_500_and_logged_with_context(
         assert response.status_code == 500
         assert response.json() == {"detail": "The voice service is temporarily unavailable; please retry"}
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.operation for r in failures] == ["create_room", "get_room", "get_room", "list_rooms"]  # type: ignore[attr-defined]
+    assert [r.operation for r in failures] == ["create_room", "get_room", "get_room", "get_rooms"]  # type: ignore[attr-defined]
     assert all(r.exc_info for r in failures)
     assert memory_gateway.room_names == {room}
 

@@ -39,13 +39,17 @@ async def test_get_of_a_missing_room_is_none(livekit_gateway: LiveKitRoomGateway
     assert await livekit_gateway.get_room(new_room_name(unique_user_id())) is None
 
 
-async def test_list_candidates_returns_the_owners_rooms(livekit_gateway: LiveKitRoomGateway) -> None:
+async def test_rooms_are_fetched_by_exact_names_in_one_call(livekit_gateway: LiveKitRoomGateway) -> None:
     owner, other = unique_user_id(), unique_user_id()
-    mine = {new_room_name(owner) for _ in range(3)}
-    for name in [*mine, new_room_name(other)]:
+    mine = [new_room_name(owner) for _ in range(3)]
+    theirs = new_room_name(other)
+    for name in [*mine, theirs]:
         await livekit_gateway.create_room(spec(name))
-    candidates = await livekit_gateway.list_candidate_rooms(owner)
-    assert {room.name for room in candidates} == mine
+    missing = new_room_name(owner)
+    found = await livekit_gateway.get_rooms([*mine, missing])
+    assert {room.name for room in found} == set(mine)
+    assert await livekit_gateway.get_rooms([]) == []
+    assert {*mine, theirs} <= {room.name for room in await livekit_gateway.list_rooms()}
 
 
 async def test_participants_are_listed_with_their_kind(
@@ -111,7 +115,8 @@ async def test_an_unreachable_server_is_a_gateway_error(livekit_server: LocalLiv
     try:
         for call in (
             gateway.get_room("r"),
-            gateway.list_candidate_rooms("u"),
+            gateway.get_rooms(["r"]),
+            gateway.list_rooms(),
             gateway.list_participants("r"),
             gateway.delete_room("r"),
             gateway.create_room(spec("r")),

@@ -11,6 +11,7 @@ from livekit import api, rtc
 
 from tests.support.livekit import eventually, joined, raw_token, unique_user_id
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
+from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.sessions import VoiceSessions
@@ -19,7 +20,7 @@ from voicecore.testing.livekit_server import LocalLiveKitServer
 
 @pytest.fixture
 def sessions(livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer) -> VoiceSessions:
-    return VoiceSessions(livekit_gateway, livekit_token_issuer)
+    return VoiceSessions(livekit_gateway, livekit_token_issuer, store=InProcessSessionStore())
 
 
 @pytest.fixture
@@ -161,6 +162,7 @@ async def test_with_an_agent_name_the_dispatch_is_on_the_room(
         livekit_gateway,
         LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret, server_url=livekit_server.url),
         policy,
+        store=InProcessSessionStore(),
     )
     started = await sessions.start(user, AgentType.SUPPLEMENT)
     async with api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret) as lk:
@@ -188,7 +190,7 @@ async def test_a_stopped_server_fails_fast_and_the_same_client_recovers(
     gateway = LiveKitRoomGateway(
         livekit_server.url, livekit_server.api_key, livekit_server.api_secret, timeout_seconds=2
     )
-    sessions = VoiceSessions(gateway, livekit_token_issuer)
+    sessions = VoiceSessions(gateway, livekit_token_issuer, store=InProcessSessionStore())
     try:
         started = await sessions.start(user)
         livekit_server.stop()

@@ -72,6 +72,9 @@ async def proxied_client(upstream: LocalLiveKitServer, proxy: FaultProxy) -> Asy
         proxy.url, upstream.api_key, upstream.api_secret, LIVEKIT_TIMEOUT_SECONDS=str(TIMEOUT)
     )
     async with serving(container) as client:
+        # What the start-up index repair asked is not what the tests look at.
+        proxy.seen.clear()
+        proxy.room_names.clear()
         yield client
 
 
@@ -203,13 +206,10 @@ async def test_a_create_that_failed_while_livekit_answered_late_is_not_left_list
     [made] = [name for method, name in proxy.room_names if method == "CreateRoom"]
     try:
         # LiveKit answers again: within a few seconds nothing the user was refused remains.
-        listed = await eventually(
-            lambda: proxied_client.get(BASE, headers=headers),
-            lambda r: r.json() == {"sessions": []},
-            within=3.0,
-        )
-        assert listed.json() == {"sessions": []}
-        assert await rooms_of(direct, user) == set()
+        listed = await proxied_client.get(BASE, headers=headers)
+        assert listed.json() == {"sessions": []}  # the index forgot the name with the failed create
+        remaining = await eventually(lambda: rooms_of(direct, user), lambda rooms: not rooms, within=3.0)
+        assert remaining == set()
     finally:
         with contextlib.suppress(api.TwirpError):  # already gone once the bug is fixed
             await direct.room.delete_room(api.DeleteRoomRequest(room=made))

@@ -12,10 +12,12 @@ import pytest
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
+from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User
 from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
 from voicecore.core.ports import ParticipantKind, Room, RoomSpec
 from voicecore.core.sessions import VoiceSessions
+from voicecore.core.store import SessionRecord
 
 ALICE = User("alice", "alice@example.com")
 BOB = User("bob", "bob@example.com")
@@ -63,7 +65,10 @@ async def test_start_uses_the_configured_policy(memory_gateway: InMemoryRoomGate
         token_ttl=timedelta(minutes=30), empty_timeout_seconds=60, max_participants=3, agent_name="coach"
     )
     sessions = VoiceSessions(
-        memory_gateway, LiveKitTokenIssuer("k", TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL), policy
+        memory_gateway,
+        LiveKitTokenIssuer("k", TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
+        policy,
+        store=InProcessSessionStore(),
     )
     started = await sessions.start(BOB, AgentType.DIET)
 
@@ -96,7 +101,7 @@ async def test_start_never_reports_a_room_that_already_existed(
     squatter = RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode()
     memory_gateway.put_room(taken, squatter)
     monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
-    sessions = VoiceSessions(memory_gateway, token_issuer)
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
 
     with pytest.raises(GatewayError, match="fresh room name"):
         await sessions.start(ALICE)
@@ -111,11 +116,10 @@ async def test_start_draws_another_name_after_a_collision(
     memory_gateway.put_room(taken, "not ours")
     names = iter([taken, "fitness-voice-alice-1111111111111111"])
     monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: next(names))
-    started = await VoiceSessions(memory_gateway, token_issuer).start(ALICE)
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
+    started = await sessions.start(ALICE)
     assert started.room_name == "fitness-voice-alice-1111111111111111"
-    assert [s.room_name for s in await VoiceSessions(memory_gateway, token_issuer).list(ALICE)] == [
-        started.room_name
-    ]
+    assert [s.room_name for s in await sessions.list(ALICE)] == [started.room_name]
 
 
 async def test_status_counts_everyone_and_spots_the_agent(
@@ -241,7 +245,9 @@ async def test_list_shows_only_the_callers_rooms_newest_first(
     memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
 ) -> None:
     ticks = iter(NOON + timedelta(minutes=m) for m in range(10))
-    sessions = VoiceSessions(memory_gateway, token_issuer, clock=lambda: next(ticks))
+    sessions = VoiceSessions(
+        memory_gateway, token_issuer, clock=lambda: next(ticks), store=InProcessSessionStore()
+    )
     first = await sessions.start(ALICE, AgentType.DIET)
     await sessions.start(User("alice-2"))  # a name that starts like alice's
     await sessions.start(BOB)
@@ -261,15 +267,16 @@ async def test_list_shows_only_the_callers_rooms_newest_first(
 async def test_list_filters_whatever_the_gateway_returns(
     memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
 ) -> None:
-    class LeakyGateway(InMemoryRoomGateway):
-        async def list_candidate_rooms(self, owner_id: str) -> list[Room]:
-            return [s.room for s in self._rooms.values()]  # every room, everyone's
-
-    leaky = LeakyGateway()
-    sessions = VoiceSessions(leaky, token_issuer)
+    store = InProcessSessionStore()
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=store)
     mine = await sessions.start(ALICE)
-    await sessions.start(BOB)
-    leaky.put_room("fitness-voice-alice-0123456789abcdef", "garbage")
+    bobs = await sessions.start(BOB)
+    # An index that went wrong (another user's room, a room with foreign metadata under
+    # alice's name) never makes a listing show what alice does not own.
+    forged = "fitness-voice-alice-0123456789abcdef"
+    memory_gateway.put_room(forged, "garbage")
+    await store.add_session(SessionRecord(forged, ALICE.id, "general", NOON))
+    await store.add_session(SessionRecord(bobs.room_name, ALICE.id, "general", NOON))
     assert [s.room_name for s in await sessions.list(ALICE)] == [mine.room_name]
 
 
@@ -277,7 +284,7 @@ async def test_gateway_failures_surface_as_gateway_errors(
     sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
 ) -> None:
     started = await sessions.start(ALICE)
-    memory_gateway.fail("create_room", "get_room", "list_rooms", "delete_room")
+    memory_gateway.fail("create_room", "get_room", "get_rooms", "delete_room")
     with pytest.raises(GatewayError) as failure:
         await sessions.start(ALICE)
     assert failure.value.operation == "create_room"
@@ -310,7 +317,7 @@ async def test_a_create_that_fails_after_reaching_the_service_leaves_no_room(
     token_issuer: LiveKitTokenIssuer,
 ) -> None:
     gateway = _CreatesThenTimesOut()
-    sessions = VoiceSessions(gateway, token_issuer)
+    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore())
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert gateway.room_names == frozenset()
@@ -338,7 +345,7 @@ async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
     gateway.put_room(taken, RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode())
     monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
     with pytest.raises(GatewayError):
-        await VoiceSessions(gateway, token_issuer).start(ALICE)
+        await VoiceSessions(gateway, token_issuer, store=InProcessSessionStore()).start(ALICE)
     assert gateway.room_names == {taken}
 
 
@@ -359,7 +366,7 @@ async def test_a_half_created_room_is_removed_in_the_background_once_livekit_ans
 ) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")  # the inline check cannot get an answer either
-    sessions = VoiceSessions(gateway, token_issuer, sleep=_no_wait)
+    sessions = VoiceSessions(gateway, token_issuer, sleep=_no_wait, store=InProcessSessionStore())
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert len(gateway.room_names) == 1
@@ -385,7 +392,7 @@ async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_clea
         slept.append(seconds)
         await asyncio.sleep(0)
 
-    sessions = VoiceSessions(gateway, token_issuer, sleep=record)
+    sessions = VoiceSessions(gateway, token_issuer, sleep=record, store=InProcessSessionStore())
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     for _ in range(50):
@@ -399,7 +406,9 @@ async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_clea
 async def test_aclose_cancels_pending_cleanups(token_issuer: LiveKitTokenIssuer) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")
-    sessions = VoiceSessions(gateway, token_issuer)  # real sleeps: the cleanup is waiting
+    sessions = VoiceSessions(
+        gateway, token_issuer, store=InProcessSessionStore()
+    )  # real sleeps: the cleanup is waiting
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert sessions.cleanups_pending == 1
@@ -428,7 +437,9 @@ async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTo
         checks.append(seconds)
         await asyncio.sleep(0)
 
-    sessions = VoiceSessions(CreateLostThenSlowToAnswer(), token_issuer, sleep=record)
+    sessions = VoiceSessions(
+        CreateLostThenSlowToAnswer(), token_issuer, sleep=record, store=InProcessSessionStore()
+    )
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)  # the inline lookup is the first unanswered one
     for _ in range(50):
@@ -440,7 +451,7 @@ async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTo
 async def test_no_cleanup_is_scheduled_after_aclose(token_issuer: LiveKitTokenIssuer) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")
-    sessions = VoiceSessions(gateway, token_issuer)
+    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore())
     await sessions.aclose()
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)

@@ -17,6 +17,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
+from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
 from voicecore.core.ports import ParticipantKind
@@ -40,6 +41,7 @@ class SessionsMachine(RuleBasedStateMachine):
             self.gateway,
             LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
             clock=self._tick,
+            store=InProcessSessionStore(),
         )
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}

@@ -1,4 +1,4 @@
-"""RoomGateway and TokenIssuer on livekit-api: the only module that imports livekit.
+"""RoomGateway and TokenIssuer on livekit-api (webhooks: livekit_webhooks.py).
 
 Error translation happens here, once: every livekit-api ``ServerError`` and every
 transport failure (``aiohttp.ClientError``, ``asyncio.TimeoutError``) leaves this
@@ -23,7 +23,6 @@ from livekit.api.room_service import RoomService
 
 from voicecore.core.domain import User
 from voicecore.core.errors import GatewayError, WrongEventLoop
-from voicecore.core.naming import room_name_prefix_for
 from voicecore.core.ports import (
     IssuedToken,
     Participant,
@@ -217,18 +216,20 @@ class LiveKitRoomGateway(RoomGateway):
         # LiveKit has no GetRoom; ListRooms with names matches exactly.
         async with self._call("get_room", name):
             response = await self._lk().room.list_rooms(api.ListRoomsRequest(names=[name]))
-        for info in response.rooms:
-            if info.name == name:
-                return _room(info)
-        return None
+        return next((_room(info) for info in response.rooms if info.name == name), None)
 
-    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
-        # LiveKit cannot filter by metadata or prefix, so this is a full scan,
-        # narrowed here to names made for this owner before anything is decoded.
-        prefix = room_name_prefix_for(owner_id)
+    async def get_rooms(self, names: Sequence[str]) -> Sequence[Room]:
+        if not names:
+            return []
+        wanted = set(names)
+        async with self._call("get_rooms", None):
+            response = await self._lk().room.list_rooms(api.ListRoomsRequest(names=list(names)))
+        return [_room(info) for info in response.rooms if info.name in wanted]
+
+    async def list_rooms(self) -> Sequence[Room]:
         async with self._call("list_rooms", None):
             response = await self._lk().room.list_rooms(api.ListRoomsRequest())
-        return [_room(info) for info in response.rooms if info.name.startswith(prefix)]
+        return [_room(info) for info in response.rooms]
 
     async def list_participants(self, name: str) -> Sequence[Participant]:
         async with self._call("list_participants", name):

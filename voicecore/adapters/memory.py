@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from voicecore.core.errors import GatewayError
-from voicecore.core.naming import room_name_prefix_for
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, RoomSpec
 
 
@@ -52,10 +51,13 @@ class InMemoryRoomGateway(RoomGateway):
         stored = self._rooms.get(name)
         return stored.room if stored else None
 
-    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
+    async def get_rooms(self, names: Sequence[str]) -> Sequence[Room]:
+        self._maybe_fail("get_rooms", None)
+        return [self._rooms[name].room for name in dict.fromkeys(names) if name in self._rooms]
+
+    async def list_rooms(self) -> Sequence[Room]:
         self._maybe_fail("list_rooms", None)
-        prefix = room_name_prefix_for(owner_id)
-        return [s.room for name, s in self._rooms.items() if name.startswith(prefix)]
+        return [stored.room for stored in self._rooms.values()]
 
     async def list_participants(self, name: str) -> Sequence[Participant]:
         self._maybe_fail("list_participants", name)

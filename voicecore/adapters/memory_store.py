@@ -292,5 +292,8 @@ class InProcessSessionStore(SessionStore):
     async def ping(self) -> None:
         self._now("ping")
 
+    async def open(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         self._closed = True

@@ -8,6 +8,8 @@
     ├── NotSessionOwner       the session exists and belongs to someone else
     ├── GatewayError          the room service failed; carries operation and room
     ├── StoreError            the session store failed; carries the operation
+    ├── WebhookNotVerified    a webhook's signature, issuer, expiry or body hash is wrong
+    ├── WebhookNotReadable    a verified webhook whose body is not an event
     └── WrongEventLoop        a client opened in one event loop was used from another
 
 Messages never carry secrets, tokens or lower-level exception text: the HTTP
@@ -85,3 +87,15 @@ class StoreError(VoiceCoreError):
         super().__init__(f"session store {operation} failed: {detail}")
         self.operation = operation
         self.detail = detail
+
+
+class WebhookNotVerified(VoiceCoreError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook not verified: {reason}")
+        self.reason = reason
+
+
+class WebhookNotReadable(VoiceCoreError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook body is not an event: {reason}")
+        self.reason = reason

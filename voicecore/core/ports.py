@@ -61,14 +61,16 @@ class RoomGateway(Protocol):
         """Create the room, or return the existing room of that name *unchanged*."""
         ...
 
-    async def get_room(self, name: str) -> Room | None: ...
+    async def get_room(self, name: str) -> Room | None:
+        """The room of exactly this name, or None."""
+        ...
 
-    async def list_candidate_rooms(self, owner_id: str) -> Sequence[Room]:
-        """Rooms that may belong to ``owner_id``: any superset will do.
+    async def get_rooms(self, names: Sequence[str]) -> Sequence[Room]:
+        """The rooms of these exact names that exist, in one call; unknown names are left out."""
+        ...
 
-        The caller filters by metadata, so an adapter may scan everything or use
-        a per-user index without the use case noticing.
-        """
+    async def list_rooms(self) -> Sequence[Room]:
+        """Every room on the server: the reconciliation scan, never a request's path."""
         ...
 
     async def list_participants(self, name: str) -> Sequence[Participant]:

@@ -1,5 +1,9 @@
 """The voice-session use cases: start, status, end and list, with ownership rules.
 
+LiveKit is the truth; the session store is an index of each user's sessions (so
+a listing never scans other users' rooms) and the arbiter of exactly-once ends
+across replicas. A listing confirms every indexed name with LiveKit.
+
 Ownership is the room metadata's ``user_id``, compared exactly; the name never
 grants anything. A room is a voice session only if its metadata is readable and
 its name was made for the user that metadata names; any other room belongs to
@@ -12,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from voicecore.core.aio import KeyedLocks, all_or_first_error
+from voicecore.core.aio import all_or_first_error
 from voicecore.core.domain import (
     AgentType,
     RoomMetadata,
@@ -40,12 +45,17 @@ from voicecore.core.ports import (
     RoomSpec,
     TokenIssuer,
 )
+from voicecore.core.reconcile import INDEX_GRACE
+from voicecore.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
 
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
 _CREATE_ATTEMPTS = 3
+# An end holds this lock, and keeps it once the room is deleted: any other end of the
+# same room meanwhile, on any replica, is "not found" without a second DeleteRoom.
+_END_LOCK_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +98,17 @@ class VoiceSessions:
         gateway: RoomGateway,
         token_issuer: TokenIssuer,
         policy: SessionPolicy | None = None,
+        *,
+        store: SessionStore,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._gateway = gateway
         self._tokens = token_issuer
         self._policy = policy or SessionPolicy()
+        self._store = store
         self._clock = clock
         self._creator = OrphanSafeCreator(gateway, sleep)
-        # Ends of one room within this process are serialised so that exactly one
-        # caller sees "ended" and the rest "not found", whatever the server does.
-        self._end_locks = KeyedLocks()
 
     async def start(self, user: User, agent_type: AgentType | str = AgentType.GENERAL) -> StartedSession:
         """Create a room for ``user`` and a token that joins only it.
@@ -122,7 +132,16 @@ class VoiceSessions:
                 max_participants=self._policy.max_participants,
                 agent_dispatch=self._dispatch_for(user, kind, room_name),
             )
-            room = await self._creator.create(spec)
+            # Indexed before the room exists: the room's first webhooks (the agent
+            # joining) find the record. A name already indexed is a collision.
+            record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
+            if not await self._store.add_session(record):
+                continue
+            try:
+                room = await self._creator.create(spec)
+            except GatewayError:
+                await self._store.remove_session(room_name)
+                raise
             # LiveKit returns an existing room of the same name unchanged: only a
             # room carrying exactly our metadata is the one we just made.
             if room.metadata == spec.metadata:
@@ -138,6 +157,7 @@ class VoiceSessions:
                     agent_type=kind,
                     created_at=metadata.created_at,
                 )
+            await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
 
@@ -171,30 +191,46 @@ class VoiceSessions:
     async def end(self, user: User, room_name: str) -> None:
         """Delete ``user``'s session; everyone in it is disconnected.
 
-        Raises ``SessionNotFound`` (also to every caller but one when ends race) or
-        ``NotSessionOwner``.
+        Raises ``SessionNotFound`` (also to every caller but one when ends race, on
+        any replica) or ``NotSessionOwner``; ``StoreError`` if the store fails.
         """
-        async with self._end_locks.hold(room_name):
-            metadata = await self._owned(user, room_name)
+        metadata = await self._owned(user, room_name)
+        lock, holder = f"end:{room_name}", uuid.uuid4().hex
+        if not await self._store.acquire_lock(lock, holder, lease=_END_LOCK_LEASE):
+            raise SessionNotFound(room_name)  # another end has it, or has just deleted it
+        try:
             if not await self._gateway.delete_room(room_name):
                 raise SessionNotFound(room_name)
+        except BaseException:
+            await self._store.release_lock(lock, holder)
+            raise
+        await self._store.remove_session(room_name)
         logger.info(
             "voice session ended",
             extra=LogContext(user_id=user.id, room_name=room_name, agent_type=metadata.agent_type.value),
         )
 
     async def list(self, user: User) -> list[SessionSummary]:
-        """``user``'s live sessions, newest first; empty if there are none."""
+        """``user``'s live sessions, newest first; empty if there are none.
+
+        Reads the user's indexed names and confirms them with one LiveKit call, so
+        its cost does not grow with other users' rooms. Names LiveKit no longer has
+        are dropped (and, once settled, forgotten).
+        """
         if not can_name_rooms(user.id):
             return []  # an id that cannot name a room owns nothing
-        candidates = await self._gateway.list_candidate_rooms(user.id)
+        records = await self._store.user_sessions(user.id)
+        rooms = {room.name: room for room in await self._gateway.get_rooms([r.room_name for r in records])}
         owned: list[tuple[Room, RoomMetadata]] = []
-        for room in candidates:
-            metadata = session_metadata(room.name, room.metadata)
+        for name, room in rooms.items():
+            metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
                 owned.append((room, metadata))
-        participant_lists = await all_or_first_error(
-            *(self._gateway.list_participants(room.name) for room, _ in owned)
+        settled = self._clock() - INDEX_GRACE
+        gone = [r.room_name for r in records if r.room_name not in rooms and r.created_at < settled]
+        participant_lists, _ = await asyncio.gather(
+            all_or_first_error(*(self._gateway.list_participants(room.name) for room, _ in owned)),
+            all_or_first_error(*(self._store.remove_session(name) for name in gone)),
         )
         sessions = sorted(
             (

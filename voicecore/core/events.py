@@ -1,0 +1,84 @@
+"""LiveKit's webhook events, as the core sees them, and what they change in the session store.
+
+LiveKit stays the truth; events only keep the store's index and facts fresh
+between reconciliations. Delivery is not guaranteed and order holds only per
+room, so every change here is idempotent and order-free: the store keeps the
+latest time of each kind of event, adding a known session or removing a gone one
+twice changes nothing, and each event id is applied once (dedupe).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final, Protocol, runtime_checkable
+
+from voicecore.core.domain import session_metadata
+from voicecore.core.log_context import LogContext
+from voicecore.core.store import SessionRecord, SessionStore
+
+logger = logging.getLogger(__name__)
+
+# LiveKit gives up on an event after 30 s; ids are remembered well past any retry.
+EVENT_ID_MEMORY: Final = timedelta(minutes=10)
+
+
+class RoomEventKind(StrEnum):
+    ROOM_STARTED = "room_started"
+    ROOM_FINISHED = "room_finished"
+    PARTICIPANT_JOINED = "participant_joined"
+    PARTICIPANT_LEFT = "participant_left"
+    PARTICIPANT_CONNECTION_ABORTED = "participant_connection_aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    id: str
+    kind: RoomEventKind | str  # a kind voicecore does not handle stays a plain string
+    room_name: str
+    room_metadata: str
+    created_at: datetime  # aware
+    participant_identity: str | None = None
+    participant_is_agent: bool = False
+
+
+@runtime_checkable
+class WebhookVerifier(Protocol):
+    def verify(self, body: str, authorization: str) -> RoomEvent:
+        """The event, if LiveKit signed this body; raises WebhookNotVerified or WebhookNotReadable."""
+        ...
+
+
+class SessionEvents:
+    """Applies verified room events to the session store."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+
+    async def handle(self, event: RoomEvent) -> bool:
+        """Apply ``event``; False if it was seen before (or is of a kind voicecore ignores)."""
+        if event.kind not in set(RoomEventKind) or not event.room_name:
+            return False
+        if not await self._store.first_sighting(event.id, ttl=EVENT_ID_MEMORY):
+            return False
+        context = LogContext(room_name=event.room_name, operation=str(event.kind))
+        match event.kind:
+            case RoomEventKind.ROOM_STARTED:
+                metadata = session_metadata(event.room_name, event.room_metadata)
+                if metadata is not None:
+                    await self._store.add_session(
+                        SessionRecord(
+                            event.room_name, metadata.user_id, metadata.agent_type.value, metadata.created_at
+                        )
+                    )
+            case RoomEventKind.ROOM_FINISHED:
+                await self._store.remove_session(event.room_name)
+            case _:
+                joined = event.kind == RoomEventKind.PARTICIPANT_JOINED
+                await self._store.note_participant(
+                    event.room_name, agent=event.participant_is_agent, joined=joined, at=event.created_at
+                )
+        logger.debug("room event applied", extra=context)
+        return True

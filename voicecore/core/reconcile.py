@@ -1,0 +1,107 @@
+"""Repairing the session index from LiveKit, the truth: what a lost webhook or an emptied store left wrong.
+
+One replica at a time runs a pass (a lock with a lease in the store): it adds
+every voice session LiveKit has and the index lacks, and removes every indexed
+session LiveKit no longer has. A record younger than ``grace`` is left alone: its
+room may still be on its way (a create in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from voicecore.core.domain import session_metadata, utc_now
+from voicecore.core.errors import GatewayError, StoreError
+from voicecore.core.log_context import LogContext
+from voicecore.core.ports import RoomGateway
+from voicecore.core.store import SessionRecord, SessionStore
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME: Final = "reconcile"
+INDEX_GRACE: Final = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairReport:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+class SessionIndexRepair:
+    def __init__(
+        self,
+        gateway: RoomGateway,
+        store: SessionStore,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        grace: timedelta = INDEX_GRACE,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._gateway = gateway
+        self._store = store
+        self._lease = lease
+        self._grace = grace
+        self._clock = clock
+
+    async def run_once(self) -> RepairReport | None:
+        """One pass; None if another replica holds the lock. Raises GatewayError or StoreError."""
+        owner = uuid.uuid4().hex
+        if not await self._store.acquire_lock(LOCK_NAME, owner, lease=self._lease):
+            return None
+        try:
+            rooms = await self._gateway.list_rooms()
+            records = await self._store.all_sessions()
+            sessions = {
+                room.name: metadata
+                for room in rooms
+                if (metadata := session_metadata(room.name, room.metadata)) is not None
+            }
+            indexed = {record.room_name for record in records}
+            added = []
+            for name, metadata in sessions.items():
+                if name in indexed:
+                    continue
+                record = SessionRecord(name, metadata.user_id, metadata.agent_type.value, metadata.created_at)
+                if await self._store.add_session(record):
+                    added.append(name)
+            settled = self._clock() - self._grace
+            removed = []
+            for record in records:
+                gone = record.room_name not in sessions and record.created_at < settled
+                if gone and await self._store.remove_session(record.room_name) is not None:
+                    removed.append(record.room_name)
+        finally:
+            await self._store.release_lock(LOCK_NAME, owner)
+        if added or removed:
+            logger.info(
+                "session index repaired: %d added, %d removed",
+                len(added),
+                len(removed),
+                extra=LogContext(operation="reconcile", session_count=len(sessions)),
+            )
+        return RepairReport(tuple(added), tuple(removed))
+
+    async def run_logged(self) -> RepairReport | None:
+        """One pass whose failure is logged, not raised: the next pass tries again."""
+        try:
+            return await self.run_once()
+        except (GatewayError, StoreError) as exc:
+            logger.warning(
+                "session index repair failed; the next pass tries again: %s",
+                exc,
+                extra=LogContext(operation="reconcile"),
+            )
+            return None
+
+    async def run_every(self, interval_seconds: float) -> None:
+        """A pass every ``interval_seconds``, the first after one interval, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            await self.run_logged()

@@ -1,0 +1,62 @@
+"""POST /api/v1/livekit/webhooks: LiveKit's room and participant events, verified, fed to the store.
+
+LiveKit signs each delivery with a JWT in ``Authorization`` (no "Bearer ") whose
+``sha256`` claim is the body's hash; only such bodies change anything. A
+duplicate (same event id) is accepted and ignored, so LiveKit's retries are
+harmless; so is an event of a kind voicecore does not use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
+
+from voicecore.core.errors import WebhookNotReadable, WebhookNotVerified
+from voicecore.core.events import SessionEvents, WebhookVerifier
+from voicecore_http.errors import openapi_error
+
+WEBHOOK_PATH = "/api/v1/livekit/webhooks"
+
+
+class WebhookAccepted(BaseModel):
+    status: Literal["applied", "ignored"]
+
+
+def livekit_webhooks_router(
+    *,
+    verifier: Callable[[], WebhookVerifier],
+    events: Callable[[], SessionEvents],
+    path: str = WEBHOOK_PATH,
+) -> APIRouter:
+    router = APIRouter(tags=["livekit"])
+
+    @router.post(
+        path,
+        summary="Receive a LiveKit webhook",
+        description=(
+            "Point the LiveKit server's `webhook.urls` here (signed with the same API key). "
+            "Answers 200 for every verified delivery, duplicates included."
+        ),
+        operation_id="receiveLiveKitWebhook",
+        responses={
+            401: openapi_error(401, "Webhook not verified", "Not signed by the LiveKit server."),
+            400: openapi_error(400, "Webhook body is not an event", "Verified, but not an event."),
+        },
+    )
+    async def receive_webhook(
+        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    ) -> WebhookAccepted:
+        if not authorization:
+            raise WebhookNotVerified("no Authorization header")
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookNotReadable("the body is not UTF-8") from None
+        event = verifier().verify(body, authorization)
+        applied = await events().handle(event)
+        return WebhookAccepted(status="applied" if applied else "ignored")
+
+    return router
