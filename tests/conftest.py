@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 from pydantic import SecretStr
 
+from tests.agent_support import AgentWorkerProcess
 from tests.reliability.leaks import LEAK_CHECK_MODULE, LeakGuard
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway
@@ -87,6 +88,23 @@ async def livekit_gateway(livekit_server: LocalLiveKitServer) -> AsyncIterator[L
 @pytest.fixture
 def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssuer:
     return LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret)
+
+
+@pytest.fixture(scope="session")
+def _session_agent_worker(livekit_server: LocalLiveKitServer) -> Iterator[AgentWorkerProcess]:
+    worker = AgentWorkerProcess(livekit_server)
+    yield worker
+    worker.cleanup()
+
+
+@pytest.fixture
+def agent_worker(_session_agent_worker: AgentWorkerProcess) -> AgentWorkerProcess:
+    """The development agent worker, registered as DEV_AGENT_NAME with the session's server.
+
+    Started once; a test may kill and restart it, and the next test gets it running again.
+    """
+    _session_agent_worker.start()
+    return _session_agent_worker
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

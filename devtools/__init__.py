@@ -1,0 +1,1 @@
+"""Development-only tools: never shipped (pyproject's package list leaves them out)."""
