@@ -49,6 +49,23 @@ def tone_frames(
     ]
 
 
+class TonePlayer:
+    """Plays the tone into one audio source, once at a time."""
+
+    def __init__(self, source: rtc.AudioSource) -> None:
+        self._source = source
+        self._frames = tone_frames()
+        self._playing: asyncio.Task[None] | None = None
+
+    def play(self) -> None:
+        if self._playing is None or self._playing.done():
+            self._playing = asyncio.create_task(self._play())
+
+    async def _play(self) -> None:
+        for frame in self._frames:
+            await self._source.capture_frame(frame)
+
+
 async def entrypoint(ctx: JobContext) -> None:
     try:
         await asyncio.wait_for(ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY), CONNECT_TIMEOUT_S)
@@ -60,10 +77,12 @@ async def entrypoint(ctx: JobContext) -> None:
     track = rtc.LocalAudioTrack.create_audio_track(TONE_TRACK_NAME, source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     await ctx.room.local_participant.publish_track(track, options)
-    for frame in tone_frames():
-        await source.capture_frame(frame)
+    player = TonePlayer(source)
+    player.play()
+    # Whoever starts listening later (a browser joining after the agent) hears the tone too.
+    ctx.room.on("local_track_subscribed", lambda _track: player.play())
     # Returning keeps the job alive: the runtime ends it when the room disconnects the agent.
-    logger.info("agent %s played its tone in %s", ctx.room.local_participant.identity, ctx.room.name)
+    logger.info("agent %s is in %s", ctx.room.local_participant.identity, ctx.room.name)
 
 
 def never_loaded() -> float:

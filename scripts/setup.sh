@@ -27,6 +27,31 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# --- real-browser tests (tests/browser) ------------------------------------------
+# Debian's chromium, driven by Playwright (never `playwright install`); npm for the
+# livekit-client bundle; unshare and ip give each browser test its own network namespace.
+browser_packages=()
+[ -x /usr/bin/chromium ] || browser_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || browser_packages+=(npm)
+command -v unshare >/dev/null 2>&1 || browser_packages+=(util-linux)
+command -v ip >/dev/null 2>&1 || browser_packages+=(iproute2)
+if [ "${#browser_packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "the browser tests need: ${browser_packages[*]} (apt-get install, as root)"; exit 1
+  fi
+  say "installing ${browser_packages[*]} with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_packages[@]}" >/dev/null
+fi
+# npm ci again only when the lockfile changed since the last install.
+web_stamp="web/node_modules/.voicecore-lock-sha256"
+web_lock="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_lock" ]; then
+  say "installing web/ dependencies (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$web_lock" > "$web_stamp"
+fi
+
 server="$TOOLS_BIN/livekit-server"
 if [ -x "$server" ] && [ "$(cat "$server.version" 2>/dev/null)" = "$LIVEKIT_SERVER_VERSION" ]; then
   exit 0
