@@ -106,12 +106,11 @@ class AgentWorkerProcess:
         process.wait()
 
     def stop(self, *, timeout: float = 20.0) -> None:
-        """SIGTERM: the worker drains its jobs briefly, then closes them."""
+        """SIGTERM to the worker alone: it drains its jobs briefly, then closes them itself."""
         process = self._process
         if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
         # Whatever still lingers in the group (a job process mid-shutdown) goes too.
