@@ -124,8 +124,7 @@ async def serve(agent_name: str) -> None:
                 logger.warning("jobs still running after the drain timeout; closing them")
     finally:
         await server.aclose()
-    if running.done():
-        running.result()
+    await running  # a connection that failed for good makes the exit status non-zero
 
 
 def main() -> int:
