@@ -28,14 +28,31 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Redis (Debian's redis-server): the Redis session store's tests start one on loopback.
-if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_SERVER_BIN:-}" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing redis-server with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    say "redis-server is missing: run 'sudo apt-get install redis-server' or set REDIS_SERVER_BIN"
+# --- Debian packages the tests need ---------------------------------------------
+# redis-server for the Redis session store; chromium (driven by Playwright, never
+# `playwright install`) and npm (the livekit-client bundle) for the real-browser tests;
+# unshare and ip give each browser test its own network namespace.
+system_packages=()
+command -v redis-server >/dev/null 2>&1 || [ -n "${REDIS_SERVER_BIN:-}" ] || system_packages+=(redis-server)
+[ -x /usr/bin/chromium ] || system_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || system_packages+=(npm)
+command -v unshare >/dev/null 2>&1 || system_packages+=(util-linux)
+command -v ip >/dev/null 2>&1 || system_packages+=(iproute2)
+if [ "${#system_packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    say "the tests need: ${system_packages[*]} (apt-get install, as root)"; exit 1
   fi
+  say "installing ${system_packages[*]} with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${system_packages[@]}" >/dev/null
+fi
+# npm ci again only when the lockfile changed since the last install.
+web_stamp="web/node_modules/.voicecore-lock-sha256"
+web_lock="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_lock" ]; then
+  say "installing web/ dependencies (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$web_lock" > "$web_stamp"
 fi
 
 server="$TOOLS_BIN/livekit-server"

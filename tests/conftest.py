@@ -9,6 +9,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
+from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
@@ -124,6 +125,23 @@ def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssu
 @pytest.fixture
 def livekit_container(livekit_server: LocalLiveKitServer) -> ServiceContainer:
     return service_container(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+
+
+@pytest.fixture(scope="session")
+def _session_agent_worker(livekit_server: LocalLiveKitServer) -> Iterator[AgentWorkerProcess]:
+    worker = AgentWorkerProcess(livekit_server)
+    yield worker
+    worker.cleanup()
+
+
+@pytest.fixture
+def agent_worker(_session_agent_worker: AgentWorkerProcess) -> AgentWorkerProcess:
+    """The development agent worker, registered as DEV_AGENT_NAME with the session's server.
+
+    Started once; a test may kill and restart it, and the next test gets it running again.
+    """
+    _session_agent_worker.start()
+    return _session_agent_worker
 
 
 @pytest.fixture

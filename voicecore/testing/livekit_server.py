@@ -68,6 +68,10 @@ class LocalLiveKitServer:
     rtc_tcp_port: int = field(default_factory=free_port)
     rtc_udp_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="livekit-")))
+    # Off by default: a join must never bring back a room that voicecore deleted.
+    # Only a comparison with token-based agent dispatch (which relies on it) turns it on.
+    auto_create_rooms: bool = False
+    webhook_urls: list[str] = field(default_factory=list)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -83,22 +87,30 @@ class LocalLiveKitServer:
         return self.workdir / "livekit-server.log"
 
     def config_yaml(self) -> str:
-        return "\n".join(
-            [
-                f"port: {self.http_port}",
-                "bind_addresses: ['127.0.0.1']",
-                "rtc:",
-                f"  tcp_port: {self.rtc_tcp_port}",
-                f"  udp_port: {self.rtc_udp_port}",
-                "  use_external_ip: false",
-                "  enable_loopback_candidate: true",
-                "keys:",
-                f"  {self.api_key}: {self.api_secret}",
-                "logging:",
-                "  level: info",
-                "",
-            ]
-        )
+        lines = [
+            f"port: {self.http_port}",
+            "bind_addresses: ['127.0.0.1']",
+            "rtc:",
+            f"  tcp_port: {self.rtc_tcp_port}",
+            f"  udp_port: {self.rtc_udp_port}",
+            "  use_external_ip: false",
+            "  enable_loopback_candidate: true",
+            # Keeps media on 127.0.0.1 and stops clients (agent job processes among
+            # them) from looking up the server's default public STUN hosts.
+            "  interfaces:",
+            "    includes: [lo]",
+            f"  stun_servers: ['127.0.0.1:{self.rtc_udp_port}']",
+            "room:",
+            f"  auto_create: {'true' if self.auto_create_rooms else 'false'}",
+            "keys:",
+            f"  {self.api_key}: {self.api_secret}",
+            "logging:",
+            "  level: info",
+        ]
+        if self.webhook_urls:
+            lines += ["webhook:", f"  api_key: {self.api_key}", "  urls:"]
+            lines += [f"    - '{url}'" for url in self.webhook_urls]
+        return "\n".join([*lines, ""])
 
     def start(self, *, ready_timeout: float = 30.0) -> None:
         if self.running:

@@ -1,0 +1,174 @@
+"""A user joins a voice session from a real browser, and the coach agent joins them.
+
+Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_browser_join.py):
+everything here, server and worker included, lives in that private network namespace.
+
+voicecore starts the session (room created with an explicit dispatch of the development agent,
+token minted by LiveKitTokenIssuer); headless chromium opens pages/join.html, joins with that
+token and publishes its fake microphone. Success means: RoomService lists the browser's
+participant publishing a microphone track, the page lists the agent, and the page has received
+the agent's audio. ``OUT/result.json`` says what was seen and how long each step took;
+``OUT/join-with-agent.png`` is the page at the end; logs land beside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from livekit import api
+
+from tests.browser.chromium import chromium_page
+from tests.browser.netns import NotIsolated, inside_private_network
+from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
+from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess, running_agent_worker
+from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
+from voicecore.adapters.memory_store import InProcessSessionStore
+from voicecore.core.domain import SessionPolicy, User
+from voicecore.core.sessions import VoiceSessions
+from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
+
+SCREENSHOT = "join-with-agent.png"
+STEP_TIMEOUT_MS = 20_000  # the agent starter's client gives up on an agent after this long
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        self.laps[step] = round(time.monotonic() - self._started, 3)
+
+
+async def participant_publishing_audio(
+    lk: api.LiveKitAPI, room: str, identity: str, *, within: float
+) -> api.ParticipantInfo | None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        for participant in listed.participants:
+            if participant.identity == identity and any(
+                t.type == api.TrackType.AUDIO for t in participant.tracks
+            ):
+                return participant
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def join_from_the_browser(
+    server: LocalLiveKitServer, site: str, out: Path, watch: Stopwatch
+) -> dict[str, Any]:
+    gateway = LiveKitRoomGateway(server.url, server.api_key, server.api_secret, timeout_seconds=5)
+    await gateway.open()
+    sessions = VoiceSessions(
+        gateway,
+        LiveKitTokenIssuer(server.api_key, server.api_secret, server_url=server.url),
+        SessionPolicy(agent_name=DEV_AGENT_NAME),
+        store=InProcessSessionStore(),
+    )
+    try:
+        user = User(id="browser-user")
+        started = await sessions.start(user)
+        watch.lap("session started")
+        async with (
+            chromium_page(console_log=out / "console.log") as page,
+            api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk,
+        ):
+            await page.goto(f"{site}/join.html")
+            watch.lap("page loaded")
+            joined = await page.evaluate(
+                "([url, token]) => window.voicecoreJoin(url, token)", [server.url, started.token]
+            )
+            watch.lap("browser joined")
+            seen = await participant_publishing_audio(
+                lk, started.room_name, joined["identity"], within=STEP_TIMEOUT_MS / 1000
+            )
+            watch.lap("server sees the browser's microphone")
+            await page.wait_for_selector(
+                'li[data-kind="agent"][data-audio="subscribed"]', timeout=STEP_TIMEOUT_MS
+            )
+            watch.lap("page shows the agent")
+            await page.wait_for_function(
+                "async () => (await window.voicecoreAgentAudioBytes()) > 0", timeout=STEP_TIMEOUT_MS
+            )
+            watch.lap("page received the agent's audio")
+            listed = await page.eval_on_selector_all(
+                "#participants li", "items => items.map(item => ({...item.dataset}))"
+            )
+            await page.screenshot(path=out / SCREENSHOT, full_page=True)
+            status = await sessions.status(user, started.room_name)
+            agent_audio_bytes = await page.evaluate("window.voicecoreAgentAudioBytes()")
+            # Ending the session deletes the room: the page is told, and the agent's job ends.
+            await sessions.end(user, started.room_name)
+            await page.wait_for_selector("#status:text('disconnected')", timeout=STEP_TIMEOUT_MS)
+            watch.lap("session ended, page disconnected")
+            return {
+                "room": started.room_name,
+                "joined": joined,
+                "server_view": None
+                if seen is None
+                else {
+                    "identity": seen.identity,
+                    "kind": api.ParticipantInfo.Kind.Name(seen.kind),
+                    "tracks": [
+                        {"type": api.TrackType.Name(t.type), "source": api.TrackSource.Name(t.source)}
+                        for t in seen.tracks
+                    ],
+                },
+                "page_participants": listed,
+                "agent_audio_bytes": agent_audio_bytes,
+                "voicecore_status": {
+                    "participant_count": status.participant_count,
+                    "agent_connected": status.agent_connected,
+                },
+                "page_status_after_end": await page.text_content("#status"),
+            }
+    finally:
+        await sessions.aclose()
+        await gateway.aclose()
+
+
+@contextlib.contextmanager
+def logs_kept_on_failure(out: Path, server: LocalLiveKitServer, worker: AgentWorkerProcess) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        shutil.copyfile(server.log_path, out / "livekit-server.log")
+        shutil.copyfile(worker.log_path, out / "agent-worker.log")
+        raise
+
+
+def main(argv: list[str]) -> int:
+    if not inside_private_network():
+        raise NotIsolated("run this scenario through tests.browser.netns.run_isolated")
+    out = Path(argv[0])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SCREENSHOT).unlink(missing_ok=True)
+    watch = Stopwatch()
+    result: dict[str, Any] = {"ok": False}
+    try:
+        with running_livekit_server() as server:
+            watch.lap("server ready")
+            with running_agent_worker(server) as worker, logs_kept_on_failure(out, server, worker):
+                watch.lap("agent worker registered")
+                with serving_static({"/": PAGES, "/vendor/livekit-client/": LIVEKIT_CLIENT_DIST}) as site:
+                    result |= asyncio.run(join_from_the_browser(server, site, out, watch))
+                    result["ok"] = True
+    except Exception:
+        result["error"] = traceback.format_exc()
+    result["seconds"] = watch.laps
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
