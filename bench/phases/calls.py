@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bench.clients import ApiUser
+from bench.clients import ApiUser, bearer, http_client
 from bench.direct import DirectBackend
 from bench.harness import Harness, livekit_client
 from bench.progress import progress
@@ -106,10 +106,11 @@ def summarise(samples: Sequence[Counter[str]]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _service_side(
-    h: Harness, target: Target, settings: Settings, log_dir: Path
+async def service_side(
+    livekit: LiveKitAccess, target: Target, settings: Settings, *, auth_secret: str, log_dir: Path
 ) -> AsyncIterator[CountedSide]:
-    async with counting_proxy(h.livekit) as (through_proxy, counter):
+    """The target served in a subprocess whose LiveKit is behind a counting proxy; its user's operations."""
+    async with counting_proxy(livekit) as (through_proxy, counter):
         service = ServiceProcess(
             target.name,
             settings(target, through_proxy),
@@ -119,15 +120,19 @@ async def _service_side(
         service.start()
         try:
             await asyncio.to_thread(service.wait_ready)
-            user: ApiUser = await h.user(target.name, service.base_url, target.user_id)
-            yield CountedSide(target.name, counter, user.create, user.status, user.list_sessions, user.end)
+            async with http_client(service.base_url, bearer(target.user_id, auth_secret)) as client:
+                user = ApiUser(target.name, client, target.user_id)
+                yield CountedSide(
+                    target.name, counter, user.create, user.status, user.list_sessions, user.end
+                )
         finally:
             await asyncio.to_thread(service.stop)
 
 
 @contextlib.asynccontextmanager
-async def _direct_side(h: Harness, user_id: str) -> AsyncIterator[CountedSide]:
-    async with counting_proxy(h.livekit) as (through_proxy, counter), livekit_client(through_proxy) as lk:
+async def direct_side(livekit: LiveKitAccess, user_id: str) -> AsyncIterator[CountedSide]:
+    """A hand-written backend's operations on a ``LiveKitAPI`` behind a counting proxy."""
+    async with counting_proxy(livekit) as (through_proxy, counter), livekit_client(through_proxy) as lk:
         direct = DirectBackend(lk, through_proxy.api_key, through_proxy.api_secret)
 
         async def create() -> str:
@@ -152,14 +157,14 @@ async def calls_phase(
         f"LiveKit calls per operation: {plan.call_rounds} rounds of {plan.owned_rooms} creates, a status, "
         f"a list and {plan.owned_rooms} ends, for {', '.join(t.name for t in targets)} and direct"
     )
+    sides = [
+        service_side(h.livekit, target, settings, auth_secret=h.auth_secret, log_dir=log_dir)
+        for target in targets
+    ]
     out: dict[str, Any] = {"owned_rooms_when_listing": plan.owned_rooms, "sides": {}}
-    for target in targets:
-        async with _service_side(h, target, settings, log_dir) as side:
+    for counted in [*sides, direct_side(h.livekit, "bench-calls-direct")]:
+        async with counted as side:
             out["sides"][side.name] = await count_side(
                 side, rounds=plan.call_rounds, owned_rooms=plan.owned_rooms
             )
-    async with _direct_side(h, "bench-calls-direct") as side:
-        out["sides"][side.name] = await count_side(
-            side, rounds=plan.call_rounds, owned_rooms=plan.owned_rooms
-        )
     return out
