@@ -6,16 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import targets
 from bench.service import ServiceProcess
-from bench.targets import (
-    BULK_PHASE_ENV,
-    LiveKitAccess,
-    Target,
-    counted_targets,
-    parse_target,
-    service_environment,
-    standard_targets,
-)
+from bench.targets import LiveKitAccess, Target, parse_target, service_environment
 from voicecore_http.container import ServiceContainer
 
 LIVEKIT = LiveKitAccess("ws://127.0.0.1:7880", "APIbench", "a-livekit-secret-long-enough-for-tests")
@@ -54,7 +47,7 @@ def test_a_target_s_own_variables_win_and_an_empty_one_restores_the_default() ->
     )
     env = service_environment(target, LIVEKIT, AUTH_SECRET)
     assert env["SESSION_MAX_LIVE_PER_USER"] == ""
-    assert env["SESSION_CREATES_PER_MINUTE"] == BULK_PHASE_ENV["SESSION_CREATES_PER_MINUTE"]
+    assert env["SESSION_CREATES_PER_MINUTE"] == targets.BULK_PHASE_ENV["SESSION_CREATES_PER_MINUTE"]
     settings = ServiceContainer.from_environment(env).settings()
     assert settings.session_empty_timeout_seconds == 42
 
@@ -78,8 +71,8 @@ def test_the_service_process_gets_nothing_else_from_the_shell(
 
 
 def test_every_target_lists_as_a_user_of_its_own(tmp_path: Path) -> None:
-    targets = [*standard_targets(tmp_path), *counted_targets(), parse_target("limits:X=1")]
-    users = [t.user_id for t in targets]
+    served = [*targets.standard_targets(tmp_path), *targets.counted_targets(), parse_target("limits:X=1")]
+    users = [t.user_id for t in served]
     assert len(set(users)) == len(users)
 
 
