@@ -31,7 +31,7 @@ from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, livekit_client
 from bench.machine import machine_info
-from bench.phases.calls import Settings, calls_phase
+from bench.phases.calls import calls_phase
 from bench.phases.latency import create_phase, status_phase
 from bench.phases.listing import list_phase
 from bench.phases.throughput import throughput_phase
@@ -46,6 +46,7 @@ from bench.targets import (
     PRIMARY,
     REDIS,
     LiveKitAccess,
+    Settings,
     Target,
     counted_targets,
     parse_target,

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from bench.direct import DirectBackend
 from bench.harness import Harness, livekit_client
 from bench.progress import progress
 from bench.service import ServiceProcess
-from bench.targets import LiveKitAccess, Target
+from bench.targets import LiveKitAccess, Settings, Target
 from tests.support.fault_proxy import FaultProxy
 
 OPERATIONS = ("create", "status", "list", "end")
@@ -32,7 +32,6 @@ OPERATIONS = ("create", "status", "list", "end")
 SETTLE_SECONDS = 0.05
 
 T = TypeVar("T")
-Settings = Callable[[Target, LiveKitAccess], Mapping[str, str]]
 
 
 @dataclass
