@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets += [compare_target(spec, REPO, Path(scratch)) for spec in args.compare]
         targets += [parse_target(spec) for spec in args.target]
         settings = _settings(auth_secret, redis)
+        redis.start_counting()
         served = [
             (
                 t,
@@ -173,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure(plan, livekit, served, auth_secret=auth_secret, meter=meter, settings=settings)
             )
             figures["machine_load"] = load.shares()
+            # None of it when no service used the Redis store: its figures are the in-process path's.
+            figures["redis"] = {"commands_from_services": redis.commands_from_services()}
             progress(
                 f"CPU share of other processes during the measurement: "
                 f"{figures['machine_load']['other_processes_cpu_share']:.0%}"

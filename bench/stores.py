@@ -1,7 +1,8 @@
 """The benchmark's own redis-server, one database per service that uses the Redis store.
 
 Separate databases keep the services' indexes, locks and counters apart, as if each
-had its own Redis, while one redis-server process serves them all.
+had its own Redis, while one redis-server process serves them all. The server's
+command count tells whether any service used it at all.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import redis
 
 from voicecore.testing.redis_server import LocalRedisServer, running_redis_server
 
@@ -18,7 +21,13 @@ _DATABASES = 16  # redis-server's default
 @dataclass
 class RedisDatabases:
     server: LocalRedisServer
+    _monitor: redis.Redis = field(init=False)
     _next: int = field(default=0, init=False)
+    _counted_from: int = field(default=0, init=False)
+    _reads: int = field(default=0, init=False)  # INFO commands of this count since its start
+
+    def __post_init__(self) -> None:
+        self._monitor = redis.Redis(host="127.0.0.1", port=self.server.port)
 
     def allocate(self) -> str:
         """The URL of a database no other service has been given."""
@@ -28,8 +37,29 @@ class RedisDatabases:
         self._next += 1
         return url
 
+    def _commands_processed(self) -> int:
+        stats = self._monitor.info("stats")
+        assert isinstance(stats, dict)  # the synchronous client answers at once
+        return int(stats["total_commands_processed"])
+
+    def start_counting(self) -> None:
+        self._counted_from = self._commands_processed()
+        self._reads = 0
+
+    def commands_from_services(self) -> int:
+        """Commands others sent since ``start_counting``; a reading counts every earlier one, not itself."""
+        self._reads += 1
+        return self._commands_processed() - self._counted_from - self._reads
+
+    def close(self) -> None:
+        self._monitor.close()
+
 
 @contextlib.contextmanager
 def redis_databases() -> Iterator[RedisDatabases]:
     with running_redis_server() as server:
-        yield RedisDatabases(server)
+        databases = RedisDatabases(server)
+        try:
+            yield databases
+        finally:
+            databases.close()

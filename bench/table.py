@@ -75,13 +75,19 @@ def _calls(block: Mapping[str, Any]) -> list[str]:
 def _goals(judgement: Mapping[str, Any]) -> list[str]:
     by_key = {goal.key: goal for goal in goals.ALL}
     lines = [f"goals (judged on {judgement['judged_on']}):"]
+    caveats: list[str] = []
     for verdict in judgement["verdicts"]:
         goal = by_key[verdict["goal"]]
         value = f"{verdict['value']:.2f}{'x' if goal.unit == 'x' else ' ms'}"
+        caveat = verdict.get("caveat")
+        if caveat is not None and caveat not in caveats:
+            caveats.append(caveat)
+        mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
         lines.append(
             f"  {goal.what[:62]:62} {verdict['subject']:>12} {value:>9}  {goal.limit_text:>10}  "
-            f"{'met' if verdict['met'] else 'NOT met'}"
+            f"{'met' if verdict['met'] else 'NOT met'}{mark}"
         )
+    lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
     if judgement["not_measured_yet"]:
         lines.append("  not measured by any phase yet: " + ", ".join(judgement["not_measured_yet"]))
     return lines

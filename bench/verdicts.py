@@ -25,8 +25,15 @@ def _measured(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]
     return found
 
 
+REDIS_UNUSED = "redis-server received no commands: the service ran its in-process path, not the Redis store"
+
+
 def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
     judged = [goal.judge(subject, value) for goal, subject, value in _measured(results)]
+    if results.get("redis", {}).get("commands_from_services") == 0:
+        for verdict in judged:
+            if verdict["subject"] == REDIS:
+                verdict["caveat"] = REDIS_UNUSED
     seen = {j["goal"] for j in judged}
     return {
         "judged_on": f"{PRIMARY} (LOG_LEVEL=INFO, the default, in-process store); the Redis goals on {REDIS}",

@@ -70,3 +70,10 @@ def test_the_list_ratio_needs_both_levels() -> None:
     crowded = {"api": {"p50_ms": 3.0}}
     assert other_rooms_ratios({"0": level, "500": crowded}, ["api"]) == {}
     assert other_rooms_ratios({"0": level, str(goals.LIST_OTHER_ROOMS): crowded}, ["api"]) == {"api": 1.5}
+
+
+@pytest.mark.parametrize(("commands", "caveat"), [(0, True), (12, False)])
+def test_redis_verdicts_say_when_no_service_used_redis(commands: int, caveat: bool) -> None:
+    run = results(redis=True) | {"redis": {"commands_from_services": commands}}
+    for (_, subject), verdict in judged(run).items():
+        assert ("caveat" in verdict) is (caveat and subject == "api_redis")
