@@ -14,7 +14,8 @@ lint:
 	bash scripts/setup.sh && bash scripts/check.sh
 
 # Benchmarks of the HTTP service against direct livekit-api calls (docs/benchmarks.md).
-# Each starts its own LiveKit server and service; figures go to bench-results/latest.json.
+# Each starts its own LiveKit server, redis-server and services; figures go to
+# bench-results/latest.json, plots beside it.
 bench:
 	bash scripts/setup.sh && . scripts/env.sh && python -m bench.run
 

@@ -23,8 +23,8 @@ def http_client(base_url: str, token: str, *, connections: int = 1) -> httpx.Asy
     """A keep-alive client; one connection unless told otherwise.
 
     The concurrent phase gives every worker a client of its own: httpcore's pool
-    does work proportional to its connections on every request (about 2 ms of
-    client CPU a request with 32 connections in one pool here, 0.5 ms with one).
+    does work proportional to its connections on every request (the client CPU it
+    costs is in docs/benchmarks.md).
     """
     return httpx.AsyncClient(
         base_url=base_url,
@@ -44,7 +44,7 @@ def _expect(response: httpx.Response, status: int) -> Any:
 
 
 class ApiUser:
-    """create / status / list through the voicecore HTTP API."""
+    """create / status / list / end through the voicecore HTTP API."""
 
     def __init__(self, name: str, client: httpx.AsyncClient, user_id: str) -> None:
         self.name = name
@@ -62,6 +62,9 @@ class ApiUser:
 
     async def list_sessions(self) -> list[str]:
         return [s["room_name"] for s in _expect(await self.client.get(BASE), 200)["sessions"]]
+
+    async def end(self, room_name: str) -> None:
+        _expect(await self.client.delete(f"{BASE}/{room_name}"), 200)
 
     async def healthz(self) -> None:
         _expect(await self.client.get("/healthz"), 200)

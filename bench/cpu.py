@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,3 +51,28 @@ def machine_cpu_seconds() -> dict[str, float]:
         "interrupts": (irq + softirq) / _TICKS,
         "steal": steal / _TICKS,
     }
+
+
+class MachineLoad:
+    """The machine's CPU from now on, split into the metered processes and everything else.
+
+    Anything else running meanwhile (another test suite, say) skews the figures: the
+    results record its share so a reader can tell.
+    """
+
+    def __init__(self, meter: CpuMeter) -> None:
+        self._meter = meter
+        self._ours = meter.snapshot()
+        self._machine = machine_cpu_seconds()
+        self._wall = time.monotonic()
+
+    def shares(self) -> dict[str, float]:
+        ours = sum(self._meter.since(self._ours).values())
+        machine = {k: v - self._machine[k] for k, v in machine_cpu_seconds().items()}
+        capacity = (time.monotonic() - self._wall) * (os.cpu_count() or 1)
+        return {
+            "benchmark_processes_cpu_share": round(ours / capacity, 3),
+            "other_processes_cpu_share": round(max(machine["tasks"] - ours, 0.0) / capacity, 3),
+            "interrupts_cpu_share": round(machine["interrupts"] / capacity, 3),
+            "steal_share": round(machine["steal"] / capacity, 3),
+        }

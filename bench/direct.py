@@ -75,6 +75,13 @@ class DirectBackend:
             raise LookupError(name)
         return len(participants.participants)
 
+    async def end(self, user_id: str, name: str) -> None:
+        """ListRooms(names=[name]) to check the owner, then DeleteRoom."""
+        rooms = (await self._lk.room.list_rooms(api.ListRoomsRequest(names=[name]))).rooms
+        if not rooms or _owner(rooms[0].metadata) != user_id:
+            raise LookupError(name)
+        await self._lk.room.delete_room(api.DeleteRoomRequest(room=name))
+
     async def lookup(self, name: str) -> bool:
         """ListRooms(names=[name]) alone: what status (and get_room) asks LiveKit for."""
         return bool((await self._lk.room.list_rooms(api.ListRoomsRequest(names=[name]))).rooms)

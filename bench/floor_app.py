@@ -27,7 +27,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 PREFIX = "/api/v1/voice-sessions"
-USER = "bench-api"
+USER = "bench-floor"
 
 
 class FloorApp:

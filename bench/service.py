@@ -1,44 +1,66 @@
 """The voicecore HTTP service under test: a real uvicorn server on 127.0.0.1.
 
 ``ServiceProcess`` runs ``python -m voicecore_http`` in a subprocess, exactly as
-production does (the measured target). ``InProcessService`` runs uvicorn in a
-background thread of this process, for ``--profile`` only.
+production does (the measured targets). ``InProcessService`` runs uvicorn in a
+background thread of this process, for ``--profile`` only. Both get their settings
+as one mapping (``bench.targets.service_environment``) and build the service
+through the composition root, ``ServiceContainer.from_environment``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol
 
 import uvicorn
-from dependency_injector import providers
-from pydantic import SecretStr
 
-from voicecore.settings import LiveKitSettings
-from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
+from voicecore.testing.livekit_server import free_port
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
-from voicecore_http.settings import HttpSettings
 
-# Variables that would change what the service does; only the ones we set reach it.
-_SCRUBBED_PREFIXES = ("LIVEKIT_", "AUTH_", "LOG_", "SESSION_")
+# What a Python subprocess needs from this shell; every setting comes from the target.
+_PASSED_FROM_SHELL = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
 class ServiceUnavailable(RuntimeError):
     pass
 
 
-def wait_ready(base_url: str, timeout: float, alive: Any = None) -> None:
+class Service(Protocol):
+    name: str
+
+    @property
+    def base_url(self) -> str: ...
+    def start(self) -> None: ...
+    def wait_ready(self, timeout: float = 30.0) -> None: ...
+    def stop(self) -> None: ...
+
+
+@contextlib.contextmanager
+def running(services: Sequence[Service]) -> Iterator[None]:
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_ready()
+        yield
+    finally:
+        for service in services:
+            service.stop()
+
+
+def wait_ready(base_url: str, timeout: float, alive: Callable[[], bool] | None = None) -> None:
     """Poll GET /readyz until it answers 200 (LiveKit reachable through the service)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,18 +78,13 @@ def wait_ready(base_url: str, timeout: float, alive: Any = None) -> None:
 
 @dataclass
 class ServiceProcess:
-    """``python -m voicecore_http --port N`` with the LiveKit and auth settings in its environment.
-
-    ``module`` names another server to run the same way (the benchmark's floor_app).
-    """
+    """``python -m MODULE --port N`` with exactly ``settings`` (plus PATH and locale) in its environment."""
 
     name: str
-    livekit: LocalLiveKitServer
-    auth_secret: str
-    log_level: str
+    settings: Mapping[str, str]
     log_path: Path
-    pythonpath: str | None = None
     module: str = "voicecore_http"
+    pythonpath: str | None = None
     port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
@@ -81,15 +98,8 @@ class ServiceProcess:
         return self._process.pid if self._process is not None else None
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-        env.update(
-            LIVEKIT_URL=self.livekit.url,
-            LIVEKIT_API_KEY=self.livekit.api_key,
-            LIVEKIT_API_SECRET=self.livekit.api_secret,
-            AUTH_JWT_SECRET=self.auth_secret,
-            LOG_LEVEL=self.log_level,
-        )
-        env.pop("PYTHONPATH", None)
+        env = {name: os.environ[name] for name in _PASSED_FROM_SHELL if name in os.environ}
+        env.update(self.settings)
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
         return env
@@ -126,29 +136,13 @@ class ServiceProcess:
             self._log = None
 
 
-def in_process_container(livekit: LocalLiveKitServer, auth_secret: str) -> ServiceContainer:
-    """The service container with settings given here rather than read from the environment."""
-    container = ServiceContainer()
-    container.settings.override(
-        providers.Object(
-            LiveKitSettings(
-                livekit_url=livekit.url,
-                livekit_api_key=livekit.api_key,
-                livekit_api_secret=SecretStr(livekit.api_secret),
-            )
-        )
-    )
-    container.http_settings.override(providers.Object(HttpSettings(auth_jwt_secret=SecretStr(auth_secret))))
-    return container
-
-
 class InProcessService:
     """uvicorn.Server in a background thread, optionally under pyinstrument (``--profile``)."""
 
-    def __init__(self, livekit: LocalLiveKitServer, auth_secret: str, *, profile_to: Path | None) -> None:
-        self.name = "in-process"
+    def __init__(self, name: str, settings: Mapping[str, str], *, profile_to: Path | None) -> None:
+        self.name = name
         self.port = free_port()
-        self._app = create_app(in_process_container(livekit, auth_secret))
+        self._app = create_app(ServiceContainer.from_environment(settings))
         self._server = uvicorn.Server(
             uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
         )
@@ -185,45 +179,3 @@ class InProcessService:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=30)
-
-
-_HIDE_SPEEDUPS = '''\
-"""Written by bench.run for a comparison target: hide uvloop and httptools, so
-uvicorn runs on asyncio and h11 as it did before they were dependencies."""
-import sys
-
-
-class _Hidden:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("uvloop", "httptools"):
-            raise ImportError(f"{name} is hidden for this comparison")
-        return None
-
-
-sys.meta_path.insert(0, _Hidden())
-'''
-
-
-def checkout(repo: Path, revision: str, dest: Path, *, hide_speedups: bool) -> str:
-    """voicecore and voicecore_http as of ``revision`` in ``dest``: a PYTHONPATH.
-
-    ``revision`` is a git revision of ``repo`` (git archive), or a directory holding
-    the two packages (copied).
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    if Path(revision).is_dir():
-        for package in ("voicecore", "voicecore_http"):
-            shutil.copytree(Path(revision) / package, dest / package)
-        if hide_speedups:
-            (dest / "sitecustomize.py").write_text(_HIDE_SPEEDUPS)
-        return str(dest)
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "voicecore", "voicecore_http"],  # noqa: S607
-        cwd=repo,
-        capture_output=True,
-        check=True,
-    )
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)  # noqa: S607
-    if hide_speedups:
-        (dest / "sitecustomize.py").write_text(_HIDE_SPEEDUPS)
-    return str(dest)

@@ -1,0 +1,127 @@
+"""The benchmark's goals: every limit the issues set, named once.
+
+The report judges figures against these, and docs/benchmarks.md carries the table
+``markdown_table()`` prints (``python -m bench.goals``); a test keeps the two equal.
+A goal no phase measures yet is listed, and judged as soon as a phase records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Bound = Literal["max", "min"]
+Unit = Literal["x", "ms"]
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str  # its name in bench-results/latest.json
+    what: str
+    limit: float
+    bound: Bound
+    unit: Unit
+    source: str
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.bound == "max" else value >= self.limit
+
+    @property
+    def limit_text(self) -> str:
+        sign = "<=" if self.bound == "max" else ">="
+        return f"{sign} {self.limit:g}x" if self.unit == "x" else f"{sign} +{self.limit:g} ms"
+
+    def judge(self, subject: str, value: float) -> dict[str, object]:
+        return {
+            "goal": self.key,
+            "subject": subject,
+            "value": value,
+            "limit": self.limit,
+            "bound": self.bound,
+            "unit": self.unit,
+            "met": self.met(value),
+        }
+
+
+# The list goal compares a user's list with this many other users' rooms against none.
+LIST_OTHER_ROOMS: Final = 2_000
+
+CREATE_P50_VS_DIRECT: Final = Goal(
+    "create_ratio_p50", "create p50, the service over direct livekit-api", 1.3, "max", "x", "issue 6"
+)
+STATUS_P50_VS_DIRECT: Final = Goal(
+    "status_ratio_p50", "status p50, the service over direct livekit-api", 1.3, "max", "x", "issue 6"
+)
+THROUGHPUT_VS_DIRECT: Final = Goal(
+    "throughput_ratio", "creates/s with many in flight, the service over direct", 0.75, "min", "x", "issue 6"
+)
+LIST_WITH_OTHER_ROOMS: Final = Goal(
+    "list_ratio_other_rooms",
+    f"list p50 with {LIST_OTHER_ROOMS:,} other users' rooms over none, each store",
+    1.5,
+    "max",
+    "x",
+    "issue 12",
+)
+REDIS_CREATE_P50_ADDED: Final = Goal(
+    "redis_create_p50_added_ms",
+    "create p50, Redis store minus in-process store",
+    0.3,
+    "max",
+    "ms",
+    "issue 12",
+)
+REDIS_STATUS_P50_ADDED: Final = Goal(
+    "redis_status_p50_added_ms",
+    "status p50, Redis store minus in-process store",
+    0.3,
+    "max",
+    "ms",
+    "issue 12",
+)
+EDGE_LIMITS_CPU: Final = Goal(
+    "edge_limits_cpu_ratio",
+    "service CPU per create, edge limits on over off",
+    1.05,
+    "max",
+    "x",
+    "issue 11",
+)
+GUARDRAILS_CREATE_P50: Final = Goal(
+    "guardrails_create_p50_ratio",
+    "create p50, guardrails on over off, each store",
+    1.1,
+    "max",
+    "x",
+    "issue 13",
+)
+GUARDRAILS_THROUGHPUT: Final = Goal(
+    "guardrails_throughput_ratio",
+    "creates/s, guardrails on over off, each store",
+    0.9,
+    "min",
+    "x",
+    "issue 13",
+)
+
+ALL: Final = (
+    CREATE_P50_VS_DIRECT,
+    STATUS_P50_VS_DIRECT,
+    THROUGHPUT_VS_DIRECT,
+    LIST_WITH_OTHER_ROOMS,
+    REDIS_CREATE_P50_ADDED,
+    REDIS_STATUS_P50_ADDED,
+    EDGE_LIMITS_CPU,
+    GUARDRAILS_CREATE_P50,
+    GUARDRAILS_THROUGHPUT,
+)
+
+
+def markdown_table() -> str:
+    lines = ["| goal | limit | from | key in the JSON |", "|---|---|---|---|"]
+    lines += [f"| {g.what} | {g.limit_text} | {g.source} | `{g.key}` |" for g in ALL]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

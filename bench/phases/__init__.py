@@ -1,0 +1,1 @@
+"""The measured phases; each takes the ``Harness`` and returns its JSON block."""

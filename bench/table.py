@@ -1,0 +1,110 @@
+"""The printed table: every phase's headline figures and the goals, from the results JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bench import goals
+from bench.phases.listing import DIRECT_SIDES
+from bench.targets import FLOOR
+
+_CELL = 18
+
+
+def _pp(summary: Mapping[str, Any]) -> str:
+    return f"{summary['p50_ms']:8.2f} {summary['p95_ms']:8.2f}"
+
+
+def _latency(results: Mapping[str, Any]) -> list[str]:
+    apis = list(results["create"]["ratio_p50"])
+    head = f"{'':28}" + "".join(f"{name:>{_CELL}}" for name in [*apis, "direct"]) + "   ratio p50 vs direct"
+    lines = [head, "-" * len(head)]
+    for phase in ("create", "status"):
+        block = results[phase]
+        cells = "".join(f"{_pp(block[name]):>{_CELL}}" for name in [*apis, "direct"])
+        ratios = "  ".join(f"{name} {block['ratio_p50'][name]:.2f}x" for name in apis)
+        lines.append(f"{phase + ' latency':28}{cells}   {ratios}")
+    lines.append(f"{'HTTP floor (GET /healthz)':28}{_pp(results['create'][FLOOR]):>{_CELL}}")
+    return lines
+
+
+def _listing(block: Mapping[str, Any]) -> list[str]:
+    sides = [*block["stores"], *DIRECT_SIDES]
+    lines = [
+        f"list, {block['owned_rooms_per_user']} rooms of the user's own ("
+        + ", ".join(f"{name}: {store}" for name, store in block["stores"].items())
+        + ")",
+        f"{'':28}" + "".join(f"{name:>{_CELL}}" for name in sides),
+    ]
+    for level, by_side in block["levels"].items():
+        cells = "".join(f"{_pp(by_side[name]):>{_CELL}}" for name in sides)
+        lines.append(f"{'  ' + level + ' other rooms':28}{cells}")
+    ratios = block["ratio_other_rooms_p50"]
+    if ratios:
+        cells = "".join(f"{ratios[name]:>{_CELL - 1}.2f}x" for name in sides)
+        lines.append(f"{f'  p50 {goals.LIST_OTHER_ROOMS} vs 0':28}{cells}")
+    return lines
+
+
+def _throughput(tp: Mapping[str, Any]) -> list[str]:
+    lines = [f"throughput, {tp['in_flight']} in flight (creates/s)"]
+    for name in [*tp["ratio_rps"], "direct"]:
+        extra = f"   {tp['ratio_rps'][name]:.2f}x direct" if name != "direct" else ""
+        lines.append(f"  {name:26}{tp[name]['rps']:10.1f}   rounds {tp[name]['rounds_rps']}{extra}")
+    return lines
+
+
+def _calls(block: Mapping[str, Any]) -> list[str]:
+    sides = list(block["sides"])
+    lines = [
+        f"LiveKit API calls per request (median; list with {block['owned_rooms_when_listing']} rooms owned)",
+        f"{'':12}" + "".join(f"{name:>36}" for name in sides),
+    ]
+    for operation in ("create", "status", "list", "end"):
+        cells = []
+        for side in sides:
+            figures = block["sides"][side][operation]
+            methods = ", ".join(f"{m} {n:g}" for m, n in figures["by_method_median"].items())
+            spread = "" if figures["calls_min"] == figures["calls_max"] else "~"
+            cells.append(f"{spread}{figures['calls_median']:g} ({methods})")
+        lines.append(f"  {operation:10}" + "".join(f"{cell:>36}" for cell in cells))
+    return lines
+
+
+def _goals(judgement: Mapping[str, Any]) -> list[str]:
+    by_key = {goal.key: goal for goal in goals.ALL}
+    lines = [f"goals (judged on {judgement['judged_on']}):"]
+    caveats: list[str] = []
+    for verdict in judgement["verdicts"]:
+        goal = by_key[verdict["goal"]]
+        value = f"{verdict['value']:.2f}{'x' if goal.unit == 'x' else ' ms'}"
+        caveat = verdict.get("caveat")
+        if caveat is not None and caveat not in caveats:
+            caveats.append(caveat)
+        mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
+        lines.append(
+            f"  {goal.what[:62]:62} {verdict['subject']:>12} {value:>9}  {goal.limit_text:>10}  "
+            f"{'met' if verdict['met'] else 'NOT met'}{mark}"
+        )
+    lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
+    if judgement["not_measured_yet"]:
+        lines.append("  not measured by any phase yet: " + ", ".join(judgement["not_measured_yet"]))
+    return lines
+
+
+def table(results: Mapping[str, Any]) -> str:
+    lines = [f"voicecore HTTP API vs direct livekit-api ({results['mode']} run, ms: p50 p95)", ""]
+    lines += _latency(results)
+    lines += ["", *_listing(results["list"])]
+    lines += ["", *_throughput(results["throughput"])]
+    if "livekit_calls" in results:
+        lines += ["", *_calls(results["livekit_calls"])]
+    lines += ["", *_goals(results["goals"])]
+    cleanup = results["cleanup"]
+    lines += [
+        "",
+        f"rooms deleted {cleanup['rooms_deleted']}, left in LiveKit {cleanup['rooms_left_in_livekit']}",
+    ]
+    lines += [f"plot: {path}" for path in results.get("plots", {}).values()]
+    return "\n".join(lines)

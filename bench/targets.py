@@ -1,0 +1,136 @@
+"""What the benchmark serves: each target is the service with its own settings.
+
+A target's settings are a plain mapping of variables, read by the service through
+the composition root (``ServiceContainer.from_environment``), in a subprocess or
+in this process alike. Phases compare variants of the service by giving targets
+different ``env``: ``store="redis"`` adds ``SESSION_STORE_URL`` for a database of
+the benchmark's own redis-server; an empty value restores the service's default
+(the settings treat empty as unset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from bench import floor_app
+
+StoreMode = Literal["memory", "redis"]
+
+# The service as shipped (LOG_LEVEL=INFO, in-process store): the issue-6 goals are judged on it.
+PRIMARY: Final = "api"
+REDIS: Final = "api_redis"  # the same with the Redis session store
+WARNING: Final = "api_warning"
+PROXY: Final = "floor_proxy"  # the direct baseline's work behind the thinnest Python HTTP service
+FLOOR: Final = "floor_healthz"  # GET /healthz of the primary service: the HTTP round trip alone
+DIRECT_USER: Final = "bench-direct"
+
+STORE_LABELS: Final[Mapping[StoreMode, str]] = {"memory": "in-process store", "redis": "Redis store"}
+
+# Issue 13's guardrails are on by default; the bulk phases make thousands of sessions for one
+# user, so every target turns them off unless its own env says otherwise.
+BULK_PHASE_ENV: Final[Mapping[str, str]] = {
+    "SESSION_MAX_LIVE_PER_USER": "0",
+    "SESSION_CREATES_PER_MINUTE": "0",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    log_level: str = "INFO"
+    store: StoreMode = "memory"
+    env: Mapping[str, str] = field(default_factory=dict)
+    module: str = "voicecore_http"
+    pythonpath: str | None = None  # the floor's repository, or another checkout (``--compare``)
+
+    @property
+    def user_id(self) -> str:
+        """The bearer token's subject: each target lists only its own sessions."""
+        return floor_app.USER if self.module == floor_app.__name__ else f"bench-{self.name}"
+
+
+def standard_targets(repo: Path) -> list[Target]:
+    """The shipped service in its store modes and at WARNING, and the floor (``repo`` on its path)."""
+    return [
+        Target(
+            PRIMARY, "python -m voicecore_http, LOG_LEVEL=INFO (default), in-process store, logs to a file"
+        ),
+        Target(
+            REDIS,
+            "the same with SESSION_STORE_URL: the Redis store on the benchmark's redis-server",
+            store="redis",
+        ),
+        Target(WARNING, "python -m voicecore_http, LOG_LEVEL=WARNING, logs to a file", log_level="WARNING"),
+        Target(
+            PROXY,
+            "python -m bench.floor_app: direct's exact work behind raw ASGI on the same uvicorn "
+            "(no framework, auth or logging); the price of the HTTP hop alone",
+            log_level="WARNING",
+            module=floor_app.__name__,
+            pythonpath=str(repo),
+        ),
+    ]
+
+
+def counted_targets() -> list[Target]:
+    """The services the calls phase counts LiveKit calls of, one per store mode."""
+    return [
+        Target(
+            f"calls_{mode}", f"python -m voicecore_http, {label}, LiveKit behind a counting proxy", store=mode
+        )
+        for mode, label in STORE_LABELS.items()
+    ]
+
+
+def parse_target(spec: str) -> Target:
+    """``LABEL[+redis]:VAR=VALUE,VAR=VALUE``: the service as ``api_LABEL`` with those variables."""
+    head, _, assignments = spec.partition(":")
+    label, _, store = head.partition("+")
+    if not label or store not in ("", "redis"):
+        raise ValueError(f"{spec!r}: expected LABEL[+redis]:VAR=VALUE,...")
+    env: dict[str, str] = {}
+    for assignment in filter(None, assignments.split(",")):
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{spec!r}: {assignment!r} is not VAR=VALUE")
+        env[name] = value
+    mode: StoreMode = "redis" if store else "memory"
+    shown = ", ".join(f"{k}={v}" for k, v in env.items()) or "no other variables"
+    return Target(
+        f"api_{label}", f"python -m voicecore_http, {STORE_LABELS[mode]}, {shown}", store=mode, env=env
+    )
+
+
+@dataclass(frozen=True)
+class LiveKitAccess:
+    url: str
+    api_key: str
+    api_secret: str
+
+
+# A target's settings for a given LiveKit (the calls phase puts a proxy in front of it).
+Settings = Callable[[Target, LiveKitAccess], Mapping[str, str]]
+
+
+def service_environment(
+    target: Target, livekit: LiveKitAccess, auth_secret: str, store_url: str | None = None
+) -> dict[str, str]:
+    """Every setting the target's service gets, and nothing else."""
+    if target.store == "redis" and store_url is None:
+        raise ValueError(f"{target.name} uses the Redis store: give it a store URL")
+    env = {
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.api_key,
+        "LIVEKIT_API_SECRET": livekit.api_secret,
+        "AUTH_JWT_SECRET": auth_secret,
+        "LOG_LEVEL": target.log_level,
+        **BULK_PHASE_ENV,
+    }
+    if target.store == "redis" and store_url is not None:
+        env["SESSION_STORE_URL"] = store_url
+    env.update(target.env)
+    return env

@@ -1,0 +1,1 @@
+"""The benchmark harness: its settings, goals, plots and call counting."""
