@@ -66,19 +66,29 @@ class SessionEvents:
         context = LogContext(room_name=event.room_name, operation=str(event.kind))
         match event.kind:
             case RoomEventKind.ROOM_STARTED:
-                metadata = session_metadata(event.room_name, event.room_metadata)
-                if metadata is not None:
-                    await self._store.add_session(
-                        SessionRecord(
-                            event.room_name, metadata.user_id, metadata.agent_type.value, metadata.created_at
-                        )
-                    )
+                await self._index(event)
             case RoomEventKind.ROOM_FINISHED:
                 await self._store.remove_session(event.room_name)
             case _:
                 joined = event.kind == RoomEventKind.PARTICIPANT_JOINED
-                await self._store.note_participant(
+                noted = await self._store.note_participant(
                     event.room_name, agent=event.participant_is_agent, joined=joined, at=event.created_at
                 )
+                # Before its room_started (no order across kinds): index the session, then note.
+                if noted is None and await self._index(event):
+                    await self._store.note_participant(
+                        event.room_name, agent=event.participant_is_agent, joined=joined, at=event.created_at
+                    )
         logger.debug("room event applied", extra=context)
+        return True
+
+    async def _index(self, event: RoomEvent) -> bool:
+        """Add the event's room to the index if it is a voice session; True if it is one."""
+        metadata = session_metadata(event.room_name, event.room_metadata)
+        if metadata is None:
+            return False
+        record = SessionRecord(
+            event.room_name, metadata.user_id, metadata.agent_type.value, metadata.created_at
+        )
+        await self._store.add_session(record)
         return True
