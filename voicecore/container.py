@@ -60,12 +60,14 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     token_issuer = providers.Singleton(_livekit_token_issuer, settings)
     session_store = providers.Singleton(_session_store, settings)
     session_policy = providers.Singleton(LiveKitSettings.session_policy, settings)
+    guardrail_policy = providers.Singleton(LiveKitSettings.guardrail_policy, settings)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=room_gateway,
         token_issuer=token_issuer,
         policy=session_policy,
         store=session_store,
+        guardrails=guardrail_policy,
     )
     session_events = providers.Singleton(SessionEvents, store=session_store)
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from voicecore.core.domain import SessionPolicy
+from voicecore.core.guardrails import GuardrailPolicy
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
@@ -98,8 +99,17 @@ class LiveKitSettings(BaseSettings):
     session_max_participants: Annotated[int, Field(ge=1, le=100)] = 2
     # None: the in-process store (one replica); a Redis URL shares sessions across replicas.
     session_store_url: Annotated[SecretStr, AfterValidator(_check_store_url)] | None = None
+    # Guardrails on the paid agents behind every session; 0 turns one off.
+    session_max_live_per_user: Annotated[int, Field(ge=0, le=1000)] = 3
+    session_creates_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 10
     # How often one replica repairs the session index from LiveKit; 0: only at start-up.
     session_reconcile_interval_seconds: Annotated[float, Field(ge=0, le=24 * 3600)] = 60.0
+
+    def guardrail_policy(self) -> GuardrailPolicy:
+        return GuardrailPolicy(
+            max_live_per_user=self.session_max_live_per_user,
+            creates_per_minute=self.session_creates_per_minute,
+        )
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(

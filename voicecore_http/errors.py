@@ -7,6 +7,7 @@ or a stack trace. LiveKit failures are logged here at ERROR with their cause.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -16,11 +17,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecore.core.errors import (
+    CreationRateLimited,
     GatewayError,
+    IdempotencyKeyBusy,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     InvalidUserId,
     NotSessionOwner,
     SessionNotFound,
     StoreError,
+    TooManyLiveSessions,
     UnknownAgentType,
     WebhookNotReadable,
     WebhookNotVerified,
@@ -54,6 +60,39 @@ STORE_FAILED = ErrorAnswer(
     "The session store failed or did not answer.",
 )
 UNEXPECTED = ErrorAnswer(500, "Internal server error", "An unexpected failure.")
+TOO_MANY_LIVE = ErrorAnswer(
+    429,
+    "You have 3 live voice sessions, the most allowed at once. End one, or wait for an unused one "
+    "to expire, to start another",
+    "The caller is at the live-session cap (SESSION_MAX_LIVE_PER_USER), or started too many sessions "
+    "in the last minute (SESSION_CREATES_PER_MINUTE; then with Retry-After).",
+)
+RATE_LIMITED = ErrorAnswer(
+    429, "Too many voice sessions started in the last minute; retry after Retry-After seconds", ""
+)
+KEY_BUSY = ErrorAnswer(
+    409,
+    "A request with this Idempotency-Key is still creating its session; retry shortly",
+    "The first request with this Idempotency-Key has not finished.",
+)
+
+
+def _too_many_live(exc: Exception) -> str:
+    assert isinstance(exc, TooManyLiveSessions)
+    return (
+        f"You have {exc.live} live voice sessions, the most allowed at once. End one, or wait for an "
+        "unused one to expire, to start another"
+    )
+
+
+def _retry_after(exc: Exception) -> dict[str, str]:
+    assert isinstance(exc, CreationRateLimited)
+    return {"Retry-After": str(exc.retry_after_seconds)}
+
+
+# Answers whose detail or headers carry the error's own numbers (never its text).
+DETAIL_OF: dict[type[Exception], Callable[[Exception], str]] = {TooManyLiveSessions: _too_many_live}
+HEADERS_OF: dict[type[Exception], Callable[[Exception], dict[str, str]]] = {CreationRateLimited: _retry_after}
 
 # The table: domain (and auth) errors -> HTTP answers.
 ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
@@ -68,15 +107,37 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     StoreError: STORE_FAILED,
     WebhookNotVerified: ErrorAnswer(401, "Webhook not verified", "Not signed by the LiveKit server."),
     WebhookNotReadable: ErrorAnswer(400, "Webhook body is not an event", "Verified, but not an event."),
+    TooManyLiveSessions: TOO_MANY_LIVE,
+    CreationRateLimited: RATE_LIMITED,
+    InvalidIdempotencyKey: ErrorAnswer(
+        422,
+        "Invalid request: Idempotency-Key must be 1 to 255 printable ASCII characters",
+        "A malformed Idempotency-Key.",
+    ),
+    IdempotencyKeyReused: ErrorAnswer(
+        422,
+        "This Idempotency-Key was used with a different request body",
+        "The key was used with another body.",
+    ),
+    IdempotencyKeyBusy: KEY_BUSY,
 }
 
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """The documented error answers of an operation, for ``responses=``."""
     by_status: dict[int, ErrorAnswer] = {}
-    for answer in [NOT_AUTHENTICATED, NOT_OWNER, NOT_FOUND, INVALID, LIVEKIT_FAILED, STORE_FAILED]:
+    for answer in [
+        NOT_AUTHENTICATED,
+        NOT_OWNER,
+        KEY_BUSY,
+        NOT_FOUND,
+        INVALID,
+        TOO_MANY_LIVE,
+        LIVEKIT_FAILED,
+        STORE_FAILED,
+    ]:
         by_status.setdefault(answer.status, answer)
-    return {
+    documented: dict[int | str, dict[str, object]] = {
         status: {
             "model": ErrorBody,
             "description": by_status[status].description,
@@ -84,6 +145,14 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         }
         for status in statuses
     }
+    if 429 in documented:
+        documented[429]["headers"] = {
+            "Retry-After": {
+                "description": "With the creation rate limit only: seconds until a start is allowed again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return documented
 
 
 def openapi_error(status: int, detail: str, description: str) -> dict[str, object]:
@@ -95,8 +164,11 @@ def openapi_error(status: int, detail: str, description: str) -> dict[str, objec
     }
 
 
-def _answer(answer: ErrorAnswer, detail: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if answer is NOT_AUTHENTICATED else None
+def _answer(
+    answer: ErrorAnswer, detail: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if answer is NOT_AUTHENTICATED:
+        headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse({"detail": detail or answer.detail}, status_code=answer.status, headers=headers)
 
 
@@ -119,7 +191,9 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             exc_info=exc,
             extra=context,
         )
-    return _answer(answer)
+    detail_of = DETAIL_OF.get(type(exc))
+    headers_of = HEADERS_OF.get(type(exc))
+    return _answer(answer, detail_of(exc) if detail_of else None, headers_of(exc) if headers_of else None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

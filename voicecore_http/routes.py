@@ -7,7 +7,7 @@ aliases built inside voice_sessions_router as real objects, not strings.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Header
 
 from voicecore.core.domain import User
 from voicecore.core.sessions import VoiceSessions
@@ -56,6 +56,17 @@ def voice_sessions_router(
 
     CurrentUser = Annotated[User, Depends(current_user)]
     Sessions = Annotated[VoiceSessions, Depends(session_use_cases)]
+    IdempotencyKey = Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "Makes a start safe to retry (IETF Idempotency-Key draft): the same key from the same user "
+                "within 24 h answers the same session, with a fresh token. 1 to 255 printable ASCII "
+                "characters; a UUID is a good choice."
+            ),
+        ),
+    ]
 
     router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500, 503))
 
@@ -64,14 +75,17 @@ def voice_sessions_router(
         status_code=201,
         summary="Start a voice session",
         description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
-        responses=openapi_responses(422),
+        responses=openapi_responses(409, 422, 429),
     )
     async def create_session(
         user: CurrentUser,
         use_cases: Sessions,
         request: Annotated[CreateSessionRequest | None, Body()] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> SessionCreated:
-        started = await use_cases.start(user, (request or CreateSessionRequest()).agent_type)
+        started = await use_cases.start(
+            user, (request or CreateSessionRequest()).agent_type, idempotency_key=idempotency_key
+        )
         return SessionCreated(
             room_name=started.room_name,
             token=started.token,

@@ -258,7 +258,11 @@ async def test_session_events_are_logged_at_info_with_context_and_no_token(
     await client.get(BASE, headers=headers)
     await client.delete(f"{BASE}/{room}", headers=headers)
 
-    events = {r.getMessage(): r for r in caplog.records if r.name == "voicecore.core.sessions"}
+    events = {
+        r.getMessage(): r
+        for r in caplog.records
+        if r.name in {"voicecore.core.sessions", "voicecore.core.creation"}
+    }
     assert set(events) == {
         "voice session created",
         "voice session status queried",

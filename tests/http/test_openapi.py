@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 OPERATIONS = {
-    ("post", "/api/v1/voice-sessions"): {401, 422, 500, 503},
+    ("post", "/api/v1/voice-sessions"): {401, 409, 422, 429, 500, 503},
     ("get", "/api/v1/voice-sessions"): {401, 500, 503},
     ("get", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("delete", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},

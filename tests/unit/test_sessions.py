@@ -100,7 +100,7 @@ async def test_start_never_reports_a_room_that_already_existed(
     taken = "fitness-voice-alice-0000000000000000"
     squatter = RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode()
     memory_gateway.put_room(taken, squatter)
-    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
+    monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: taken)
     sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
 
     with pytest.raises(GatewayError, match="fresh room name"):
@@ -115,7 +115,7 @@ async def test_start_draws_another_name_after_a_collision(
     taken = "fitness-voice-alice-0000000000000000"
     memory_gateway.put_room(taken, "not ours")
     names = iter([taken, "fitness-voice-alice-1111111111111111"])
-    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: next(names))
+    monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: next(names))
     sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
     started = await sessions.start(ALICE)
     assert started.room_name == "fitness-voice-alice-1111111111111111"
@@ -343,7 +343,7 @@ async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
     gateway = FailsToCreate()
     taken = "fitness-voice-alice-0000000000000000"
     gateway.put_room(taken, RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode())
-    monkeypatch.setattr("voicecore.core.sessions.new_room_name", lambda _user_id: taken)
+    monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: taken)
     with pytest.raises(GatewayError):
         await VoiceSessions(gateway, token_issuer, store=InProcessSessionStore()).start(ALICE)
     assert gateway.room_names == {taken}

@@ -20,11 +20,13 @@ from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
 from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
+from voicecore.core.guardrails import GuardrailPolicy
 from voicecore.core.ports import ParticipantKind
 from voicecore.core.sessions import VoiceSessions
 
 # Ids chosen so that one user's room names look like another's ("42" and "42-7").
 USERS = [User("42"), User("42-7"), User("7"), User("alice", "alice@example.com")]
+NO_GUARDRAILS = GuardrailPolicy(max_live_per_user=0, creates_per_minute=0)
 STATEFUL_EXAMPLES = 300
 STATEFUL_STEPS = 40
 
@@ -42,6 +44,7 @@ class SessionsMachine(RuleBasedStateMachine):
             LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
             clock=self._tick,
             store=InProcessSessionStore(),
+            guardrails=NO_GUARDRAILS,  # ownership is the subject here (guardrails: test_guardrails_stateful)
         )
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}

@@ -8,6 +8,11 @@
     ├── NotSessionOwner       the session exists and belongs to someone else
     ├── GatewayError          the room service failed; carries operation and room
     ├── StoreError            the session store failed; carries the operation
+    ├── TooManyLiveSessions   the user is at the live-session cap
+    ├── CreationRateLimited   the user started too many sessions lately; carries retry_after_seconds
+    ├── InvalidIdempotencyKey an Idempotency-Key that is empty, too long or not printable ASCII
+    ├── IdempotencyKeyReused  the key was used with another request body
+    ├── IdempotencyKeyBusy    the key's first request is still creating its session
     ├── WebhookNotVerified    a webhook's signature, issuer, expiry or body hash is wrong
     ├── WebhookNotReadable    a verified webhook whose body is not an event
     └── WrongEventLoop        a client opened in one event loop was used from another
@@ -99,3 +104,32 @@ class WebhookNotReadable(VoiceCoreError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"webhook body is not an event: {reason}")
         self.reason = reason
+
+
+class TooManyLiveSessions(VoiceCoreError):
+    def __init__(self, *, live: int, limit: int) -> None:
+        super().__init__(f"{live} live voice sessions; at most {limit} at once")
+        self.live = live
+        self.limit = limit
+
+
+class CreationRateLimited(VoiceCoreError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many voice sessions started lately; retry in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidIdempotencyKey(VoiceCoreError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Idempotency-Key is not usable: {reason}")
+        self.reason = reason
+
+
+class IdempotencyKeyReused(VoiceCoreError):
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with a different request body")
+
+
+class IdempotencyKeyBusy(VoiceCoreError):
+    def __init__(self) -> None:
+        super().__init__("the first request with this Idempotency-Key is still creating its session")

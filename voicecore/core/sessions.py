@@ -14,41 +14,40 @@ made (checked before the gateway is called). status, end and list share this rul
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from voicecore.core.aio import all_or_first_error
+from voicecore.core.creation import SessionCreator
 from voicecore.core.domain import (
     AgentType,
     RoomMetadata,
-    SessionMode,
     SessionPolicy,
     User,
     parse_agent_type,
     session_metadata,
     utc_now,
 )
-from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
+from voicecore.core.errors import NotSessionOwner, SessionNotFound
+from voicecore.core.guardrails import GuardrailPolicy
+from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
-from voicecore.core.naming import can_name_rooms, new_room_name, room_name_user_id
-from voicecore.core.orphans import OrphanSafeCreator
+from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
 from voicecore.core.ports import (
-    AgentDispatch,
     Participant,
     ParticipantKind,
     Room,
     RoomGateway,
-    RoomSpec,
     TokenIssuer,
 )
-from voicecore.core.reconcile import INDEX_GRACE
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.store import SessionStore
+from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["SessionStatus", "SessionSummary", "StartedSession", "VoiceSessions"]
 
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
@@ -56,35 +55,6 @@ _CREATE_ATTEMPTS = 3
 # An end holds this lock, and keeps it once the room is deleted: any other end of the
 # same room meanwhile, on any replica, is "not found" without a second DeleteRoom.
 _END_LOCK_LEASE = timedelta(seconds=60)
-
-
-@dataclass(frozen=True, slots=True)
-class StartedSession:
-    """Everything a client needs to connect: ``livekit_url`` and ``token``, for ``room_name``."""
-
-    room_name: str
-    token: str
-    livekit_url: str
-    expires_at: datetime  # the token's exp
-    agent_type: AgentType
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SessionStatus:
-    room_name: str
-    active: bool
-    participant_count: int
-    agent_connected: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    room_name: str
-    agent_type: AgentType
-    participant_count: int
-    created_at: datetime
 
 
 class VoiceSessions:
@@ -100,6 +70,7 @@ class VoiceSessions:
         policy: SessionPolicy | None = None,
         *,
         store: SessionStore,
+        guardrails: GuardrailPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -108,58 +79,34 @@ class VoiceSessions:
         self._policy = policy or SessionPolicy()
         self._store = store
         self._clock = clock
-        self._creator = OrphanSafeCreator(gateway, sleep)
+        self._creator = SessionCreator(
+            gateway,
+            token_issuer,
+            self._policy,
+            store=store,
+            guardrails=guardrails or GuardrailPolicy(),
+            clock=clock,
+            sleep=sleep,
+        )
 
-    async def start(self, user: User, agent_type: AgentType | str = AgentType.GENERAL) -> StartedSession:
+    async def start(
+        self,
+        user: User,
+        agent_type: AgentType | str = AgentType.GENERAL,
+        *,
+        idempotency_key: str | None = None,
+    ) -> StartedSession:
         """Create a room for ``user`` and a token that joins only it.
 
-        ``agent_type`` may be given as its value (``"diet"``). Raises ``InvalidUserId``
-        or ``UnknownAgentType`` before anything is created.
+        ``agent_type`` may be given as its value (``"diet"``). With an
+        ``idempotency_key``, a retry gets the same session (see core/idempotency.py).
+        Raises, before anything is created: ``InvalidUserId``, ``UnknownAgentType``,
+        ``InvalidIdempotencyKey``, ``IdempotencyKeyReused``, ``IdempotencyKeyBusy``,
+        ``CreationRateLimited`` and ``TooManyLiveSessions``.
         """
         kind = parse_agent_type(agent_type)
-        for _ in range(_CREATE_ATTEMPTS):
-            room_name = new_room_name(user.id)  # raises InvalidUserId before anything is made
-            metadata = RoomMetadata(
-                user_id=user.id, agent_type=kind, mode=SessionMode.VOICE, created_at=self._clock()
-            )
-            # The token is minted before the room exists, so a failure here
-            # cannot leave a room behind.
-            issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
-            spec = RoomSpec(
-                name=room_name,
-                metadata=metadata.encode(),
-                empty_timeout_seconds=self._policy.empty_timeout_seconds,
-                max_participants=self._policy.max_participants,
-                agent_dispatch=self._dispatch_for(user, kind, room_name),
-            )
-            # Indexed before the room exists: the room's first webhooks (the agent
-            # joining) find the record. A name already indexed is a collision.
-            record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
-            if not await self._store.add_session(record):
-                continue
-            try:
-                room = await self._creator.create(spec)
-            except GatewayError:
-                await self._store.remove_session(room_name)
-                raise
-            # LiveKit returns an existing room of the same name unchanged: only a
-            # room carrying exactly our metadata is the one we just made.
-            if room.metadata == spec.metadata:
-                logger.info(
-                    "voice session created",
-                    extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
-                )
-                return StartedSession(
-                    room_name=room_name,
-                    token=issued.token,
-                    livekit_url=issued.server_url,
-                    expires_at=issued.expires_at,
-                    agent_type=kind,
-                    created_at=metadata.created_at,
-                )
-            await self._store.remove_session(room_name)
-            logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
-        raise GatewayError("create_room", None, "could not obtain a fresh room name")
+        escape_user_id(user.id)  # InvalidUserId before anything is made
+        return await self._creator.start(user, kind, idempotency_key)
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
         """Who is in ``user``'s session now.
@@ -219,18 +166,14 @@ class VoiceSessions:
         """
         if not can_name_rooms(user.id):
             return []  # an id that cannot name a room owns nothing
-        records = await self._store.user_sessions(user.id)
-        rooms = {room.name: room for room in await self._gateway.get_rooms([r.room_name for r in records])}
+        rooms = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
         owned: list[tuple[Room, RoomMetadata]] = []
         for name, room in rooms.items():
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
                 owned.append((room, metadata))
-        settled = self._clock() - INDEX_GRACE
-        gone = [r.room_name for r in records if r.room_name not in rooms and r.created_at < settled]
-        participant_lists, _ = await asyncio.gather(
-            all_or_first_error(*(self._gateway.list_participants(room.name) for room, _ in owned)),
-            all_or_first_error(*(self._store.remove_session(name) for name in gone)),
+        participant_lists = await all_or_first_error(
+            *(self._gateway.list_participants(room.name) for room, _ in owned)
         )
         sessions = sorted(
             (
@@ -295,9 +238,3 @@ class VoiceSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
-
-    def _dispatch_for(self, user: User, agent_type: AgentType, room_name: str) -> AgentDispatch | None:
-        if not self._policy.agent_name:
-            return None
-        payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
-        return AgentDispatch(agent_name=self._policy.agent_name, metadata=json.dumps(payload))

@@ -1,0 +1,149 @@
+"""Starting a session: guardrails, idempotency key, a fresh name, the index entry, the room, the token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User, parse_agent_type
+from voicecore.core.errors import GatewayError, IdempotencyKeyBusy
+from voicecore.core.guardrails import CreationGuard, GuardrailPolicy
+from voicecore.core.idempotency import IdempotencyKeys, KeyClaim
+from voicecore.core.log_context import LogContext
+from voicecore.core.naming import new_room_name
+from voicecore.core.orphans import OrphanSafeCreator
+from voicecore.core.ports import AgentDispatch, IssuedToken, RoomGateway, RoomSpec, TokenIssuer
+from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.views import StartedSession
+
+logger = logging.getLogger(__name__)
+
+# A fresh 64-bit name colliding with an existing room is astronomically unlikely;
+# a few attempts turn "unlikely" into "never" without looping forever.
+_CREATE_ATTEMPTS = 3
+
+
+class SessionCreator:
+    def __init__(
+        self,
+        gateway: RoomGateway,
+        tokens: TokenIssuer,
+        policy: SessionPolicy,
+        *,
+        store: SessionStore,
+        guardrails: GuardrailPolicy,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._tokens = tokens
+        self._policy = policy
+        self._store = store
+        self._clock = clock
+        self._rooms = OrphanSafeCreator(gateway, sleep)
+        self._guard = CreationGuard(store, gateway, guardrails, clock)
+        self._keys = IdempotencyKeys(store, sleep)
+
+    async def start(self, user: User, kind: AgentType, idempotency_key: str | None) -> StartedSession:
+        claim: KeyClaim | None = None
+        if idempotency_key is not None:
+            claim_or_room = await self._keys.claim(
+                user.id, idempotency_key, fingerprint=f"start:{kind.value}"
+            )
+            if isinstance(claim_or_room, str):
+                resumed = await self._resume(user, claim_or_room)
+                if resumed is not None:
+                    return resumed
+                # It ended a moment ago: the key may start a new session now.
+                claim_or_room = await self._keys.claim(
+                    user.id, idempotency_key, fingerprint=f"start:{kind.value}"
+                )
+                if isinstance(claim_or_room, str):
+                    raise IdempotencyKeyBusy
+            claim = claim_or_room
+        try:
+            await self._guard.take_creation_token(user.id)
+            started = await self._new(user, kind)
+        except BaseException:
+            if claim is not None:
+                await self._keys.release(claim)
+            raise
+        if claim is not None:
+            await self._keys.complete(claim, started.room_name)
+        return started
+
+    async def _new(self, user: User, kind: AgentType) -> StartedSession:
+        for _ in range(_CREATE_ATTEMPTS):
+            room_name = new_room_name(user.id)
+            metadata = RoomMetadata(
+                user_id=user.id, agent_type=kind, mode=SessionMode.VOICE, created_at=self._clock()
+            )
+            # The token is minted before the room exists, so a failure here
+            # cannot leave a room behind.
+            issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
+            spec = RoomSpec(
+                name=room_name,
+                metadata=metadata.encode(),
+                empty_timeout_seconds=self._policy.empty_timeout_seconds,
+                max_participants=self._policy.max_participants,
+                agent_dispatch=self._dispatch_for(user, kind, room_name),
+            )
+            await self._guard.reserve_slot(user.id, room_name)
+            # Indexed before the room exists (which confirms the slot): the room's first
+            # webhooks (the agent joining) find the record. A name already indexed is a collision.
+            record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
+            if not await self._store.add_session(record):
+                await self._guard.release_slot(user.id, room_name)
+                continue
+            try:
+                room = await self._rooms.create(spec)
+            except GatewayError:
+                await self._store.remove_session(room_name)
+                raise
+            # LiveKit returns an existing room of the same name unchanged: only a
+            # room carrying exactly our metadata is the one we just made.
+            if room.metadata == spec.metadata:
+                logger.info(
+                    "voice session created",
+                    extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
+                )
+                return self._started(issued, room_name, kind, metadata.created_at)
+            await self._store.remove_session(room_name)
+            logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
+        raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def _resume(self, user: User, room_name: str) -> StartedSession | None:
+        """The session an idempotency key made, with a fresh token; None if it has just ended."""
+        record = await self._store.get_session(room_name)
+        if record is None:
+            return None
+        issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
+        return self._started(issued, room_name, parse_agent_type(record.agent_type), record.created_at)
+
+    @staticmethod
+    def _started(
+        issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
+    ) -> StartedSession:
+        return StartedSession(
+            room_name=room_name,
+            token=issued.token,
+            livekit_url=issued.server_url,
+            expires_at=issued.expires_at,
+            agent_type=kind,
+            created_at=created_at,
+        )
+
+    def _dispatch_for(self, user: User, agent_type: AgentType, room_name: str) -> AgentDispatch | None:
+        if not self._policy.agent_name:
+            return None
+        payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
+        return AgentDispatch(agent_name=self._policy.agent_name, metadata=json.dumps(payload))
+
+    @property
+    def pending(self) -> int:
+        return self._rooms.pending
+
+    async def aclose(self) -> None:
+        await self._rooms.aclose()

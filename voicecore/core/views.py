@@ -1,0 +1,37 @@
+"""What the use cases answer: plain values, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from voicecore.core.domain import AgentType
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    """Everything a client needs to connect: ``livekit_url`` and ``token``, for ``room_name``."""
+
+    room_name: str
+    token: str
+    livekit_url: str
+    expires_at: datetime  # the token's exp
+    agent_type: AgentType
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    room_name: str
+    active: bool
+    participant_count: int
+    agent_connected: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    room_name: str
+    agent_type: AgentType
+    participant_count: int
+    created_at: datetime
