@@ -116,7 +116,7 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     ),
     IdempotencyKeyReused: ErrorAnswer(
         422,
-        "This Idempotency-Key was used with a different request body",
+        "Invalid request: this Idempotency-Key was used with a different request body",
         "The key was used with another body.",
     ),
     IdempotencyKeyBusy: KEY_BUSY,
