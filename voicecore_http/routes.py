@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends
 from voicecore.core.domain import User
 from voicecore.core.sessions import VoiceSessions
 from voicecore_http.auth import as_user
-from voicecore_http.errors import openapi_responses
+from voicecore_http.errors import VoiceCoreRoute, openapi_responses
 from voicecore_http.schemas import (
     CreateSessionRequest,
     SessionCreated,
@@ -57,7 +57,9 @@ def voice_sessions_router(
     CurrentUser = Annotated[User, Depends(current_user)]
     Sessions = Annotated[VoiceSessions, Depends(session_use_cases)]
 
-    router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500))
+    router = APIRouter(
+        prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500), route_class=VoiceCoreRoute
+    )
 
     @router.post(
         "",

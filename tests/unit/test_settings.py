@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecore.core.domain import SessionPolicy
 from tests.support.constants import TEST_API_SECRET as SECRET
+from voicecore.core.domain import SessionPolicy
 from voicecore.settings import LiveKitSettings, SettingsError, load_settings
 
 REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
