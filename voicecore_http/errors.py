@@ -143,7 +143,7 @@ def refusal_response(answer: ErrorAnswer) -> JSONResponse:
 
 def answer_body(answer: ErrorAnswer) -> bytes:
     """The JSON body of ``answer``, for answers written below the ASGI app."""
-    return json.dumps({"detail": answer.detail}).encode()
+    return json.dumps({"detail": answer.detail}, separators=(",", ":")).encode()  # as Starlette writes it
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

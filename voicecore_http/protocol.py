@@ -152,20 +152,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self._reading:
-            logger.info(
-                "closed a connection whose request did not arrive whole within %ss",
-                self.limits.request_timeout_seconds,
-            )
         if self._reading and not self._head_complete:
             self._refuse(REQUEST_TIMEOUT)
-        else:
-            # Idle, or a body that is late: the app, if it is waiting, sees a disconnect.
-            self.transport.close()
+            return
+        if self._reading:
+            logger.info(
+                "closed a connection: its request body did not arrive within %ss",
+                self.limits.request_timeout_seconds,
+            )
+        # Idle, or a late body: the app, if it is waiting for the body, sees a disconnect.
+        self.transport.close()
 
     def _refuse(self, answer: ErrorAnswer) -> None:
         """Answer below the app and close: the request was never handed to it."""
         self._disarm()
+        logger.info("answered %s before reading the request: %s", answer.status, answer.detail)
         body = answer_body(answer)
         status = http.HTTPStatus(answer.status)
         lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode()]
