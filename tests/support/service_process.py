@@ -114,13 +114,17 @@ def running_service(
 # --- raw HTTP/1.1 on a socket: what an attacker sends, byte for byte -------------
 
 
-async def exchange(port: int, request: bytes, *, timeout: float = 10.0) -> bytes:
+# How long a raw exchange waits for the server to answer and close.
+EXCHANGE_DEADLINE_SECONDS = 10.0
+
+
+async def exchange(port: int, request: bytes) -> bytes:
     """Send ``request`` on a fresh connection; everything the server answers until it closes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
         await writer.drain()
-        return await asyncio.wait_for(read_until_closed(reader), timeout)
+        return await asyncio.wait_for(read_until_closed(reader), EXCHANGE_DEADLINE_SECONDS)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
