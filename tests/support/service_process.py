@@ -133,7 +133,7 @@ async def exchange(port: int, request: bytes) -> bytes:
 
 async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
     received = b""
-    with contextlib.suppress(ConnectionResetError):
+    with contextlib.suppress(ConnectionError):  # reset, or a broken pipe seen by a write first
         while chunk := await reader.read(65536):
             received += chunk
     return received
