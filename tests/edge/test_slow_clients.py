@@ -1,6 +1,6 @@
 """Slow, idle and half-sent requests are closed; past HTTP_MAX_CONCURRENCY the answer is 503.
 
-Against the real service, with short deadlines (1 s idle, 2 s per request). Each
+Against the real service, with deadlines short enough to wait for (QUICK_* in tests/support). Each
 client below is bounded: it gives up sending long after the deadline it tests.
 """
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.support.constants import AUTH_SECRET
 from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
 
-# Deadlines short enough for a test to wait for (the defaults: 5 s idle, 10 s per request).
+# Deadlines short enough for a test to wait for; the defaults are longer.
 QUICK_IDLE_SECONDS = 1
 QUICK_REQUEST_SECONDS = 2
 
