@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import uvicorn
 from dotenv import dotenv_values
 
 from devtools.token import dev_user_token
@@ -26,6 +25,7 @@ from voicecore.testing.livekit_server import LiveKitServerUnavailable, running_l
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
+from voicecore_http.server import serve
 
 ENV_FILE = Path(".env")
 
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.
-            uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+            serve(app, http, host=args.host, port=args.port)
     except (SettingsError, LiveKitServerUnavailable, PortTaken) as exc:
         print(exc, file=sys.stderr)
         return 2

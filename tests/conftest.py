@@ -25,7 +25,7 @@ from voicecore_http.container import ServiceContainer
 settings.register_profile("voicecore", deadline=None, print_blob=True)
 settings.load_profile("voicecore")
 
-_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "DEMO_", "CORS_", "AGENT_")
+_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "DEMO_", "CORS_", "AGENT_", "HTTP_")
 
 
 @pytest.fixture(scope="session", autouse=True)

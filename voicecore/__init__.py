@@ -19,6 +19,7 @@ from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
 from voicecore.core.errors import (
     GatewayError,
+    GatewayFailure,
     InvalidUserId,
     MetadataNotReadable,
     NotSessionOwner,
@@ -35,6 +36,7 @@ from voicecore.settings import LiveKitSettings, SettingsError, load_settings
 __all__ = [
     "AgentType",
     "GatewayError",
+    "GatewayFailure",
     "InMemoryRoomGateway",
     "InvalidUserId",
     "IssuedToken",

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from voicecore.core.domain import SessionPolicy
@@ -24,13 +24,46 @@ from voicecore.core.guardrails import GuardrailPolicy
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
 
-def _check_livekit_url(url: str) -> str:
+# LiveKit's own server reports a shorter secret as an error: "secret is too short,
+# should be at least 32 characters for security" (livekit/livekit v1.13.5,
+# pkg/config/config.go, `len(secret) < 32`).
+LIVEKIT_MIN_SECRET_LENGTH = 32
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _normalise_livekit_url(url: str) -> str:
+    """The one form every client and the API client get: scheme and host lower case, no trailing slash.
+
+    Whitespace around the value is dropped before this runs; whitespace or control
+    characters inside are refused, because urlsplit would silently remove some of them.
+    """
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise ValueError("must not contain whitespace or control characters")
     parts = urlsplit(url)
-    if parts.scheme not in _LIVEKIT_URL_SCHEMES or not parts.hostname:
+    if parts.scheme.lower() not in _LIVEKIT_URL_SCHEMES or not parts.hostname:
         raise ValueError("must be a ws://, wss://, http:// or https:// URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError("must not carry credentials, a query or a fragment")
-    return url
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
+
+
+def _no_surrounding_whitespace(value: str) -> str:
+    # A key or secret pasted with a trailing space or newline is refused by LiveKit
+    # as a wrong credential; say so here instead, without echoing it.
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+def _livekit_secret(value: SecretStr) -> SecretStr:
+    secret = value.get_secret_value()
+    _no_surrounding_whitespace(secret)
+    if len(secret) < LIVEKIT_MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {LIVEKIT_MIN_SECRET_LENGTH} characters, LiveKit's own minimum")
+    return value
 
 
 _STORE_URL_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -88,11 +121,15 @@ class LiveKitSettings(BaseSettings):
     # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    livekit_url: Annotated[str, AfterValidator(_check_livekit_url)]
-    livekit_api_key: Annotated[str, Field(min_length=1)]
-    livekit_api_secret: Annotated[SecretStr, Field(min_length=1)]
+    # Normalised once here: clients are handed exactly this value.
+    livekit_url: Annotated[str, BeforeValidator(_strip), AfterValidator(_normalise_livekit_url)]
+    livekit_api_key: Annotated[str, Field(min_length=1), AfterValidator(_no_surrounding_whitespace)]
+    livekit_api_secret: Annotated[SecretStr, Field(min_length=1), AfterValidator(_livekit_secret)]
     livekit_agent_name: Annotated[str, Field(min_length=1)] | None = None
     livekit_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # Probe LiveKit at start-up and refuse to start when it refuses our credentials
+    # or the URL's TLS does not match the server (voicecore_http's lifespan).
+    livekit_check_on_start: bool = False
 
     session_token_ttl_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 6 * 3600
     session_empty_timeout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 300

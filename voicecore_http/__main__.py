@@ -6,12 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from voicecore.settings import SettingsError
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
+from voicecore_http.server import serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,8 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     http_settings = container.http_settings()
     configure_logging(http_settings.log_format, http_settings.log_level)
-    # log_config=None keeps our handlers; uvicorn's access log then uses them too.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    serve(app, http_settings, host=args.host, port=args.port)
     return 0
 
 

@@ -2,46 +2,103 @@
 
 A host backend passes its own ``get_current_user`` dependency; whatever it returns
 needs an ``id`` and may have an ``email``. The standalone service verifies HS256
-JWTs signed with AUTH_JWT_SECRET: ``exp`` and ``sub`` required, ``email`` optional.
+JWTs signed with AUTH_JWT_SECRET (docs/hosting.md lists what a token must carry).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from voicecore.core.domain import User
+
+if TYPE_CHECKING:
+    from voicecore_http.settings import HttpSettings
 
 
 class NotAuthenticated(Exception):
     """No valid credentials: the HTTP layer answers 401 with WWW-Authenticate: Bearer."""
 
 
+class HostUserWithoutId(Exception):
+    """The host's get_current_user returned a user voicecore cannot read: a server fault, not a 401.
+
+    The message names the type, the problem and the field names it has, never a value.
+    """
+
+    def __init__(self, candidate: object, problem: str) -> None:
+        fields = ", ".join(_field_names(candidate)) or "none readable"
+        super().__init__(
+            f"the host's get_current_user returned a {type(candidate).__name__} {problem}; voicecore "
+            f"reads the user id from an `id` attribute or key (a non-empty str, an int or a UUID). "
+            f"Its fields: {fields}"
+        )
+
+
+_FIELDS_NAMED = 12
+
+
+def _field_names(candidate: object) -> list[str]:
+    if isinstance(candidate, dict):
+        names: list[Any] = list(candidate)
+    else:
+        names = list(getattr(candidate, "__dict__", {})) + list(getattr(candidate, "__slots__", ()))
+    readable = sorted({n for n in names if isinstance(n, str) and n.isidentifier() and not n.startswith("_")})
+    return readable[:_FIELDS_NAMED]
+
+
+def _read(candidate: object, name: str) -> tuple[bool, object]:
+    if isinstance(candidate, dict):
+        return name in candidate, candidate.get(name)
+    return hasattr(candidate, name), getattr(candidate, name, None)
+
+
 def as_user(candidate: object) -> User:
-    """A voicecore User from whatever the host's get_current_user returned."""
+    """A voicecore User from whatever the host's get_current_user returned.
+
+    ``None`` means nobody is signed in (401). Anything else must carry a usable id:
+    a host whose user has ``user_id`` instead of ``id`` gets a logged server error
+    naming the problem, never a silent 401 on every call.
+    """
     if isinstance(candidate, User):
         return candidate
-    user_id = getattr(candidate, "id", None)
-    if user_id is None and isinstance(candidate, dict):
-        user_id = candidate.get("id")
-    if user_id is None or user_id == "":
-        raise NotAuthenticated("the authenticated user has no id")
-    email = getattr(candidate, "email", None)
-    if email is None and isinstance(candidate, dict):
-        email = candidate.get("email")
+    if candidate is None:
+        raise NotAuthenticated("get_current_user returned no user")
+    present, user_id = _read(candidate, "id")
+    if not present:
+        raise HostUserWithoutId(candidate, "with no `id`")
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int | uuid.UUID):
+        raise HostUserWithoutId(candidate, f"whose `id` is a {type(user_id).__name__}")
+    if user_id == "":
+        raise HostUserWithoutId(candidate, "whose `id` is empty")
+    _, email = _read(candidate, "email")
     return User(id=str(user_id), email=str(email) if email else None)
 
 
 # How many verified tokens are remembered (the most recently used ones).
 _VERIFIED_TOKENS_KEPT = 4096
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+
+# A token that says what it is must say "access token": refresh and ID tokens
+# signed with the same secret are refused. Claim names as used by common issuers
+# (token_type, typ, type; token_use in Cognito); values compared in lower case.
+_TYPE_CLAIMS = ("token_type", "typ", "type", "token_use")
+_ACCESS_TYPES = frozenset({"access", "access_token", "bearer", "at+jwt", "application/at+jwt"})
+# The JOSE header's typ (RFC 7519 section 5.1; RFC 9068 for access tokens).
+_HEADER_TYPES = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})
+
+
+def _states_another_type(value: object, accepted: frozenset[str]) -> bool:
+    return value is not None and not (isinstance(value, str) and value.lower() in accepted)
 
 
 class JwtAuthenticator:
@@ -57,12 +114,32 @@ class JwtAuthenticator:
     """
 
     def __init__(
-        self, secret: SecretStr, *, leeway_seconds: int = 10, clock: Callable[[], float] = time.time
+        self,
+        secret: SecretStr,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+        leeway_seconds: int = 10,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._max_lifetime = max_lifetime_seconds
+        self._required = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
         self._leeway = leeway_seconds
         self._clock = clock
         self._verified: OrderedDict[str, tuple[User, int]] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: HttpSettings) -> JwtAuthenticator:
+        return cls(
+            settings.auth_jwt_secret,
+            issuer=settings.auth_jwt_issuer,
+            audience=settings.auth_jwt_audience,
+            max_lifetime_seconds=settings.auth_jwt_max_lifetime_seconds,
+        )
 
     def user_from_token(self, token: str) -> User:
         remembered = self._verified.get(token)
@@ -84,21 +161,36 @@ class JwtAuthenticator:
 
     def _verify(self, token: str) -> tuple[User, int]:
         try:
+            # With no audience configured, PyJWT refuses any token that names one:
+            # another service's token is not ours.
             claims = jwt.decode(
                 token,
                 self._secret.get_secret_value(),
                 algorithms=["HS256"],  # pinned: "none" and every other alg are refused
-                options={"require": ["exp", "sub"]},
+                options={"require": self._required},
                 leeway=self._leeway,
+                issuer=self._issuer,
+                audience=self._audience,
             )
+            header = jwt.get_unverified_header(token)  # verified just above, with the claims
         except jwt.PyJWTError as exc:
             raise NotAuthenticated("invalid bearer token") from exc
+        if _states_another_type(header.get("typ"), _HEADER_TYPES) or any(
+            _states_another_type(claims.get(name), _ACCESS_TYPES) for name in _TYPE_CLAIMS
+        ):
+            raise NotAuthenticated("not an access token")
+        expires = int(claims["exp"])
+        issued_at = claims.get("iat")
+        # Without iat, the lifetime left counts: a token valid for a century is refused either way.
+        issued = float(issued_at) if isinstance(issued_at, int | float) else self._clock()
+        if expires - issued > self._max_lifetime:
+            raise NotAuthenticated("token lifetime exceeds AUTH_JWT_MAX_LIFETIME_SECONDS")
         subject, email = claims.get("sub"), claims.get("email")
         if not isinstance(subject, str) or not subject:
             raise NotAuthenticated("token subject is not a user id")
         if email is not None and not isinstance(email, str):
             raise NotAuthenticated("token email is not a string")
-        return User(id=subject, email=email or None), int(claims["exp"])
+        return User(id=subject, email=email or None), expires
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user id.")
@@ -108,10 +200,14 @@ def bearer_user_dependency(authenticator: Callable[[], JwtAuthenticator]) -> Cal
     """The standalone service's get_current_user."""
 
     async def get_current_user(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> User:
         if credentials is None:  # absent, or not the Bearer scheme
             raise NotAuthenticated("missing bearer token")
+        # Two Authorization headers: a proxy may read the other one than we do.
+        if len(request.headers.getlist("authorization")) > 1:
+            raise NotAuthenticated("more than one Authorization header")
         return authenticator().user_from_token(credentials.credentials)
 
     return get_current_user

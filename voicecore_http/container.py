@@ -13,13 +13,9 @@ from voicecore_http.auth import JwtAuthenticator
 from voicecore_http.settings import HttpSettings, load_http_settings
 
 
-def _authenticator(settings: HttpSettings) -> JwtAuthenticator:
-    return JwtAuthenticator(settings.auth_jwt_secret)
-
-
 class ServiceContainer(VoiceCoreContainer):
     http_settings = providers.Dependency(instance_of=HttpSettings)
-    authenticator = providers.Singleton(_authenticator, http_settings)
+    authenticator = providers.Singleton(JwtAuthenticator.from_settings, http_settings)
 
     @classmethod
     def for_service(

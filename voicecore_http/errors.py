@@ -6,19 +6,23 @@ or a stack trace. LiveKit failures are logged here at ERROR with their cause.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecore.core.errors import (
     CreationRateLimited,
     GatewayError,
+    GatewayFailure,
     IdempotencyKeyBusy,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -32,7 +36,7 @@ from voicecore.core.errors import (
     WebhookNotVerified,
 )
 from voicecore.core.log_context import LogContext
-from voicecore_http.auth import NotAuthenticated
+from voicecore_http.auth import HostUserWithoutId, NotAuthenticated
 from voicecore_http.schemas import ErrorBody
 
 logger = logging.getLogger(__name__)
@@ -94,6 +98,15 @@ def _retry_after(exc: Exception) -> dict[str, str]:
 DETAIL_OF: dict[type[Exception], Callable[[Exception], str]] = {TooManyLiveSessions: _too_many_live}
 HEADERS_OF: dict[type[Exception], Callable[[Exception], dict[str, str]]] = {CreationRateLimited: _retry_after}
 
+# Answered before routing and authentication (voicecore_http.limits, voicecore_http.protocol).
+REQUEST_TIMEOUT = ErrorAnswer(408, "Request timeout", "The request did not arrive whole in time.")
+BODY_TOO_LARGE = ErrorAnswer(413, "Request body too large", "The body is larger than HTTP_MAX_BODY_BYTES.")
+HEAD_TOO_LARGE = ErrorAnswer(
+    431,
+    "Request header fields too large",
+    "The request line and headers exceed HTTP_MAX_HEADER_BYTES, or there are more than HTTP_MAX_HEADERS.",
+)
+
 # The table: domain (and auth) errors -> HTTP answers.
 ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     NotAuthenticated: NOT_AUTHENTICATED,
@@ -120,7 +133,49 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
         "The key was used with another body.",
     ),
     IdempotencyKeyBusy: KEY_BUSY,
+    HostUserWithoutId: UNEXPECTED,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKitProblem:
+    readiness: str  # /readyz's detail
+    check: str  # what the ERROR log tells an operator to check
+
+
+_LIVEKIT_UNREACHABLE = LiveKitProblem(
+    "LiveKit is not reachable",
+    "check that LiveKit runs and that LIVEKIT_URL (host and port) reaches it from this machine",
+)
+# LiveKit failures, by kind: what /readyz says, and what the log says to check.
+LIVEKIT_PROBLEMS: dict[GatewayFailure, LiveKitProblem] = {
+    GatewayFailure.CREDENTIALS_REFUSED: LiveKitProblem(
+        "LiveKit refused our credentials (check LIVEKIT_API_KEY / LIVEKIT_API_SECRET)",
+        "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET: LiveKit does not know this key, or the secret is "
+        "not the key's pair",
+    ),
+    GatewayFailure.TLS_TO_PLAIN_SERVER: LiveKitProblem(
+        "TLS to a non-TLS server (LIVEKIT_URL is wss:// or https://, LiveKit answers without TLS)",
+        "check LIVEKIT_URL: use ws:// or http:// for a LiveKit server without TLS, or put TLS in front of it",
+    ),
+    GatewayFailure.TLS_FAILED: LiveKitProblem(
+        "TLS to LiveKit failed",
+        "check LIVEKIT_URL's host name and LiveKit's TLS certificate: trusted here, and for that name?",
+    ),
+    GatewayFailure.UNREACHABLE: _LIVEKIT_UNREACHABLE,
+    GatewayFailure.TIMEOUT: LiveKitProblem(
+        "LiveKit is not reachable",
+        "LiveKit did not answer within LIVEKIT_TIMEOUT_SECONDS: check that it runs, its load, and the "
+        "network between",
+    ),
+    GatewayFailure.ERROR_ANSWER: LiveKitProblem(
+        "LiveKit is not reachable", "LiveKit answered with an error: check LiveKit's own log"
+    ),
+}
+
+
+def livekit_problem(exc: GatewayError) -> LiveKitProblem:
+    return LIVEKIT_PROBLEMS.get(exc.reason, _LIVEKIT_UNREACHABLE)
 
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -172,6 +227,16 @@ def _answer(
     return JSONResponse({"detail": detail or answer.detail}, status_code=answer.status, headers=headers)
 
 
+def refusal_response(answer: ErrorAnswer) -> JSONResponse:
+    """An answer given before the request was read whole: the connection closes after it."""
+    return JSONResponse({"detail": answer.detail}, status_code=answer.status, headers={"Connection": "close"})
+
+
+def answer_body(answer: ErrorAnswer) -> bytes:
+    """The JSON body of ``answer``, for answers written below the ASGI app."""
+    return json.dumps({"detail": answer.detail}, separators=(",", ":")).encode()  # as Starlette writes it
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
     if isinstance(exc, StoreError):
@@ -186,23 +251,34 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         if exc.room_name:
             context["room_name"] = exc.room_name
         logger.error(
-            "LiveKit call failed: %s",
+            "LiveKit call failed: %s; %s",
             exc,
+            livekit_problem(exc).check,
             exc_info=exc,
             extra=context,
         )
+    elif isinstance(exc, HostUserWithoutId):
+        logger.error("%s", exc)
     detail_of = DETAIL_OF.get(type(exc))
     headers_of = HEADERS_OF.get(type(exc))
     return _answer(answer, detail_of(exc) if detail_of else None, headers_of(exc) if headers_of else None)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
     return _answer(INVALID, "Invalid request: " + "; ".join(problems) if problems else None)
+
+
+def _unreadable_body() -> JSONResponse:
+    return _answer(INVALID, "Invalid request: body: not valid JSON")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return _validation_problem(exc)
 
 
 def log_unexpected(exc: Exception) -> None:
@@ -226,8 +302,31 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # that is malformed JSON like any other: the documented 422. No route of ours
     # raises a 400 itself.
     if exc.status_code == 400 and exc.__cause__ is not None:
-        return _answer(INVALID, "Invalid request: body: not valid JSON")
+        return _unreadable_body()
     return await http_exception_handler(request, exc)
+
+
+class VoiceCoreRoute(APIRoute):
+    """voicecore's routes answer an invalid request in the one ``{"detail": "..."}`` shape on any app.
+
+    A host's app keeps its own request-validation handler for its own routes; on
+    these, the 422 is the documented one, whatever that handler does.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_one_shape(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                return _validation_problem(exc)
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400 and exc.__cause__ is not None:  # see _http_error
+                    return _unreadable_body()
+                raise
+
+        return handle_in_one_shape
 
 
 def install_validation_handler(app: FastAPI) -> None:

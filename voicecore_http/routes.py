@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Header
 from voicecore.core.domain import User
 from voicecore.core.sessions import VoiceSessions
 from voicecore_http.auth import as_user
-from voicecore_http.errors import openapi_responses
+from voicecore_http.errors import VoiceCoreRoute, openapi_responses
 from voicecore_http.schemas import (
     CreateSessionRequest,
     SessionCreated,
@@ -68,7 +68,9 @@ def voice_sessions_router(
         ),
     ]
 
-    router = APIRouter(prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500, 503))
+    router = APIRouter(
+        prefix=prefix, tags=[TAG], responses=openapi_responses(401, 500, 503), route_class=VoiceCoreRoute
+    )
 
     @router.post(
         "",

@@ -10,14 +10,37 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicecore.settings import EnvFile, read_settings
 
+_KIB = 1024
+_DAY = 24 * 3600
+
 
 class HttpSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     # HS256 wants a key at least as long as its output (RFC 7518 section 3.2).
     auth_jwt_secret: Annotated[SecretStr, Field(min_length=32)]
+    # When set, every token must carry this `iss`, and this value among its `aud`.
+    auth_jwt_issuer: Annotated[str, Field(min_length=1)] | None = None
+    auth_jwt_audience: Annotated[str, Field(min_length=1)] | None = None
+    # The longest accepted `exp - iat`: a token valid for a century is refused.
+    auth_jwt_max_lifetime_seconds: Annotated[int, Field(ge=60, le=30 * _DAY)] = _DAY
     log_format: Literal["plain", "json"] = "plain"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # The edge: enforced before routing and authentication (voicecore_http.server).
+    # Off only to measure what the limits cost (docs/hosting.md).
+    http_limits_enabled: bool = True
+    # The largest legitimate body is a few dozen bytes.
+    http_max_body_bytes: Annotated[int, Field(ge=_KIB, le=1024 * _KIB)] = 8 * _KIB
+    # The request line and headers together, and how many headers.
+    http_max_header_bytes: Annotated[int, Field(ge=_KIB, le=1024 * _KIB)] = 16 * _KIB
+    http_max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
+    # A connection waiting for a request is closed after this long (uvicorn's keep-alive).
+    http_idle_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    # A request must arrive whole, headers and body, this long after its first byte.
+    http_request_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 10
+    # Open connections and requests in progress; past it, uvicorn answers 503.
+    http_max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
 
 
 def load_http_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> HttpSettings:

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
 
 from voicecore import VoiceCoreContainer, load_settings, voicecore_lifespan
-from voicecore_http.app import include_voice_sessions
+from voicecore_http.app import health_router, include_voice_sessions
 
 
 class HostUser(BaseModel):
@@ -51,4 +51,6 @@ def create_host_app(container: VoiceCoreContainer | None = None) -> FastAPI:
 
     host = FastAPI(title="Host backend", lifespan=lifespan)
     include_voice_sessions(host, voice, get_current_user=get_current_user, prefix="/coach/voice")
+    # /coach/healthz and /coach/readyz: outside the sessions' prefix, where a name reads as a session.
+    host.include_router(health_router(voice), prefix="/coach")
     return host

@@ -15,7 +15,8 @@ from livekit import api
 
 from tests.support.constants import BASE
 from tests.support.livekit import eventually, joined, unique_user_id
-from tests.support.service_process import ServiceProcess, running_service, service_environment
+from tests.support.replica import Replica, running_replica
+from tests.support.service_process import service_environment
 from tests.support.tokens import auth_header
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, utc_now
@@ -47,14 +48,14 @@ def webhook_server(service_port: int) -> Iterator[LocalLiveKitServer]:
 @pytest.fixture(scope="module")
 def service(
     webhook_server: LocalLiveKitServer, redis_server: LocalRedisServer, service_port: int
-) -> Iterator[ServiceProcess]:
+) -> Iterator[Replica]:
     if not redis_server.running:
         redis_server.start()
     # Only start-up repairs the index: whatever else it learns, it learns from webhooks.
     settings = service_environment(
         webhook_server, SESSION_STORE_URL=redis_server.url, SESSION_RECONCILE_INTERVAL_SECONDS="0"
     )
-    with running_service(settings, port=service_port) as running:
+    with running_replica(settings, port=service_port) as running:
         yield running
 
 
@@ -73,7 +74,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_participants_joining_and_leaving_are_noted_from_livekits_webhooks(
-    service: ServiceProcess,
+    service: Replica,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,
@@ -96,7 +97,7 @@ async def test_participants_joining_and_leaving_are_noted_from_livekits_webhooks
 
 
 async def test_a_room_deleted_behind_the_service_is_forgotten_on_room_finished(
-    service: ServiceProcess,
+    service: Replica,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,
@@ -112,7 +113,7 @@ async def test_a_room_deleted_behind_the_service_is_forgotten_on_room_finished(
 
 
 async def test_a_session_made_behind_the_service_is_listed_once_room_started_arrives(
-    service: ServiceProcess, webhook_server: LocalLiveKitServer, http: httpx.AsyncClient
+    service: Replica, webhook_server: LocalLiveKitServer, http: httpx.AsyncClient
 ) -> None:
     user = unique_user_id("elsewhere")
     name = new_room_name(user)
@@ -146,7 +147,7 @@ def participant_joined(room_name: str, identity: str) -> str:
 
 
 async def test_forged_tampered_or_unreadable_deliveries_change_nothing_and_duplicates_apply_once(
-    service: ServiceProcess,
+    service: Replica,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,

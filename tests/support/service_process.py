@@ -1,112 +1,152 @@
-"""The standalone service as a real process (``python -m voicecore_http``) on loopback.
+"""The standalone service as production runs it: ``python -m voicecore_http`` in a subprocess on 127.0.0.1.
 
-For what an in-process app cannot show: several replicas, a replica killed
-mid-request, LiveKit's webhooks arriving over real HTTP.
+For tests that need what only the real server does (uvicorn's protocol, its
+limits and access log, the process's memory, its exit code); everything else
+uses the in-process app (tests/support/apps.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.constants import AUTH_SECRET
 from voicecore.testing.livekit_server import LocalLiveKitServer, die_with_parent, free_port
 
-_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "HTTP_", "DEMO_", "CORS_", "AGENT_")
+# Deadlines short enough for a test to wait for; the defaults are longer.
+QUICK_IDLE_SECONDS = 1
+QUICK_REQUEST_SECONDS = 2
 
-
-def service_environment(server: LocalLiveKitServer, **variables: str) -> dict[str, str]:
-    """The settings of a service on ``server``, plus ``variables`` by name."""
-    return {
-        "LIVEKIT_URL": server.url,
-        "LIVEKIT_API_KEY": server.api_key,
-        "LIVEKIT_API_SECRET": server.api_secret,
-        "AUTH_JWT_SECRET": AUTH_SECRET,
-        **variables,
-    }
+# Variables that would change what the service does: only the ones given reach it.
+_SCRUBBED_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "HTTP_", "CORS_", "AGENT_", "DEMO_")
 
 
 @dataclass
 class ServiceProcess:
-    settings: Mapping[str, str]
-    port: int = field(default_factory=free_port)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voicecore-")))
-    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "service.log"
+    def rss_bytes(self) -> int:
+        """The service process's resident set size, from /proc."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS for the service process")
 
-    def start(self, *, ready_timeout: float = 30.0) -> None:
-        # Only the settings given: nothing exported in the shell, no .env (cwd is empty).
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_CONFIGURATION_PREFIXES)}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(self.port)],
-                env={**inherited, **self.settings},
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
-            )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the service exited early:\n{self.log_tail()}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response,  # noqa: S310
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the service did not start in {ready_timeout}s:\n{self.log_tail()}")
+    def log_text(self) -> str:
+        return self.log_path.read_bytes().decode("utf-8", errors="backslashreplace")
 
-    def kill(self) -> None:
-        """SIGKILL: the replica dies mid-whatever, as a crashed machine would."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait()
-            self._process = None
+    def running(self) -> bool:
+        return self.process.poll() is None
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+def service_environment(livekit: LocalLiveKitServer | None = None, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    if livekit is not None:
+        env.update(
+            LIVEKIT_URL=livekit.url, LIVEKIT_API_KEY=livekit.api_key, LIVEKIT_API_SECRET=livekit.api_secret
+        )
+    env["AUTH_JWT_SECRET"] = AUTH_SECRET
+    env.update(variables)
+    return env
+
+
+def _wait_healthy(service: ServiceProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise RuntimeError(f"the service exited early:\n{service.log_text()[-4000:]}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(service.base_url + "/healthz", timeout=1) as response,  # noqa: S310
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"the service was not up after {timeout}s:\n{service.log_text()[-4000:]}")
 
 
 @contextlib.contextmanager
-def running_service(settings: Mapping[str, str], *, port: int | None = None) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(settings) if port is None else ServiceProcess(settings, port=port)
-    service.start()
+def running_service(
+    workdir: Path, livekit: LocalLiveKitServer | None = None, **variables: str
+) -> Iterator[ServiceProcess]:
+    """The service on a free loopback port, up (``/healthz`` answers) for the block; stopped after."""
+    port = free_port()
+    log_path = workdir / f"service-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(port)],
+            env=service_environment(livekit, **variables),
+            cwd=workdir,  # no .env here
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+        )
+    service = ServiceProcess(process, port, log_path)
     try:
+        _wait_healthy(service, timeout=30)
         yield service
     finally:
-        service.stop()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# --- raw HTTP/1.1 on a socket: what an attacker sends, byte for byte -------------
+
+
+# How long a raw exchange waits for the server to answer and close.
+EXCHANGE_DEADLINE_SECONDS = 10.0
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    """Send ``request`` on a fresh connection; everything the server answers until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(read_until_closed(reader), EXCHANGE_DEADLINE_SECONDS)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    received = b""
+    with contextlib.suppress(ConnectionError):  # reset, or a broken pipe seen by a write first
+        while chunk := await reader.read(65536):
+            received += chunk
+    return received
+
+
+def status_of(response: bytes) -> int:
+    """The status of the first answer in ``response`` (0 when there was none)."""
+    if not response.startswith(b"HTTP/1.1 "):
+        return 0
+    return int(response[9:12])
+
+
+def head_and_body(response: bytes) -> tuple[str, bytes]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body

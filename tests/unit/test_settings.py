@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.constants import TEST_API_SECRET as SECRET
 from voicecore.core.domain import SessionPolicy
 from voicecore.settings import LiveKitSettings, SettingsError, load_settings
 
@@ -33,12 +34,12 @@ def test_every_missing_variable_is_named_in_one_error() -> None:
 
 def test_one_missing_variable_is_named_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown-0123456789")
     with pytest.raises(SettingsError) as failure:
         load_settings()
     assert "LIVEKIT_API_KEY" in str(failure.value)
     assert "LIVEKIT_URL" not in str(failure.value)
-    assert "s3cr3t-value-never-shown" not in str(failure.value)
+    assert "s3cr3t-value-never-shown-0123456789" not in str(failure.value)
     assert failure.value.__cause__ is None
     assert failure.value.__suppress_context__
 
@@ -51,7 +52,7 @@ def test_livekit_cloud_and_self_hosted_urls_are_accepted_as_given(
 ) -> None:
     monkeypatch.setenv("LIVEKIT_URL", url)
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     assert load_settings().livekit_url == url
 
 
@@ -59,7 +60,7 @@ def test_livekit_cloud_and_self_hosted_urls_are_accepted_as_given(
 def test_bad_urls_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("LIVEKIT_URL", url)
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     with pytest.raises(SettingsError, match="LIVEKIT_URL") as failure:
         load_settings()
     assert "s3cr3tpw" not in str(failure.value)
@@ -68,17 +69,17 @@ def test_bad_urls_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPat
 def test_the_secret_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s3cr3t-value-never-shown-0123456789")
     settings = load_settings()
-    assert "s3cr3t-value-never-shown" not in repr(settings)
-    assert "s3cr3t-value-never-shown" not in str(settings.model_dump())
-    assert settings.livekit_api_secret.get_secret_value() == "s3cr3t-value-never-shown"
+    assert "s3cr3t-value-never-shown-0123456789" not in repr(settings)
+    assert "s3cr3t-value-never-shown-0123456789" not in str(settings.model_dump())
+    assert settings.livekit_api_secret.get_secret_value() == "s3cr3t-value-never-shown-0123456789"
 
 
 def test_policy_defaults_are_the_product_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     assert load_settings().session_policy() == SessionPolicy(
         token_ttl=timedelta(hours=6), empty_timeout_seconds=300, max_participants=2, agent_name=None
     )
@@ -88,7 +89,7 @@ def test_values_come_from_a_dotenv_file_and_policy_is_configurable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(
-        "LIVEKIT_URL=wss://x.livekit.cloud\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET=s\n"
+        f"LIVEKIT_URL=wss://x.livekit.cloud\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET={SECRET}\n"
         "LIVEKIT_AGENT_NAME=coach\nSESSION_TOKEN_TTL_SECONDS=3600\nSESSION_MAX_PARTICIPANTS=3\n"
     )
     settings = load_settings(env_file=tmp_path / ".env")
@@ -99,7 +100,7 @@ def test_values_come_from_a_dotenv_file_and_policy_is_configurable(
 def test_out_of_range_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "0")
     with pytest.raises(SettingsError, match="SESSION_MAX_PARTICIPANTS"):
         load_settings()
@@ -116,7 +117,7 @@ def test_empty_values_count_as_missing(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def test_a_dotenv_file_is_read_only_when_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
-        "LIVEKIT_URL=ws://127.0.0.1:7880\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET=s\n"
+        f"LIVEKIT_URL=ws://127.0.0.1:7880\nLIVEKIT_API_KEY=k\nLIVEKIT_API_SECRET={SECRET}\n"
     )
     with pytest.raises(SettingsError) as failure:
         load_settings()
@@ -131,7 +132,7 @@ def test_a_mapping_is_read_alone_never_the_environment(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, "ws://exported.example" if name == "LIVEKIT_URL" else "exported")
     monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "7")
     settings = load_settings(
-        {"LIVEKIT_URL": "ws://given:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+        {"LIVEKIT_URL": "ws://given:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": SECRET}
     )
     assert (settings.livekit_url, settings.livekit_api_key, settings.session_max_participants) == (
         "ws://given:7880",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.constants import TEST_API_SECRET as SECRET
 from voicecore.settings import SettingsError, load_settings
 
 
@@ -18,7 +19,7 @@ def livekit_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
     monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
 
 
 @pytest.mark.parametrize("blank", [None, ""])

@@ -22,7 +22,7 @@ from livekit import api
 from livekit.api.room_service import RoomService
 
 from voicecore.core.domain import User
-from voicecore.core.errors import GatewayError, WrongEventLoop
+from voicecore.core.errors import GatewayError, GatewayFailure, WrongEventLoop
 from voicecore.core.ports import (
     IssuedToken,
     Participant,
@@ -51,6 +51,48 @@ _SERVER_TOKEN_REUSE_SECONDS = SERVER_TOKEN_TTL.total_seconds() / 2
 _SERVER_TOKENS_KEPT = 1024
 
 
+# OpenSSL's reasons when the other end does not speak TLS at all (it answered a
+# ClientHello with plain HTTP): a wss:// or https:// URL for a server without TLS.
+_NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"})
+# LiveKit answers a token signed with an unknown key or a wrong secret with HTTP 401
+# (code "unknown" on v1.13.5, seen against the real server).
+_REFUSED_STATUSES = frozenset({401, 403})
+_REFUSED_CODES = frozenset({"unauthenticated", "permission_denied"})
+
+
+def _server_error(operation: str, room_name: str | None, exc: api.ServerError) -> GatewayError:
+    if exc.status in _REFUSED_STATUSES or exc.code in _REFUSED_CODES:
+        return GatewayError(
+            operation,
+            room_name,
+            f"LiveKit refused the API key and secret (HTTP {exc.status})",
+            reason=GatewayFailure.CREDENTIALS_REFUSED,
+        )
+    return GatewayError(
+        operation,
+        room_name,
+        f"LiveKit answered {exc.code} (HTTP {exc.status})",
+        reason=GatewayFailure.ERROR_ANSWER,
+    )
+
+
+def _tls_error(operation: str, room_name: str | None, exc: aiohttp.ClientSSLError) -> GatewayError:
+    cause = getattr(exc, "os_error", None)
+    if getattr(cause, "reason", None) in _NOT_TLS_REASONS:
+        return GatewayError(
+            operation,
+            room_name,
+            "LIVEKIT_URL asks for TLS, and LiveKit answered without it",
+            reason=GatewayFailure.TLS_TO_PLAIN_SERVER,
+        )
+    return GatewayError(
+        operation,
+        room_name,
+        f"TLS to LiveKit failed ({type(exc).__name__})",
+        reason=GatewayFailure.TLS_FAILED,
+    )
+
+
 @contextlib.asynccontextmanager
 async def _translated(operation: str, room_name: str | None, timeout_seconds: float) -> AsyncIterator[None]:
     try:
@@ -60,11 +102,20 @@ async def _translated(operation: str, room_name: str | None, timeout_seconds: fl
         async with asyncio.timeout(timeout_seconds):
             yield
     except api.ServerError as exc:
-        raise GatewayError(operation, room_name, f"LiveKit answered {exc.code} (HTTP {exc.status})") from exc
+        raise _server_error(operation, room_name, exc) from exc
     except TimeoutError as exc:
-        raise GatewayError(operation, room_name, "LiveKit did not answer in time") from exc
+        raise GatewayError(
+            operation, room_name, "LiveKit did not answer in time", reason=GatewayFailure.TIMEOUT
+        ) from exc
+    except aiohttp.ClientSSLError as exc:
+        raise _tls_error(operation, room_name, exc) from exc
     except aiohttp.ClientError as exc:
-        raise GatewayError(operation, room_name, f"could not reach LiveKit ({type(exc).__name__})") from exc
+        raise GatewayError(
+            operation,
+            room_name,
+            f"could not reach LiveKit ({type(exc).__name__})",
+            reason=GatewayFailure.UNREACHABLE,
+        ) from exc
 
 
 def _room(info: api.Room) -> Room:

@@ -6,7 +6,7 @@
     ├── MetadataNotReadable   room metadata is not voicecore's (decode only)
     ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
     ├── NotSessionOwner       the session exists and belongs to someone else
-    ├── GatewayError          the room service failed; carries operation and room
+    ├── GatewayError          the room service failed; carries operation, room and a GatewayFailure
     ├── StoreError            the session store failed; carries the operation
     ├── TooManyLiveSessions   the user is at the live-session cap
     ├── CreationRateLimited   the user started too many sessions lately; carries retry_after_seconds
@@ -22,6 +22,8 @@ layer may show a message to a client, and logs get the cause via ``__cause__``.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class VoiceCoreError(Exception):
@@ -60,15 +62,35 @@ class NotSessionOwner(VoiceCoreError):
         self.user_id = user_id
 
 
-class GatewayError(VoiceCoreError):
-    """The room service failed; ``operation`` and ``room_name`` are for logs."""
+class GatewayFailure(StrEnum):
+    """What kind of failure, so that readiness and logs can say what to check."""
 
-    def __init__(self, operation: str, room_name: str | None, detail: str) -> None:
+    UNREACHABLE = "unreachable"  # no connection, or it dropped
+    TIMEOUT = "timeout"
+    CREDENTIALS_REFUSED = "credentials_refused"  # the API key or secret is not one LiveKit knows
+    TLS_TO_PLAIN_SERVER = "tls_to_plain_server"  # a wss:// or https:// URL, a server without TLS
+    TLS_FAILED = "tls_failed"  # the certificate, or the handshake, failed
+    ERROR_ANSWER = "error_answer"  # LiveKit answered, with an error
+    OTHER = "other"
+
+
+class GatewayError(VoiceCoreError):
+    """The room service failed; ``operation``, ``room_name`` and ``reason`` are for logs and readiness."""
+
+    def __init__(
+        self,
+        operation: str,
+        room_name: str | None,
+        detail: str,
+        *,
+        reason: GatewayFailure = GatewayFailure.OTHER,
+    ) -> None:
         where = f" on room {room_name!r}" if room_name else ""
         super().__init__(f"room service {operation} failed{where}: {detail}")
         self.operation = operation
         self.room_name = room_name
         self.detail = detail
+        self.reason = reason
 
 
 class WrongEventLoop(VoiceCoreError, RuntimeError):
