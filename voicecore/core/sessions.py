@@ -1,10 +1,10 @@
-"""The voice-session use cases: start, status, end and list, with ownership rules.
+"""The voice-session use cases: start, rejoin, status, end and list, with ownership rules.
 
 Ownership is the room metadata's ``user_id``, compared exactly; the name never
 grants anything. A room is a voice session only if its metadata is readable and
 its name was made for the user that metadata names; any other room belongs to
 nobody and is reported as not found, as is any name voicecore could never have
-made (checked before the gateway is called). status, end and list share this rule.
+made (checked before the gateway is called). rejoin, status, end and list share this rule.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from voicecore.core.naming import can_name_rooms, new_room_name, room_name_user_
 from voicecore.core.orphans import OrphanSafeCreator
 from voicecore.core.ports import (
     AgentDispatch,
+    DispatchRecord,
     Participant,
     ParticipantKind,
     Room,
@@ -78,7 +79,7 @@ class SessionSummary:
 
 
 class VoiceSessions:
-    """The four use cases over one room gateway and one token issuer.
+    """The use cases over one room gateway and one token issuer.
 
     Every method may also raise ``GatewayError`` when LiveKit fails or does not answer.
     """
@@ -99,6 +100,9 @@ class VoiceSessions:
         # Ends of one room within this process are serialised so that exactly one
         # caller sees "ended" and the rest "not found", whatever the server does.
         self._end_locks = KeyedLocks()
+        # Rejoins of one room within this process are serialised so that two of them
+        # cannot both find no agent coming and dispatch one each.
+        self._rejoin_locks = KeyedLocks()
 
     async def start(self, user: User, agent_type: AgentType | str = AgentType.GENERAL) -> StartedSession:
         """Create a room for ``user`` and a token that joins only it.
@@ -121,6 +125,7 @@ class VoiceSessions:
                 empty_timeout_seconds=self._policy.empty_timeout_seconds,
                 max_participants=self._policy.max_participants,
                 agent_dispatch=self._dispatch_for(user, kind, room_name),
+                departure_timeout_seconds=self._policy.departure_timeout_seconds,
             )
             room = await self._creator.create(spec)
             # LiveKit returns an existing room of the same name unchanged: only a
@@ -140,6 +145,36 @@ class VoiceSessions:
                 )
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def rejoin(self, user: User, room_name: str) -> StartedSession:
+        """A fresh token for ``user``'s own live session, with the same grants and lifetime as start.
+
+        With an agent name configured, an agent is dispatched again when none is in the
+        room and none is on its way: LiveKit does not re-dispatch when a user comes back.
+        Raises ``SessionNotFound`` (missing, ended, or not a voice session) or
+        ``NotSessionOwner``; nothing is created either way.
+        """
+        async with self._rejoin_locks.hold(room_name):
+            metadata, participants = await self._owned_with_participants(user, room_name)
+            issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
+            redispatched = await self._redispatch_if_no_agent(user, metadata, room_name, participants)
+        logger.info(
+            "voice session rejoined",
+            extra=LogContext(
+                user_id=user.id,
+                room_name=room_name,
+                agent_type=metadata.agent_type.value,
+                agent_dispatched=redispatched,
+            ),
+        )
+        return StartedSession(
+            room_name=room_name,
+            token=issued.token,
+            livekit_url=issued.server_url,
+            expires_at=issued.expires_at,
+            agent_type=metadata.agent_type,
+            created_at=metadata.created_at,
+        )
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
         """Who is in ``user``'s session now.
@@ -259,6 +294,25 @@ class VoiceSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
+
+    async def _redispatch_if_no_agent(
+        self, user: User, metadata: RoomMetadata, room_name: str, participants: Sequence[Participant]
+    ) -> bool:
+        dispatch = self._dispatch_for(user, metadata.agent_type, room_name)
+        if dispatch is None or any(p.kind is ParticipantKind.AGENT for p in participants):
+            return False
+        dispatches = await self._gateway.list_agent_dispatches(room_name)
+        if any(self._on_its_way(record, dispatch.agent_name) for record in dispatches):
+            return False
+        await self._gateway.dispatch_agent(room_name, dispatch)
+        return True
+
+    def _on_its_way(self, record: DispatchRecord, agent_name: str) -> bool:
+        return (
+            record.agent_name == agent_name
+            and not record.finished
+            and self._clock() - record.created_at < self._policy.agent_join_grace
+        )
 
     def _dispatch_for(self, user: User, agent_type: AgentType, room_name: str) -> AgentDispatch | None:
         if not self._policy.agent_name:

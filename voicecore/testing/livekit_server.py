@@ -92,6 +92,9 @@ class LocalLiveKitServer:
                 f"  udp_port: {self.rtc_udp_port}",
                 "  use_external_ip: false",
                 "  enable_loopback_candidate: true",
+                # A join must never bring back a room voicecore deleted (docs/livekit.md).
+                "room:",
+                "  auto_create: false",
                 "keys:",
                 f"  {self.api_key}: {self.api_secret}",
                 "logging:",
