@@ -173,6 +173,7 @@ def _dispatch_record(dispatch: api.AgentDispatch) -> DispatchRecord:
     jobs = dispatch.state.jobs
     return DispatchRecord(
         agent_name=dispatch.agent_name,
+        metadata=dispatch.metadata,
         created_at=datetime.fromtimestamp(dispatch.state.created_at / 1e9, UTC),  # nanoseconds
         finished=bool(jobs) and all(job.state.status in _ENDED_JOBS or job.state.ended_at for job in jobs),
     )

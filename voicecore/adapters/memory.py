@@ -13,6 +13,7 @@ server in tests/integration/test_livekit_facts.py:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,8 +60,8 @@ class InMemoryRoomGateway(RoomGateway):
         if existing is not None:
             return existing.room
         room = Room(name=spec.name, metadata=spec.metadata, sid=f"RM_mem{next(self._sids)}")
-        agent_name = spec.agent_dispatch.agent_name if spec.agent_dispatch else ""
-        dispatch = DispatchRecord(agent_name=agent_name, created_at=self._clock(), finished=False)
+        explicit = spec.agent_dispatch or AgentDispatch(agent_name="", metadata="")
+        dispatch = DispatchRecord(explicit.agent_name, explicit.metadata, self._clock(), finished=False)
         self._rooms[spec.name] = _StoredRoom(room=room, spec=spec, dispatches=[dispatch])
         return room
 
@@ -87,13 +88,17 @@ class InMemoryRoomGateway(RoomGateway):
 
     async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
         self._maybe_fail("list_agent_dispatches", name)
-        return list(self._existing("list_agent_dispatches", name).dispatches)
+        answer = list(self._existing("list_agent_dispatches", name).dispatches)
+        # A real call suspends after the server answered: a concurrent caller may act
+        # on the same room before this one acts on what it read.
+        await asyncio.sleep(0)
+        return answer
 
     async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
         self._maybe_fail("dispatch_agent", name)
         stored = self._existing("dispatch_agent", name)
         stored.dispatches.append(
-            DispatchRecord(agent_name=dispatch.agent_name, created_at=self._clock(), finished=False)
+            DispatchRecord(dispatch.agent_name, dispatch.metadata, self._clock(), finished=False)
         )
 
     async def ping(self) -> None:

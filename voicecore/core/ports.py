@@ -29,6 +29,7 @@ class DispatchRecord:
     """
 
     agent_name: str
+    metadata: str
     created_at: datetime  # aware, UTC, by the room service's clock
     finished: bool
 
