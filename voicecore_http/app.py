@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
@@ -15,7 +16,9 @@ from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.core.errors import GatewayError
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
+from voicecore_http.demo_page import serve_demo_page
 from voicecore_http.errors import install_error_handlers, install_validation_handler
+from voicecore_http.offline_docs import serve_docs_offline
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
 from voicecore_http.schemas import ErrorBody, HealthBody
@@ -57,23 +60,40 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
         async with voicecore_lifespan(container):
             yield
 
+    http_settings = container.http_settings()
     app = FastAPI(
         title="voicecore",
         version=__version__,
         summary="Voice sessions with AI fitness coaches over LiveKit.",
         openapi_tags=[TAG_METADATA],
         lifespan=lifespan,
+        docs_url=None,  # served by serve_docs_offline, from a pinned package
+        redoc_url=None,  # ReDoc would load from a CDN
     )
     app.add_middleware(RequestIdMiddleware)
+    if http_settings.cors_origins:
+        # Added after the request-id middleware, so it runs first: a preflight is
+        # answered here, and every answer (errors included) carries the CORS headers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(http_settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
     install_validation_handler(app)
     include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
+    serve_docs_offline(app)
+    if http_settings.demo_page:
+        serve_demo_page(app)
 
-    @app.get("/healthz", summary="The process is up", tags=["health"])
+    @app.get("/healthz", operation_id="getHealth", summary="The process is up", tags=["health"])
     async def healthz() -> HealthBody:
         return HealthBody(status="ok")
 
     @app.get(
         "/readyz",
+        operation_id="getReadiness",
         summary="LiveKit answers",
         response_model=HealthBody,
         tags=["health"],

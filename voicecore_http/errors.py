@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecore.core.errors import (
+    FieldNotAllowed,
     GatewayError,
     InvalidUserId,
     NotSessionOwner,
@@ -56,6 +57,8 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
         422, "This account's user id cannot be used for voice sessions", "The user id cannot name a room."
     ),
     UnknownAgentType: ErrorAnswer(422, "Unknown agent type", "The agent type does not exist."),
+    # The detail goes on to name the field and why (see _domain_error).
+    FieldNotAllowed: ErrorAnswer(422, "Field not allowed", "A field the caller may not set."),
     GatewayError: LIVEKIT_FAILED,
 }
 
@@ -82,6 +85,9 @@ def _answer(answer: ErrorAnswer, detail: str | None = None) -> JSONResponse:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
+    if isinstance(exc, FieldNotAllowed):
+        # Both parts are voicecore's own words, never the client's input.
+        return _answer(answer, f"{answer.detail}: {exc.field} ({exc.reason})")
     if isinstance(exc, GatewayError):
         context = LogContext(operation=exc.operation, status_code=answer.status)
         if exc.room_name:

@@ -248,6 +248,11 @@ class VoiceSessions:
         return sessions
 
     @property
+    def agent_name(self) -> str | None:
+        """The agent every session gets, when one is configured by name."""
+        return self._policy.agent_name
+
+    @property
     def cleanups_pending(self) -> int:
         return self._creator.pending
 
