@@ -38,6 +38,25 @@ if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_SERVER_BIN:-}" ]; 
   fi
 fi
 
+# The demo page's browser dependencies: livekit-client as pinned in web/package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing nodejs and npm with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    say "npm is missing: run 'sudo apt-get install nodejs npm' (the demo page needs it)"
+  fi
+fi
+if command -v npm >/dev/null 2>&1; then
+  web_stamp="web/node_modules/.voicecore-installed"
+  web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ]; then
+    say "installing web/ dependencies with npm ci"
+    (cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+    echo "$web_want" > "$web_stamp"
+  fi
+fi
+
 server="$TOOLS_BIN/livekit-server"
 if [ -x "$server" ] && [ "$(cat "$server.version" 2>/dev/null)" = "$LIVEKIT_SERVER_VERSION" ]; then
   exit 0
