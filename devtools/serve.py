@@ -64,7 +64,15 @@ def _livekit() -> Iterator[list[str]]:
         ]
 
 
-def banner(base: str, livekit_lines: list[str], jwt_secret: str, token: str) -> str:
+def banner(
+    base: str, livekit_lines: list[str], jwt_secret: str, token: str, *, demo_page: bool = False
+) -> str:
+    demo_lines = (
+        # The token rides in the fragment, which browsers never send to a server.
+        ["The demo web client, signed in as dev-user:", f"  {base}/demo/#token={token}", ""]
+        if demo_page
+        else ["DEMO_PAGE=1 make serve also serves a demo web client at /demo/.", ""]
+    )
     return "\n".join(
         [
             "",
@@ -81,6 +89,7 @@ def banner(base: str, livekit_lines: list[str], jwt_secret: str, token: str) -> 
             "A token for any other user (try another user's session: 403):",
             f"  AUTH_JWT_SECRET={jwt_secret} .venv/bin/python -m devtools.token alice",
             "",
+            *demo_lines,
         ]
     )
 
@@ -103,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             jwt_secret = http.auth_jwt_secret.get_secret_value()
             base = f"http://{args.host}:{args.port}"
             token = dev_user_token(jwt_secret, "dev-user", "dev@example.com")
-            print(banner(base, livekit_lines, jwt_secret, token), flush=True)
+            print(banner(base, livekit_lines, jwt_secret, token, demo_page=http.demo_page), flush=True)
             # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.

@@ -46,12 +46,13 @@ if [ "${#system_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${system_packages[@]}" >/dev/null
 fi
+# livekit-client as pinned in web/package-lock.json (the demo page, the browser tests);
 # npm ci again only when the lockfile changed since the last install.
 web_stamp="web/node_modules/.voicecore-lock-sha256"
 web_lock="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
 if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_lock" ]; then
   say "installing web/ dependencies (npm ci)"
-  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  (cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
   echo "$web_lock" > "$web_stamp"
 fi
 

@@ -18,6 +18,7 @@ from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
 from voicecore.core.errors import (
+    FieldNotAllowed,
     GatewayError,
     GatewayFailure,
     InvalidUserId,
@@ -35,6 +36,7 @@ from voicecore.settings import LiveKitSettings, SettingsError, load_settings
 
 __all__ = [
     "AgentType",
+    "FieldNotAllowed",
     "GatewayError",
     "GatewayFailure",
     "InMemoryRoomGateway",

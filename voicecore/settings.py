@@ -134,6 +134,8 @@ class LiveKitSettings(BaseSettings):
     session_token_ttl_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 6 * 3600
     session_empty_timeout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
     session_max_participants: Annotated[int, Field(ge=1, le=100)] = 2
+    # How long a room survives its last participant leaving, so a restarted app can rejoin.
+    session_departure_timeout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 120
     # None: the in-process store (one replica); a Redis URL shares sessions across replicas.
     session_store_url: Annotated[SecretStr, AfterValidator(_check_store_url)] | None = None
     # Guardrails on the paid agents behind every session; 0 turns one off.
@@ -154,6 +156,7 @@ class LiveKitSettings(BaseSettings):
             empty_timeout_seconds=self.session_empty_timeout_seconds,
             max_participants=self.session_max_participants,
             agent_name=self.livekit_agent_name,
+            departure_timeout_seconds=self.session_departure_timeout_seconds,
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
@@ -16,8 +17,10 @@ from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.core.errors import GatewayError, GatewayFailure
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
+from voicecore_http.demo_page import serve_demo_page
 from voicecore_http.errors import install_error_handlers, install_validation_handler, livekit_problem
 from voicecore_http.limits import BodyLimitMiddleware
+from voicecore_http.offline_docs import serve_docs_offline
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
 from voicecore_http.schemas import ErrorBody, HealthBody
@@ -100,12 +103,13 @@ def health_router(container: VoiceCoreContainer) -> APIRouter:
     router = APIRouter(tags=["health"])
     last_failure: list[GatewayFailure | None] = [None]
 
-    @router.get("/healthz", summary="The process is up")
+    @router.get("/healthz", operation_id="getHealth", summary="The process is up")
     async def healthz() -> HealthBody:
         return HealthBody(status="ok")
 
     @router.get(
         "/readyz",
+        operation_id="getReadiness",
         summary="LiveKit answers",
         response_model=HealthBody,
         responses={
@@ -164,6 +168,7 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
                 await check_livekit(container)
             yield
 
+    http_settings = container.http_settings()
     app = FastAPI(
         title="voicecore",
         version=__version__,
@@ -172,14 +177,29 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
         lifespan=lifespan,
         # A redirect would be built from the request's Host header.
         redirect_slashes=False,
+        docs_url=None,  # served by serve_docs_offline, from a pinned package
+        redoc_url=None,  # ReDoc would load from a CDN
     )
     if http_settings.http_limits_enabled:
         app.add_middleware(BodyLimitMiddleware, max_body_bytes=http_settings.http_max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)  # outermost: refusals carry the request id too
+    app.add_middleware(RequestIdMiddleware)  # refusals carry the request id too
+    if http_settings.cors_origins:
+        # Outermost: a preflight is answered here, and every answer (refusals and
+        # errors included) carries the CORS headers a browser needs to read it.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(http_settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     install_validation_handler(app)
     include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
     include_livekit_webhooks(app, container)
     app.include_router(health_router(container))
+    serve_docs_offline(app)
+    if http_settings.demo_page:
+        serve_demo_page(app)
 
     _document_only_reachable_errors(app)
     return app

@@ -193,7 +193,16 @@ class JwtAuthenticator:
         return User(id=subject, email=email or None), expires
 
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user id.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description=(
+        "`Authorization: Bearer <JWT>`, issued by your auth service: HS256, signed with the "
+        "service's `AUTH_JWT_SECRET`. `sub` is the user id and `exp` is required; `email` is "
+        "optional (it becomes the participant's display name). Anything else is 401 with "
+        "`WWW-Authenticate: Bearer`."
+    ),
+)
 
 
 def bearer_user_dependency(authenticator: Callable[[], JwtAuthenticator]) -> Callable[..., Awaitable[User]]:

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecore.core.errors import (
     CreationRateLimited,
+    FieldNotAllowed,
     GatewayError,
     GatewayFailure,
     IdempotencyKeyBusy,
@@ -116,6 +117,8 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
         422, "This account's user id cannot be used for voice sessions", "The user id cannot name a room."
     ),
     UnknownAgentType: ErrorAnswer(422, "Unknown agent type", "The agent type does not exist."),
+    # The detail goes on to name the field and why (see _domain_error).
+    FieldNotAllowed: ErrorAnswer(422, "Field not allowed", "A field the caller may not set."),
     GatewayError: LIVEKIT_FAILED,
     StoreError: STORE_FAILED,
     WebhookNotVerified: ErrorAnswer(401, "Webhook not verified", "Not signed by the LiveKit server."),
@@ -239,6 +242,9 @@ def answer_body(answer: ErrorAnswer) -> bytes:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     answer = next(a for kind, a in ERROR_TABLE.items() if isinstance(exc, kind))
+    if isinstance(exc, FieldNotAllowed):
+        # Both parts are voicecore's own words, never the client's input.
+        return _answer(answer, f"{answer.detail}: {exc.field} ({exc.reason})")
     if isinstance(exc, StoreError):
         logger.error(
             "session store call failed: %s",

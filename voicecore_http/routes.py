@@ -1,4 +1,4 @@
-"""The four voice-session endpoints: parse, call one use case, shape the answer.
+"""The voice-session endpoints: parse, call one use case, shape the answer.
 
 No `from __future__ import annotations` here: FastAPI must see the dependency
 aliases built inside voice_sessions_router as real objects, not strings.
@@ -7,20 +7,23 @@ aliases built inside voice_sessions_router as real objects, not strings.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends, Header, Query
 
-from voicecore.core.domain import User
-from voicecore.core.sessions import VoiceSessions
+from voicecore.core.domain import AgentType, User
+from voicecore.core.sessions import StartedSession, VoiceSessions
 from voicecore_http.auth import as_user
 from voicecore_http.errors import VoiceCoreRoute, openapi_responses
 from voicecore_http.schemas import (
     CreateSessionRequest,
+    RoomNameInPath,
     SessionCreated,
     SessionEnded,
     SessionList,
     SessionListItem,
+    SessionRejoined,
     SessionStatusResponse,
 )
+from voicecore_http.token_source import ConnectionDetails, ConnectionDetailsRequest, check_request
 
 TAG = "voice-sessions"
 TAG_METADATA = {
@@ -75,6 +78,7 @@ def voice_sessions_router(
     @router.post(
         "",
         status_code=201,
+        operation_id="createVoiceSession",
         summary="Start a voice session",
         description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
         responses=openapi_responses(409, 422, 429),
@@ -88,21 +92,68 @@ def voice_sessions_router(
         started = await use_cases.start(
             user, (request or CreateSessionRequest()).agent_type, idempotency_key=idempotency_key
         )
-        return SessionCreated(
+        return SessionCreated(**_credentials(started))
+
+    @router.post(
+        "/connection-details",
+        status_code=201,
+        operation_id="getConnectionDetails",
+        summary="Connect through LiveKit's standard token endpoint",
+        description=(
+            "Speaks the client SDKs' `TokenSource.endpoint`: without `room_name` it starts a session "
+            "(agent type from `?agent_type=`), with the caller's own live `room_name` it rejoins. "
+            "Fields the caller may not set are refused with a `detail` naming the field, and nothing "
+            "is created."
+        ),
+        responses=openapi_responses(403, 404, 409, 422, 429),
+    )
+    async def connection_details(
+        user: CurrentUser,
+        use_cases: Sessions,
+        agent_type: Annotated[
+            AgentType, Query(description="The coach of a new session; ignored on rejoin.")
+        ] = AgentType.GENERAL,
+        request: Annotated[ConnectionDetailsRequest | None, Body()] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ConnectionDetails:
+        asked = check_request(request or ConnectionDetailsRequest(), user, use_cases.agent_name)
+        if asked.room_name is None:
+            started = await use_cases.start(asked.user, agent_type, idempotency_key=idempotency_key)
+        else:
+            started = await use_cases.rejoin(asked.user, asked.room_name)
+        return ConnectionDetails(
+            server_url=started.livekit_url,
+            participant_token=started.token,
             room_name=started.room_name,
-            token=started.token,
-            livekit_url=started.livekit_url,
-            agent_type=started.agent_type,
-            expires_at=started.expires_at,
+            participant_name=asked.user.display_name,
         )
+
+    @router.post(
+        "/{room_name}/token",
+        operation_id="rejoinVoiceSession",
+        summary="Rejoin a voice session",
+        description=(
+            "A fresh token for the caller's own live session, with the same grants and lifetime as on "
+            "creation. If the agent is configured by name and none is in the room or on its way, it is "
+            "dispatched again. Nothing is created."
+        ),
+        responses=openapi_responses(403, 404),
+    )
+    async def rejoin_session(
+        room_name: RoomNameInPath, user: CurrentUser, use_cases: Sessions
+    ) -> SessionRejoined:
+        return SessionRejoined(**_credentials(await use_cases.rejoin(user, room_name)))
 
     @router.get(
         "/{room_name}",
+        operation_id="getVoiceSession",
         summary="Get a voice session's status",
         description="Whether anyone is connected, how many (the agent included) and whether the agent is.",
         responses=openapi_responses(403, 404),
     )
-    async def get_session(room_name: str, user: CurrentUser, use_cases: Sessions) -> SessionStatusResponse:
+    async def get_session(
+        room_name: RoomNameInPath, user: CurrentUser, use_cases: Sessions
+    ) -> SessionStatusResponse:
         status = await use_cases.status(user, room_name)
         return SessionStatusResponse(
             room_name=status.room_name,
@@ -114,16 +165,18 @@ def voice_sessions_router(
 
     @router.delete(
         "/{room_name}",
+        operation_id="endVoiceSession",
         summary="End a voice session",
-        description="Deletes the room; everyone in it is disconnected.",
+        description="Deletes the room; everyone in it is disconnected, and its tokens can no longer join.",
         responses=openapi_responses(403, 404),
     )
-    async def end_session(room_name: str, user: CurrentUser, use_cases: Sessions) -> SessionEnded:
+    async def end_session(room_name: RoomNameInPath, user: CurrentUser, use_cases: Sessions) -> SessionEnded:
         await use_cases.end(user, room_name)
         return SessionEnded(room_name=room_name)
 
     @router.get(
         "",
+        operation_id="listVoiceSessions",
         summary="List the caller's voice sessions",
         description="The caller's live sessions, newest first; other users' rooms never appear.",
     )
@@ -142,3 +195,13 @@ def voice_sessions_router(
         )
 
     return router
+
+
+def _credentials(started: StartedSession) -> dict[str, Any]:
+    return {
+        "room_name": started.room_name,
+        "token": started.token,
+        "livekit_url": started.livekit_url,
+        "agent_type": started.agent_type,
+        "expires_at": started.expires_at,
+    }

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from voicecore.core.domain import AgentType
+from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
 EXAMPLE_ROOM = "fitness-voice-user-123-9f2c4e1ab37d5e60"
 EXAMPLE_TIME = "2026-11-25T18:30:00+00:00"
@@ -19,6 +21,16 @@ UtcTimestamp = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
 ]
 RoomName = Annotated[str, Field(examples=[EXAMPLE_ROOM], description="The LiveKit room of the session.")]
+# In a path: documented with its shape, but not validated by it, so that a name that
+# can never be a session is answered 404 like any other missing one.
+RoomNameInPath = Annotated[
+    str,
+    Path(
+        description="A `room_name` as returned on creation.",
+        examples=[EXAMPLE_ROOM],
+        json_schema_extra={"pattern": ROOM_NAME_PATTERN, "maxLength": MAX_ROOM_NAME_LENGTH},
+    ),
+]
 
 
 class CreateSessionRequest(BaseModel):
@@ -49,6 +61,10 @@ class SessionCreated(BaseModel):
     livekit_url: str = Field(description="The LiveKit server to connect to, as configured.")
     agent_type: AgentType
     expires_at: UtcTimestamp = Field(description="When the token expires (its `exp`).")
+
+
+class SessionRejoined(SessionCreated):
+    """The fields of a new session, with a fresh token for the same room."""
 
 
 class SessionStatusResponse(BaseModel):

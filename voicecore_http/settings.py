@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicecore.settings import EnvFile, read_settings
 
 _KIB = 1024
 _DAY = 24 * 3600
+
+
+def _check_origins(value: str) -> str:
+    for origin in _split(value):
+        parts = urlsplit(origin)
+        if origin != "*" and (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            raise ValueError("each origin must be scheme://host[:port] (no path), or *")
+    return value
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(origin.strip() for origin in value.split(",") if origin.strip())
 
 
 class HttpSettings(BaseSettings):
@@ -26,6 +46,14 @@ class HttpSettings(BaseSettings):
     auth_jwt_max_lifetime_seconds: Annotated[int, Field(ge=60, le=30 * _DAY)] = _DAY
     log_format: Literal["plain", "json"] = "plain"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Web apps on these origins may call the API with their bearer header; empty: no CORS at all.
+    cors_allow_origins: Annotated[str, AfterValidator(_check_origins)] = ""
+    # The demo web client at /demo/ (a development aid, never on by default).
+    demo_page: bool = False
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return _split(self.cors_allow_origins)
 
     # The edge: enforced before routing and authentication (voicecore_http.server).
     # Off only to measure what the limits cost (docs/hosting.md).

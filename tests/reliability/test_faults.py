@@ -8,8 +8,9 @@ same app, same container, recovers as soon as LiveKit does.
 
 The bound of an endpoint is the LiveKit calls it makes one after another before
 it can fail, times the timeout, plus a margin for a loaded 2-core machine: POST
-makes two (the create, then the check for a half-created room); status makes two
-concurrently, so one; end, list and /readyz make one.
+makes two (the create, then the check for a half-created room), and so does
+connection-details starting a session; status and rejoin make two concurrently, so
+one (rejoin dispatches nothing here: no agent name); end, list and /readyz make one.
 """
 
 from __future__ import annotations
@@ -38,7 +39,16 @@ from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit
 
 TIMEOUT = 1.0
 MARGIN = 0.75
-SEQUENTIAL_CALLS = {"create": 2, "status": 1, "end": 1, "list": 1, "readyz": 1, "healthz": 0}
+SEQUENTIAL_CALLS = {
+    "create": 2,
+    "status": 1,
+    "end": 1,
+    "list": 1,
+    "rejoin": 1,
+    "connection-details": 2,
+    "readyz": 1,
+    "healthz": 0,
+}
 ENDPOINTS = list(SEQUENTIAL_CALLS)
 
 
@@ -114,12 +124,14 @@ class Outage:
 
 
 async def every_endpoint(client: httpx.AsyncClient, headers: dict[str, str], room: str) -> Outage:
-    """All six at once: none may wait for another."""
+    """All at once: none may wait for another."""
     calls: list[Awaitable[httpx.Response]] = [
         client.post(BASE, json={}, headers=headers),
         client.get(session_path(room), headers=headers),
         client.delete(session_path(room), headers=headers),
         client.get(BASE, headers=headers),
+        client.post(f"{session_path(room)}/token", headers=headers),
+        client.post(f"{BASE}/connection-details", json={}, headers=headers),
         client.get("/readyz"),
         client.get("/healthz"),
     ]

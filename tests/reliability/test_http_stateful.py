@@ -2,12 +2,12 @@
 
 Several users whose ids make one user's room names look like another's ("42",
 "42-7", "7", "42-0123456789abcdef", plus "bad@id", which cannot name a room)
-create, query, end and list sessions, their own and everybody else's, and poke at
+create, query, rejoin, end and list sessions, their own and everybody else's, and poke at
 made-up names (well-formed but missing, malformed, too long, with NUL) and at
 rooms created outside voicecore with foreign, garbage or forged metadata.
 
 Invariants, checked on every answer:
-- nobody reads, ends or lists a session they do not own;
+- nobody reads, rejoins, ends or lists a session they do not own;
 - every 2xx agrees with a plain model (room -> owner, agent type);
 - every 4xx is exactly the documented one: 403 someone else's session, 404 missing
   or impossible or not a voice session, 401 bad credentials, 422 an id that cannot
@@ -369,6 +369,25 @@ class HttpSessionsMachine(RuleBasedStateMachine):
         # (On the shared real server the repair also finds other tests' sessions.)
         assert set(self.sessions) - self.indexed <= set(report.added)
         self.indexed = set(self.sessions)
+
+    @rule(suffix=st.sampled_from(USER_SUFFIXES), room=rooms, through_token_source=st.booleans())
+    def rejoin(self, suffix: str, room: str, through_token_source: bool) -> None:
+        user = self.user(suffix)
+        if through_token_source:
+            response = self.call(
+                "POST", f"{BASE}/connection-details", self.headers[suffix], json={"room_name": room}
+            )
+        else:
+            response = self.call("POST", f"{session_path(room)}/token", self.headers[suffix])
+        expected = self.expected_status(user, room)
+        if expected != 200:
+            self.check_refusal(response, expected)
+            return
+        assert response.status_code == (201 if through_token_source else 200), response.text
+        body = response.json()
+        token = body["participant_token"] if through_token_source else body["token"]
+        claims = jwt.decode(token, self.backend.api_secret, algorithms=["HS256"])
+        assert (body["room_name"], claims["sub"], claims["video"]["room"]) == (room, user, room)
 
     @rule(suffix=st.sampled_from(USER_SUFFIXES))
     def list_sessions(self, suffix: str) -> None:

@@ -1,7 +1,9 @@
-"""A state machine of several users starting, querying, ending and listing sessions.
+"""A state machine of several users starting, rejoining, querying, ending and listing sessions.
 
-Invariant: nobody ever reads, ends or lists a room they do not own, and every
-answer agrees with a plain model (room name -> owner, agent type).
+Invariant: nobody ever reads, rejoins, ends or lists a room they do not own, and every
+answer agrees with a plain model (room name -> owner, agent type). The agent is
+named and no dispatch counts as on its way (grace 0): a rejoin sends the agent
+again exactly when none is in the room.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_A
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
 from voicecore.adapters.memory_store import InProcessSessionStore
-from voicecore.core.domain import AgentType, User
+from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
 from voicecore.core.guardrails import GuardrailPolicy
 from voicecore.core.ports import ParticipantKind
@@ -37,17 +39,19 @@ class SessionsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.gateway = InMemoryRoomGateway()
+        self.gateway = InMemoryRoomGateway(clock=lambda: self.clock)
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.sessions = VoiceSessions(
             self.gateway,
             LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
+            SessionPolicy(agent_name="coach", agent_join_grace=timedelta(0)),
             clock=self._tick,
             store=InProcessSessionStore(),
             guardrails=NO_GUARDRAILS,  # ownership is the subject here (guardrails: test_guardrails_stateful)
         )
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}
+        self.dispatches: dict[str, int] = {}  # live room -> agents sent into it
 
     def _tick(self) -> datetime:
         self.clock += timedelta(seconds=1)
@@ -62,6 +66,7 @@ class SessionsMachine(RuleBasedStateMachine):
         assert started.room_name not in self.model
         self.model[started.room_name] = (user.id, agent_type)
         self.participants[started.room_name] = []
+        self.dispatches[started.room_name] = 1
         return started.room_name
 
     @rule(
@@ -100,6 +105,23 @@ class SessionsMachine(RuleBasedStateMachine):
             assert status.participant_count == len(present)
             assert status.active is (len(present) > 0)
             assert status.agent_connected is (ParticipantKind.AGENT in present)
+
+    @rule(user=st.sampled_from(USERS), room=rooms)
+    def rejoin(self, user: User, room: str) -> None:
+        try:
+            again = self.loop.run_until_complete(self.sessions.rejoin(user, room))
+        except SessionNotFound:
+            assert room not in self.model
+        except NotSessionOwner:
+            assert room in self.model
+            assert self.model[room][0] != user.id
+        else:
+            assert self.model[room][0] == user.id
+            assert (again.room_name, again.agent_type) == (room, self.model[room][1])
+            if ParticipantKind.AGENT not in self.participants[room]:
+                self.dispatches[room] += 1
+        if room in self.model:
+            assert len(self.gateway.dispatches_of(room)) == self.dispatches[room]
 
     @rule(user=st.sampled_from(USERS), room=rooms)
     def end(self, user: User, room: str) -> None:

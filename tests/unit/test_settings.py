@@ -81,7 +81,11 @@ def test_policy_defaults_are_the_product_requirements(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     assert load_settings().session_policy() == SessionPolicy(
-        token_ttl=timedelta(hours=6), empty_timeout_seconds=300, max_participants=2, agent_name=None
+        token_ttl=timedelta(hours=6),
+        empty_timeout_seconds=300,
+        max_participants=2,
+        agent_name=None,
+        departure_timeout_seconds=120,  # a restarted phone app can still rejoin (docs/livekit.md)
     )
 
 
@@ -104,6 +108,21 @@ def test_out_of_range_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SESSION_MAX_PARTICIPANTS", "0")
     with pytest.raises(SettingsError, match="SESSION_MAX_PARTICIPANTS"):
         load_settings()
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("1", 1), ("600", 600), ("0", None), ("86401", None)])
+def test_the_departure_timeout_is_a_setting(value: str, accepted: int | None) -> None:
+    environ = {
+        "LIVEKIT_URL": "ws://127.0.0.1:7880",
+        "LIVEKIT_API_KEY": "key",
+        "LIVEKIT_API_SECRET": SECRET,
+        "SESSION_DEPARTURE_TIMEOUT_SECONDS": value,
+    }
+    if accepted is None:
+        with pytest.raises(SettingsError, match="SESSION_DEPARTURE_TIMEOUT_SECONDS"):
+            load_settings(environ)
+    else:
+        assert load_settings(environ).session_policy().departure_timeout_seconds == accepted
 
 
 def test_empty_values_count_as_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

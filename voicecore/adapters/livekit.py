@@ -19,11 +19,14 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import jwt
 from livekit import api
+from livekit.api.agent_dispatch_service import AgentDispatchService
 from livekit.api.room_service import RoomService
 
 from voicecore.core.domain import User
 from voicecore.core.errors import GatewayError, GatewayFailure, WrongEventLoop
 from voicecore.core.ports import (
+    AgentDispatch,
+    DispatchRecord,
     IssuedToken,
     Participant,
     ParticipantKind,
@@ -169,6 +172,20 @@ class ServerTokens:
         return len(self._tokens)
 
 
+_AuthHeader = Callable[[api.VideoGrants | None, api.SIPGrants | None], dict[str, str]]
+
+
+def _reused_header(
+    tokens: ServerTokens,
+    signed_per_call: _AuthHeader,
+    grants: api.VideoGrants | None,
+    sip: api.SIPGrants | None,
+) -> dict[str, str]:
+    if grants is None or sip is not None:
+        return signed_per_call(grants, sip)
+    return tokens.header(grants)
+
+
 class _RoomService(RoomService):
     """livekit-api's RoomService, taking its Authorization from ``ServerTokens``."""
 
@@ -181,25 +198,52 @@ class _RoomService(RoomService):
     def _auth_header(
         self, grants: api.VideoGrants | None, sip: api.SIPGrants | None = None
     ) -> dict[str, str]:
-        if grants is None or sip is not None:
-            return super()._auth_header(grants, sip)
-        return self._tokens.header(grants)
+        return _reused_header(self._tokens, super()._auth_header, grants, sip)
+
+
+class _AgentDispatchService(AgentDispatchService):
+    """livekit-api's AgentDispatchService, taking its Authorization from ``ServerTokens``."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str, tokens: ServerTokens
+    ) -> None:
+        super().__init__(session, url, api_key, api_secret)
+        self._tokens = tokens
+
+    def _auth_header(
+        self, grants: api.VideoGrants | None, sip: api.SIPGrants | None = None
+    ) -> dict[str, str]:
+        return _reused_header(self._tokens, super()._auth_header, grants, sip)
+
+
+_ENDED_JOBS = frozenset({api.JobStatus.JS_SUCCESS, api.JobStatus.JS_FAILED})
+
+
+def _dispatch_record(dispatch: api.AgentDispatch) -> DispatchRecord:
+    jobs = dispatch.state.jobs
+    return DispatchRecord(
+        agent_name=dispatch.agent_name,
+        metadata=dispatch.metadata,
+        created_at=datetime.fromtimestamp(dispatch.state.created_at / 1e9, UTC),  # nanoseconds
+        finished=bool(jobs) and all(job.state.status in _ENDED_JOBS or job.state.ended_at for job in jobs),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Client:
     session: aiohttp.ClientSession
     room: RoomService
+    agent_dispatch: AgentDispatchService
     loop: asyncio.AbstractEventLoop
 
 
 class LiveKitRoomGateway(RoomGateway):
-    """Owns one aiohttp session and livekit-api's RoomService on it, for its life.
+    """Owns one aiohttp session and livekit-api's RoomService and AgentDispatchService on it.
 
     An aiohttp session must be built in the event loop that will use it; so the
     client is built by ``open()`` (or the first call) and closed by ``aclose()``.
-    The app lifespan does both. It is what ``LiveKitAPI`` would build for the room
-    service, except that server tokens are reused (``ServerTokens``).
+    The app lifespan does both. It is what ``LiveKitAPI`` would build for these two
+    services, except that server tokens are reused (``ServerTokens``).
     """
 
     def __init__(
@@ -228,7 +272,10 @@ class LiveKitRoomGateway(RoomGateway):
                 raise GatewayError("connect", None, "the LiveKit client is closed")
             session = aiohttp.ClientSession(timeout=self._timeout)
             room = _RoomService(session, self._url, self._api_key, self._api_secret, self._tokens)
-            self._client = _Client(session, room, asyncio.get_running_loop())
+            dispatch = _AgentDispatchService(
+                session, self._url, self._api_key, self._api_secret, self._tokens
+            )
+            self._client = _Client(session, room, dispatch, asyncio.get_running_loop())
         return self._client
 
     async def open(self) -> None:
@@ -249,6 +296,7 @@ class LiveKitRoomGateway(RoomGateway):
             name=spec.name,
             metadata=spec.metadata,
             empty_timeout=spec.empty_timeout_seconds,
+            departure_timeout=spec.departure_timeout_seconds,
             max_participants=spec.max_participants,
         )
         if spec.agent_dispatch is not None:
@@ -299,6 +347,18 @@ class LiveKitRoomGateway(RoomGateway):
                     return False
                 raise
         return True
+
+    async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
+        async with self._call("list_agent_dispatches", name):
+            dispatches = await self._lk().agent_dispatch.list_dispatch(name)
+        return [_dispatch_record(d) for d in dispatches]
+
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+        request = api.CreateAgentDispatchRequest(
+            room=name, agent_name=dispatch.agent_name, metadata=dispatch.metadata
+        )
+        async with self._call("dispatch_agent", name):
+            await self._lk().agent_dispatch.create_dispatch(request)
 
     async def ping(self) -> None:
         # The cheapest authenticated call: an exact-name lookup of a name we never use.

@@ -5,17 +5,31 @@ server in tests/integration/test_livekit_facts.py:
 - creating a room whose name exists returns the existing room unchanged;
 - listing participants of a missing room gives an empty list;
 - deleting a missing room reports "did not exist";
-- ``max_participants`` refuses a further non-agent joiner, agents are not counted.
+- ``max_participants`` refuses a further non-agent joiner, agents are not counted;
+- a room is created with its explicit agent dispatch, or else the server's automatic one
+  (empty agent name); each ``dispatch_agent`` adds one more, never deduplicated;
+- dispatch calls on a missing room fail (rooms are never auto-created).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from voicecore.core.domain import utc_now
 from voicecore.core.errors import GatewayError
-from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, RoomSpec
+from voicecore.core.ports import (
+    AgentDispatch,
+    DispatchRecord,
+    Participant,
+    ParticipantKind,
+    Room,
+    RoomGateway,
+    RoomSpec,
+)
 
 
 class RoomFull(Exception):
@@ -27,13 +41,15 @@ class _StoredRoom:
     room: Room
     spec: RoomSpec
     participants: dict[str, ParticipantKind] = field(default_factory=dict)
+    dispatches: list[DispatchRecord] = field(default_factory=list)
 
 
 class InMemoryRoomGateway(RoomGateway):
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self._rooms: dict[str, _StoredRoom] = {}
         self._sids = itertools.count(1)
         self._failing: set[str] = set()
+        self._clock = clock
 
     # --- RoomGateway --------------------------------------------------------
 
@@ -43,7 +59,9 @@ class InMemoryRoomGateway(RoomGateway):
         if existing is not None:
             return existing.room
         room = Room(name=spec.name, metadata=spec.metadata, sid=f"RM_mem{next(self._sids)}")
-        self._rooms[spec.name] = _StoredRoom(room=room, spec=spec)
+        explicit = spec.agent_dispatch or AgentDispatch(agent_name="", metadata="")
+        dispatch = DispatchRecord(explicit.agent_name, explicit.metadata, self._clock(), finished=False)
+        self._rooms[spec.name] = _StoredRoom(room=room, spec=spec, dispatches=[dispatch])
         return room
 
     async def get_room(self, name: str) -> Room | None:
@@ -70,8 +88,29 @@ class InMemoryRoomGateway(RoomGateway):
         self._maybe_fail("delete_room", name)
         return self._rooms.pop(name, None) is not None
 
+    async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
+        self._maybe_fail("list_agent_dispatches", name)
+        answer = list(self._existing("list_agent_dispatches", name).dispatches)
+        # A real call suspends after the server answered: a concurrent caller may act
+        # on the same room before this one acts on what it read.
+        await asyncio.sleep(0)
+        return answer
+
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+        self._maybe_fail("dispatch_agent", name)
+        stored = self._existing("dispatch_agent", name)
+        stored.dispatches.append(
+            DispatchRecord(dispatch.agent_name, dispatch.metadata, self._clock(), finished=False)
+        )
+
     async def ping(self) -> None:
         self._maybe_fail("ping", None)
+
+    def _existing(self, operation: str, name: str) -> _StoredRoom:
+        stored = self._rooms.get(name)
+        if stored is None:
+            raise GatewayError(operation, name, "the room does not exist")
+        return stored
 
     # --- test and development controls --------------------------------------
 
@@ -99,6 +138,14 @@ class InMemoryRoomGateway(RoomGateway):
 
     def spec_of(self, room_name: str) -> RoomSpec:
         return self._rooms[room_name].spec
+
+    def dispatches_of(self, room_name: str) -> list[DispatchRecord]:
+        return list(self._rooms[room_name].dispatches)
+
+    def finish_dispatches(self, room_name: str) -> None:
+        """Every dispatch of the room has had its job end (the agent's worker said so)."""
+        stored = self._rooms[room_name]
+        stored.dispatches = [replace(d, finished=True) for d in stored.dispatches]
 
     @property
     def room_names(self) -> frozenset[str]:

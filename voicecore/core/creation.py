@@ -88,7 +88,8 @@ class SessionCreator:
                 metadata=metadata.encode(),
                 empty_timeout_seconds=self._policy.empty_timeout_seconds,
                 max_participants=self._policy.max_participants,
-                agent_dispatch=self._dispatch_for(user, kind, room_name),
+                agent_dispatch=agent_dispatch_for(self._policy, user, kind, room_name),
+                departure_timeout_seconds=self._policy.departure_timeout_seconds,
             )
             await self._guard.reserve_slot(user.id, room_name)
             # Indexed before the room exists (which confirms the slot): the room's first
@@ -109,7 +110,7 @@ class SessionCreator:
                     "voice session created",
                     extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
                 )
-                return self._started(issued, room_name, kind, metadata.created_at)
+                return started_session(issued, room_name, kind, metadata.created_at)
             await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
@@ -120,30 +121,35 @@ class SessionCreator:
         if record is None:
             return None
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
-        return self._started(issued, room_name, parse_agent_type(record.agent_type), record.created_at)
-
-    @staticmethod
-    def _started(
-        issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
-    ) -> StartedSession:
-        return StartedSession(
-            room_name=room_name,
-            token=issued.token,
-            livekit_url=issued.server_url,
-            expires_at=issued.expires_at,
-            agent_type=kind,
-            created_at=created_at,
-        )
-
-    def _dispatch_for(self, user: User, agent_type: AgentType, room_name: str) -> AgentDispatch | None:
-        if not self._policy.agent_name:
-            return None
-        payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
-        return AgentDispatch(agent_name=self._policy.agent_name, metadata=json.dumps(payload))
+        return started_session(issued, room_name, parse_agent_type(record.agent_type), record.created_at)
 
     @property
     def pending(self) -> int:
+        """Background cleanups of failed creates still running."""
         return self._rooms.pending
 
     async def aclose(self) -> None:
         await self._rooms.aclose()
+
+
+def agent_dispatch_for(
+    policy: SessionPolicy, user: User, agent_type: AgentType, room_name: str
+) -> AgentDispatch | None:
+    """The explicit dispatch of the configured agent, or None (LiveKit's automatic dispatch)."""
+    if not policy.agent_name:
+        return None
+    payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
+    return AgentDispatch(agent_name=policy.agent_name, metadata=json.dumps(payload))
+
+
+def started_session(
+    issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
+) -> StartedSession:
+    return StartedSession(
+        room_name=room_name,
+        token=issued.token,
+        livekit_url=issued.server_url,
+        expires_at=issued.expires_at,
+        agent_type=kind,
+        created_at=created_at,
+    )

@@ -37,10 +37,12 @@ class SessionMode(StrEnum):
 class User:
     id: str
     email: str | None = None
+    # The name other participants see, when the client chose one for this session.
+    name: str | None = None
 
     @property
     def display_name(self) -> str:
-        return self.email or self.id
+        return self.name or self.email or self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,12 @@ class SessionPolicy:
     empty_timeout_seconds: int = 300
     max_participants: int = 2
     agent_name: str | None = None  # None: LiveKit's automatic agent dispatch applies
+    # How long a room outlives its last participant: long enough for a phone app to be
+    # killed, restarted and rejoin (docs/livekit.md), where LiveKit's own default is not.
+    departure_timeout_seconds: int = 120
+    # A dispatch younger than this whose agent has not joined yet is taken to be on its
+    # way, so a rejoin does not send a second agent after it.
+    agent_join_grace: timedelta = timedelta(seconds=20)
 
     def __post_init__(self) -> None:
         if self.token_ttl <= timedelta(0):
@@ -59,6 +67,10 @@ class SessionPolicy:
             raise ValueError("empty_timeout_seconds must be at least 1")
         if self.max_participants < 1:
             raise ValueError("max_participants must be at least 1")
+        if self.departure_timeout_seconds < 1:
+            raise ValueError("departure_timeout_seconds must be at least 1")
+        if self.agent_join_grace < timedelta(0):
+            raise ValueError("agent_join_grace must not be negative")
 
 
 # --- Room metadata -----------------------------------------------------------

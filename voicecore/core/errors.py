@@ -6,6 +6,7 @@
     ├── MetadataNotReadable   room metadata is not voicecore's (decode only)
     ├── SessionNotFound       no such session (missing, not ours, or not a name we make)
     ├── NotSessionOwner       the session exists and belongs to someone else
+    ├── FieldNotAllowed       a request set a field the caller may not set
     ├── GatewayError          the room service failed; carries operation, room and a GatewayFailure
     ├── StoreError            the session store failed; carries the operation
     ├── TooManyLiveSessions   the user is at the live-session cap
@@ -60,6 +61,15 @@ class NotSessionOwner(VoiceCoreError):
         super().__init__("voice session belongs to another user")
         self.room_name = room_name
         self.user_id = user_id
+
+
+class FieldNotAllowed(VoiceCoreError):
+    """A request set ``field``, which the caller may not set (or not to that value)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} may not be set: {reason}")
+        self.field = field
+        self.reason = reason
 
 
 class GatewayFailure(StrEnum):

@@ -16,6 +16,7 @@ class LogContext(TypedDict, total=False):
     agent_type: str
     participant_count: int
     agent_connected: bool
+    agent_dispatched: bool
     session_count: int
     operation: str
     status_code: int

@@ -43,6 +43,11 @@ _ESCAPED_ID: Final = re.compile(r"(?:[A-Za-z0-9._-]|~[0-9A-F]{2})+")
 _ESCAPE_SEQUENCE: Final = re.compile(r"~([0-9A-F]{2})")
 _SUFFIX: Final = re.compile(rf"-[0-9a-f]{{{ROOM_SUFFIX_HEX_CHARS}}}")
 
+# The shape of every name voicecore makes, for documents and client-side checks (the
+# prefix has no regex metacharacters, so it stands as it is). Necessary, not sufficient:
+# room_name_user_id also refuses non-canonical escapes and ids that are too long.
+ROOM_NAME_PATTERN: Final = f"^{ROOM_NAME_PREFIX}{_ESCAPED_ID.pattern}{_SUFFIX.pattern}$"
+
 
 def escape_user_id(user_id: str) -> str:
     """The id as it stands in room names; raises InvalidUserId if it cannot stand there."""

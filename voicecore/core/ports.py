@@ -13,10 +13,25 @@ from voicecore.core.domain import User
 
 @dataclass(frozen=True, slots=True)
 class AgentDispatch:
-    """An explicit dispatch of a named agent, made when the room is created."""
+    """An explicit dispatch of a named agent: with the room's creation, or into a room that exists."""
 
     agent_name: str
     metadata: str
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRecord:
+    """A dispatch the room service holds for a room, as it reports it.
+
+    ``finished`` is true once every job of the dispatch has ended. A job the server
+    reports as running may belong to an agent that has already left (LiveKit never
+    updates it), so only the room's participants say who is there.
+    """
+
+    agent_name: str
+    metadata: str
+    created_at: datetime  # aware, UTC, by the room service's clock
+    finished: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +41,8 @@ class RoomSpec:
     empty_timeout_seconds: int
     max_participants: int
     agent_dispatch: AgentDispatch | None = None
+    # How long the room survives its last participant leaving; 0 keeps the service's default.
+    departure_timeout_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,14 @@ class RoomGateway(Protocol):
 
     async def delete_room(self, name: str) -> bool:
         """True if the room was deleted, False if it did not exist."""
+        ...
+
+    async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
+        """The room's agent dispatches, the service's own automatic one included."""
+        ...
+
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+        """Send an agent into the existing room ``name``; each call dispatches one more agent."""
         ...
 
     async def ping(self) -> None:

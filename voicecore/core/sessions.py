@@ -1,4 +1,4 @@
-"""The voice-session use cases: start, status, end and list, with ownership rules.
+"""The voice-session use cases: start, rejoin, status, end and list, with ownership rules.
 
 LiveKit is the truth; the session store is an index of each user's sessions (so
 a listing never scans other users' rooms) and the arbiter of exactly-once ends
@@ -8,7 +8,7 @@ Ownership is the room metadata's ``user_id``, compared exactly; the name never
 grants anything. A room is a voice session only if its metadata is readable and
 its name was made for the user that metadata names; any other room belongs to
 nobody and is reported as not found, as is any name voicecore could never have
-made (checked before the gateway is called). status, end and list share this rule.
+made (checked before the gateway is called). rejoin, status, end and list share this rule.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from voicecore.core.aio import all_or_first_error
-from voicecore.core.creation import SessionCreator
+from voicecore.core.creation import SessionCreator, agent_dispatch_for, started_session
 from voicecore.core.domain import (
     AgentType,
     RoomMetadata,
@@ -36,6 +36,7 @@ from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
 from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
 from voicecore.core.ports import (
+    DispatchRecord,
     Participant,
     ParticipantKind,
     Room,
@@ -55,10 +56,11 @@ _CREATE_ATTEMPTS = 3
 # An end holds this lock, and keeps it once the room is deleted: any other end of the
 # same room meanwhile, on any replica, is "not found" without a second DeleteRoom.
 _END_LOCK_LEASE = timedelta(seconds=60)
+_REJOIN_LOCK_LEASE = timedelta(seconds=30)
 
 
 class VoiceSessions:
-    """The four use cases over one room gateway and one token issuer.
+    """The use cases over one room gateway and one token issuer.
 
     Every method may also raise ``GatewayError`` when LiveKit fails or does not answer.
     """
@@ -107,6 +109,36 @@ class VoiceSessions:
         kind = parse_agent_type(agent_type)
         escape_user_id(user.id)  # InvalidUserId before anything is made
         return await self._creator.start(user, kind, idempotency_key)
+
+    async def rejoin(self, user: User, room_name: str) -> StartedSession:
+        """A fresh token for ``user``'s own live session, with the same grants and lifetime as start.
+
+        With an agent name configured, an agent is dispatched again when none is in the
+        room and none is on its way: LiveKit does not re-dispatch when a user comes back.
+        Raises ``SessionNotFound`` (missing, ended, or not a voice session) or
+        ``NotSessionOwner``; nothing is created either way.
+        """
+        metadata, participants = await self._owned_with_participants(user, room_name)
+        issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
+        # One rejoin at a time per room, on any replica, decides whether an agent is
+        # needed: two racing rejoins must not dispatch one each.
+        lock, holder = f"rejoin:{room_name}", uuid.uuid4().hex
+        redispatched = False
+        if await self._store.acquire_lock(lock, holder, lease=_REJOIN_LOCK_LEASE):
+            try:
+                redispatched = await self._redispatch_if_no_agent(user, metadata, room_name, participants)
+            finally:
+                await self._store.release_lock(lock, holder)
+        logger.info(
+            "voice session rejoined",
+            extra=LogContext(
+                user_id=user.id,
+                room_name=room_name,
+                agent_type=metadata.agent_type.value,
+                agent_dispatched=redispatched,
+            ),
+        )
+        return started_session(issued, room_name, metadata.agent_type, metadata.created_at)
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
         """Who is in ``user``'s session now.
@@ -192,6 +224,11 @@ class VoiceSessions:
         return sessions
 
     @property
+    def agent_name(self) -> str | None:
+        """The agent every session gets, when one is configured by name."""
+        return self._policy.agent_name
+
+    @property
     def cleanups_pending(self) -> int:
         return self._creator.pending
 
@@ -238,3 +275,22 @@ class VoiceSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
+
+    async def _redispatch_if_no_agent(
+        self, user: User, metadata: RoomMetadata, room_name: str, participants: Sequence[Participant]
+    ) -> bool:
+        dispatch = agent_dispatch_for(self._policy, user, metadata.agent_type, room_name)
+        if dispatch is None or any(p.kind is ParticipantKind.AGENT for p in participants):
+            return False
+        dispatches = await self._gateway.list_agent_dispatches(room_name)
+        if any(self._on_its_way(record, dispatch.agent_name) for record in dispatches):
+            return False
+        await self._gateway.dispatch_agent(room_name, dispatch)
+        return True
+
+    def _on_its_way(self, record: DispatchRecord, agent_name: str) -> bool:
+        return (
+            record.agent_name == agent_name
+            and not record.finished
+            and self._clock() - record.created_at < self._policy.agent_join_grace
+        )
