@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -94,12 +95,19 @@ def banner(
     )
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
     args = parser.parse_args(argv)
 
+    # Until uvicorn takes over SIGTERM (and after it hands it back), it ends the
+    # process through the with-blocks below, so livekit-server is stopped too.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     if not _configured("AUTH_JWT_SECRET"):
         os.environ["AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from livekit import api
 from tests.support.constants import TEST_API_SECRET
 from tests.support.livekit import eventually, joined, raw_token, silent_server, unique_user_id
 from voicecore.adapters.livekit import LiveKitRoomGateway
-from voicecore.core.errors import GatewayError
+from voicecore.core.errors import GatewayError, WrongEventLoop
 from voicecore.core.naming import new_room_name
 from voicecore.core.ports import AgentDispatch, ParticipantKind, RoomSpec
 from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
@@ -156,3 +157,16 @@ async def test_a_closed_gateway_refuses_calls_instead_of_opening_a_new_session(
         await gateway.ping()
     finally:
         await gateway.aclose()
+
+
+def test_a_client_used_from_a_second_event_loop_is_a_clear_error(livekit_server: LocalLiveKitServer) -> None:
+    gateway = LiveKitRoomGateway(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(gateway.open())
+        assert first.run_until_complete(gateway.get_room("voicecore-no-such-room")) is None
+        with pytest.raises(WrongEventLoop, match="one event loop"):
+            asyncio.run(gateway.get_room("voicecore-no-such-room"))  # asyncio.run: a loop of its own
+    finally:
+        first.run_until_complete(gateway.aclose())
+        first.close()

@@ -1,0 +1,159 @@
+"""``make serve``: a banner with all it takes to try the API by hand, a port check first, no leftovers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.constants import BASE
+from voicecore.testing.livekit_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+BANNER_END = "A token for any other user"
+
+
+def serve(port: int, cwd: Path) -> subprocess.Popen[str]:
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIVEKIT_URL", "LIVEKIT_API_", "AUTH_JWT_", "SESSION_", "LOG_", "HTTP_"))
+    }
+    environ["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "devtools.serve", "--port", str(port)],
+        cwd=cwd,  # no .env here
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_banner(process: subprocess.Popen[str]) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if BANNER_END in line:
+            lines.append(process.stdout.readline().rstrip("\n"))  # the command itself
+            return lines
+    raise AssertionError(f"no banner; stderr:\n{process.stderr.read() if process.stderr else ''}")
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            found |= {child, *descendants(child)}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    port = free_port()
+    process = serve(port, tmp_path)
+    try:
+        yield process, port, read_banner(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)  # reaps it and closes its pipes
+
+
+def wait_until_serving(port: int) -> None:
+    """The banner comes just before uvicorn listens."""
+    deadline = time.monotonic() + 30
+    with httpx.Client(timeout=2) as http:
+        while True:
+            try:
+                if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+
+def value_after(lines: list[str], label: str) -> str:
+    return next(line.split()[-1] for line in lines if line.strip().startswith(label))
+
+
+def test_the_banner_has_what_it_takes_to_try_the_api_as_two_users(
+    served: tuple[subprocess.Popen[str], int, list[str]],
+) -> None:
+    _, port, banner = served
+    assert any(line.startswith(f"voicecore API      http://127.0.0.1:{port}") for line in banner)
+    assert value_after(banner, "LIVEKIT_API_KEY").startswith("APIdev")
+    assert len(value_after(banner, "LIVEKIT_API_SECRET")) >= 32
+    jwt_secret = value_after(banner, "AUTH_JWT_SECRET")
+    token = next(line.split("=", 1)[1] for line in banner if "export TOKEN=" in line)
+    mint = banner[-1].strip()
+    assert mint == f"AUTH_JWT_SECRET={jwt_secret} .venv/bin/python -m devtools.token alice"
+
+    alice = subprocess.run(
+        [sys.executable, "-m", "devtools.token", "alice"],
+        env={**os.environ, "AUTH_JWT_SECRET": jwt_secret, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    base = f"http://127.0.0.1:{port}{BASE}"
+    wait_until_serving(port)
+    with httpx.Client(timeout=10) as http:
+        created = http.post(
+            base, json={"agent_type": "workout"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert created.status_code == 201, created.text
+        room = created.json()["room_name"]
+        refused = http.get(f"{base}/{room}", headers={"Authorization": f"Bearer {alice}"})
+        assert refused.status_code == 403
+
+
+def test_sigterm_leaves_no_livekit_server_running(
+    served: tuple[subprocess.Popen[str], int, list[str]],
+) -> None:
+    process, port, _ = served
+    wait_until_serving(port)
+    children = descendants(process.pid)
+    assert children  # livekit-server (and whatever else make serve started)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if alive(pid)]
+
+
+def test_a_taken_port_is_refused_before_any_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = serve(port, tmp_path)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in err
+    assert "voicecore API" not in out
