@@ -25,7 +25,7 @@ from typing import IO, Protocol
 
 import uvicorn
 
-from voicecore.testing.livekit_server import free_port
+from voicecore.testing.processes import free_port
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 

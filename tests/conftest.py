@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from hypothesis import settings
+from livekit import api
 
 from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
@@ -113,6 +114,15 @@ async def livekit_gateway(livekit_server: LocalLiveKitServer) -> AsyncIterator[L
     await gateway.open()
     yield gateway
     await gateway.aclose()
+
+
+@pytest.fixture
+async def lk(livekit_server: LocalLiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
+    """livekit-api's own client on the session's server: what really exists, past voicecore."""
+    async with api.LiveKitAPI(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.constants import BASE
-from voicecore.testing.livekit_server import free_port
+from voicecore.testing.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER_END = "A token for any other user"

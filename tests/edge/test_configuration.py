@@ -18,7 +18,8 @@ from tests.support.livekit import unique_user_id
 from tests.support.service_process import running_service, service_environment
 from tests.support.tokens import auth_header
 from voicecore.settings import SettingsError, load_settings
-from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
+from voicecore.testing.livekit_server import LocalLiveKitServer
+from voicecore.testing.processes import free_port
 
 WRONG_SECRET = "a-wrong-secret-that-is-long-enough-0123456789"
 CREDENTIALS_REFUSED = {

@@ -20,14 +20,6 @@ AGENT = "fitness-coach"
 
 
 @pytest.fixture
-async def lk(livekit_server: LocalLiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as client:
-        yield client
-
-
-@pytest.fixture
 async def agent_service(livekit_server: LocalLiveKitServer) -> AsyncIterator[httpx.AsyncClient]:
     """The service on the real server, with an agent configured by name (no worker runs)."""
     container = service_container(

@@ -26,14 +26,6 @@ GHOST_AGENT_WITHIN_S = 45.0
 
 
 @pytest.fixture
-async def lk(livekit_server: LocalLiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as client:
-        yield client
-
-
-@pytest.fixture
 async def made_rooms(lk: api.LiveKitAPI) -> AsyncIterator[list[str]]:
     """Names of this test's rooms, deleted afterwards so the shared worker's agents leave them."""
     names: list[str] = []

@@ -6,7 +6,6 @@ The in-memory gateway models these; if an upgrade changes one, this file says wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -15,14 +14,6 @@ from livekit import api, rtc
 from tests.support.livekit import eventually, joined, raw_token, silent_server, unique_user_id
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, new_room_name
 from voicecore.testing.livekit_server import LocalLiveKitServer
-
-
-@pytest.fixture
-async def lk(livekit_server: LocalLiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as client:
-        yield client
 
 
 async def test_create_with_an_existing_name_returns_the_existing_room_unchanged(lk: api.LiveKitAPI) -> None:

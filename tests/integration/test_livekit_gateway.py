@@ -14,7 +14,8 @@ from voicecore.adapters.livekit import LiveKitRoomGateway
 from voicecore.core.errors import GatewayError, WrongEventLoop
 from voicecore.core.naming import new_room_name
 from voicecore.core.ports import AgentDispatch, ParticipantKind, RoomSpec
-from voicecore.testing.livekit_server import LocalLiveKitServer, free_port
+from voicecore.testing.livekit_server import LocalLiveKitServer
+from voicecore.testing.processes import free_port
 
 
 def spec(name: str, metadata: str = '{"x":1}', **overrides: object) -> RoomSpec:

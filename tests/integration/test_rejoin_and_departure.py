@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -27,14 +26,6 @@ from voicecore.testing.livekit_server import LocalLiveKitServer
 
 AGENT = "fitness-coach"
 GRACE = timedelta(seconds=20)
-
-
-@pytest.fixture
-async def lk(livekit_server: LocalLiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as client:
-        yield client
 
 
 @pytest.fixture

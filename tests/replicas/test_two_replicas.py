@@ -11,8 +11,7 @@ import pytest
 
 from tests.support.constants import BASE
 from tests.support.livekit import eventually, sessions_by_full_scan, unique_user_id
-from tests.support.replica import Replica, running_replica
-from tests.support.service_process import service_environment
+from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.redis_server import LocalRedisServer
@@ -31,7 +30,7 @@ def shared_redis(redis_server: LocalRedisServer) -> LocalRedisServer:
 @pytest.fixture
 def replicas(
     livekit_server: LocalLiveKitServer, shared_redis: LocalRedisServer
-) -> Iterator[tuple[Replica, Replica]]:
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     settings = service_environment(
         livekit_server,
         SESSION_STORE_URL=shared_redis.url,
@@ -47,14 +46,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def listed(http: httpx.AsyncClient, replica: Replica, headers: dict[str, str]) -> set[str]:
+async def listed(http: httpx.AsyncClient, replica: ServiceProcess, headers: dict[str, str]) -> set[str]:
     response = await http.get(replica.base_url + BASE, headers=headers)
     assert response.status_code == 200, response.text
     return {item["room_name"] for item in response.json()["sessions"]}
 
 
 async def test_a_session_made_on_one_replica_is_listed_queried_and_ended_on_the_other(
-    replicas: tuple[Replica, Replica], http: httpx.AsyncClient
+    replicas: tuple[ServiceProcess, ServiceProcess], http: httpx.AsyncClient
 ) -> None:
     first, second = replicas
     headers = auth_header(unique_user_id("replicas"))
@@ -71,7 +70,7 @@ async def test_a_session_made_on_one_replica_is_listed_queried_and_ended_on_the_
 
 @pytest.mark.parametrize("round_", range(3))
 async def test_racing_ends_over_both_replicas_give_exactly_one_200(
-    replicas: tuple[Replica, Replica], http: httpx.AsyncClient, round_: int
+    replicas: tuple[ServiceProcess, ServiceProcess], http: httpx.AsyncClient, round_: int
 ) -> None:
     headers = auth_header(unique_user_id(f"race{round_}"))
     room = (await http.post(replicas[0].base_url + BASE, json={}, headers=headers)).json()["room_name"]
@@ -82,7 +81,7 @@ async def test_racing_ends_over_both_replicas_give_exactly_one_200(
 
 
 async def test_a_replica_killed_mid_request_loses_nothing(
-    replicas: tuple[Replica, Replica],
+    replicas: tuple[ServiceProcess, ServiceProcess],
     http: httpx.AsyncClient,
     livekit_server: LocalLiveKitServer,
 ) -> None:
@@ -90,7 +89,7 @@ async def test_a_replica_killed_mid_request_loses_nothing(
     user = unique_user_id("killed")
     headers = auth_header(user)
 
-    async def create(replica: Replica) -> httpx.Response | None:
+    async def create(replica: ServiceProcess) -> httpx.Response | None:
         try:
             return await http.post(replica.base_url + BASE, json={}, headers=headers)
         except httpx.TransportError:
@@ -111,7 +110,7 @@ async def test_a_replica_killed_mid_request_loses_nothing(
 
 
 async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
-    replicas: tuple[Replica, Replica],
+    replicas: tuple[ServiceProcess, ServiceProcess],
     http: httpx.AsyncClient,
     shared_redis: LocalRedisServer,
     livekit_server: LocalLiveKitServer,
@@ -135,7 +134,7 @@ async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
 
 
 async def test_a_restarted_replica_lists_what_the_others_made(
-    replicas: tuple[Replica, Replica], http: httpx.AsyncClient
+    replicas: tuple[ServiceProcess, ServiceProcess], http: httpx.AsyncClient
 ) -> None:
     first, second = replicas
     headers = auth_header(unique_user_id("restart"))

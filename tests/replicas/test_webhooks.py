@@ -15,14 +15,14 @@ from livekit import api
 
 from tests.support.constants import BASE
 from tests.support.livekit import eventually, joined, unique_user_id
-from tests.support.replica import Replica, running_replica
-from tests.support.service_process import service_environment
+from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, utc_now
 from voicecore.core.naming import new_room_name
 from voicecore.core.store import SessionRecord
-from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, free_port
+from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
+from voicecore.testing.processes import free_port
 from voicecore.testing.redis_server import LocalRedisServer
 from voicecore_http.webhooks import WEBHOOK_PATH
 
@@ -48,7 +48,7 @@ def webhook_server(service_port: int) -> Iterator[LocalLiveKitServer]:
 @pytest.fixture(scope="module")
 def service(
     webhook_server: LocalLiveKitServer, redis_server: LocalRedisServer, service_port: int
-) -> Iterator[Replica]:
+) -> Iterator[ServiceProcess]:
     if not redis_server.running:
         redis_server.start()
     # Only start-up repairs the index: whatever else it learns, it learns from webhooks.
@@ -74,7 +74,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_participants_joining_and_leaving_are_noted_from_livekits_webhooks(
-    service: Replica,
+    service: ServiceProcess,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,
@@ -97,7 +97,7 @@ async def test_participants_joining_and_leaving_are_noted_from_livekits_webhooks
 
 
 async def test_a_room_deleted_behind_the_service_is_forgotten_on_room_finished(
-    service: Replica,
+    service: ServiceProcess,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,
@@ -113,7 +113,7 @@ async def test_a_room_deleted_behind_the_service_is_forgotten_on_room_finished(
 
 
 async def test_a_session_made_behind_the_service_is_listed_once_room_started_arrives(
-    service: Replica, webhook_server: LocalLiveKitServer, http: httpx.AsyncClient
+    service: ServiceProcess, webhook_server: LocalLiveKitServer, http: httpx.AsyncClient
 ) -> None:
     user = unique_user_id("elsewhere")
     name = new_room_name(user)
@@ -147,7 +147,7 @@ def participant_joined(room_name: str, identity: str) -> str:
 
 
 async def test_forged_tampered_or_unreadable_deliveries_change_nothing_and_duplicates_apply_once(
-    service: Replica,
+    service: ServiceProcess,
     webhook_server: LocalLiveKitServer,
     store: RedisSessionStore,
     http: httpx.AsyncClient,

@@ -16,7 +16,7 @@ from tests.store.support import record
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.errors import StoreError
 from voicecore.core.store import RateAllowed, RateLimited, SessionStore, SlotRefused, SlotReserved
-from voicecore.testing.livekit_server import free_port
+from voicecore.testing.processes import free_port
 from voicecore.testing.redis_server import LocalRedisServer
 
 LEASE = timedelta(seconds=30)

@@ -13,15 +13,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.constants import AUTH_SECRET
-from voicecore.testing.livekit_server import LocalLiveKitServer, die_with_parent, free_port
+from voicecore.testing.livekit_server import LocalLiveKitServer
+from voicecore.testing.processes import free_port, log_tail, spawn, stop, wait_until_ready
 
 # Deadlines short enough for a test to wait for; the defaults are longer.
 QUICK_IDLE_SECONDS = 1
@@ -33,13 +34,52 @@ _SCRUBBED_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "HTTP_", "COR
 
 @dataclass
 class ServiceProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
+    """One service process on loopback; it can be killed and started again on its port (a replica)."""
+
+    settings: Mapping[str, str]
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voicecore-")))
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"service-{self.port}.log"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self._process is not None, "the service is not running"
+        return self._process
+
+    def start(self, *, ready_timeout: float = 30.0) -> None:
+        self._process = spawn(
+            [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(self.port)],
+            self.log_path,
+            env=self.settings,  # from service_environment: only the settings given
+            cwd=self.workdir,  # no .env here
+        )
+        wait_until_ready(
+            self._process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
+        )
+
+    def _healthy(self) -> bool:
+        with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
+
+    def kill(self) -> None:
+        """SIGKILL: the replica dies mid-whatever, as a crashed machine would."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def stop(self) -> None:
+        """uvicorn's graceful shutdown (SIGTERM), then SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        stop(process, timeout=15)
 
     def rss_bytes(self) -> int:
         """The service process's resident set size, from /proc."""
@@ -51,8 +91,11 @@ class ServiceProcess:
     def log_text(self) -> str:
         return self.log_path.read_bytes().decode("utf-8", errors="backslashreplace")
 
+    def log_tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_path, lines)
+
     def running(self) -> bool:
-        return self.process.poll() is None
+        return self._process is not None and self._process.poll() is None
 
 
 def service_environment(livekit: LocalLiveKitServer | None = None, **variables: str) -> dict[str, str]:
@@ -66,50 +109,30 @@ def service_environment(livekit: LocalLiveKitServer | None = None, **variables: 
     return env
 
 
-def _wait_healthy(service: ServiceProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not service.running():
-            raise RuntimeError(f"the service exited early:\n{service.log_text()[-4000:]}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(service.base_url + "/healthz", timeout=1) as response,  # noqa: S310
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the service was not up after {timeout}s:\n{service.log_text()[-4000:]}")
-
-
 @contextlib.contextmanager
 def running_service(
     workdir: Path, livekit: LocalLiveKitServer | None = None, **variables: str
 ) -> Iterator[ServiceProcess]:
     """The service on a free loopback port, up (``/healthz`` answers) for the block; stopped after."""
-    port = free_port()
-    log_path = workdir / f"service-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(port)],
-            env=service_environment(livekit, **variables),
-            cwd=workdir,  # no .env here
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
-        )
-    service = ServiceProcess(process, port, log_path)
+    with running_replica(service_environment(livekit, **variables), workdir=workdir) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def running_replica(
+    settings: Mapping[str, str], *, port: int | None = None, workdir: Path | None = None
+) -> Iterator[ServiceProcess]:
+    """A service with exactly these settings (``service_environment``), on ``port`` if given."""
+    service = ServiceProcess(settings)
+    if port is not None:
+        service.port = port
+    if workdir is not None:
+        service.workdir = workdir
+    service.start()
     try:
-        _wait_healthy(service, timeout=30)
         yield service
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        service.stop()
 
 
 # --- raw HTTP/1.1 on a socket: what an attacker sends, byte for byte -------------

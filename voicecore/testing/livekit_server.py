@@ -8,27 +8,22 @@ pinned v1.13.5 with ``go install`` into ``.tools/bin`` and its scripts put that 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voicecore.testing.processes import free_port, log_tail, spawn, stop, wait_until_ready
+
 PINNED_VERSION = "v1.13.5"
 BINARY_VARIABLE = "LIVEKIT_SERVER_BIN"
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 class LiveKitServerUnavailable(RuntimeError):
@@ -41,20 +36,6 @@ def find_binary() -> Path | None:
         return Path(configured)
     found = shutil.which("livekit-server")
     return Path(found) if found else None
-
-
-def die_with_parent() -> None:
-    """In a child before exec: end when the parent dies, so no server outlives its owner."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -118,33 +99,22 @@ class LocalLiveKitServer:
         config = self.workdir / "livekit.yaml"
         config.write_text(self.config_yaml())
         config.chmod(0o600)
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        self._process = spawn(
             [str(self.binary), "--config", str(config), "--bind", "127.0.0.1", "--node-ip", "127.0.0.1"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+            self.log_path,
         )
-        log.close()
-        self._wait_ready(ready_timeout)
+        wait_until_ready(
+            self._process,
+            self._answers_200,
+            timeout=ready_timeout,
+            what="livekit-server",
+            log_tail=self.log_tail,
+            failure=LiveKitServerUnavailable,
+        )
 
-    def _wait_ready(self, timeout: float) -> None:
-        # The process may print a bad config or a taken port and still exit 0:
-        # only a 200 from GET / means ready.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise LiveKitServerUnavailable(f"livekit-server exited early:\n{self.log_tail()}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(self.http_url + "/", timeout=1) as response,  # noqa: S310
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise LiveKitServerUnavailable(f"livekit-server not ready after {timeout}s:\n{self.log_tail()}")
+    def _answers_200(self) -> bool:
+        with urllib.request.urlopen(self.http_url + "/", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
 
     @property
     def running(self) -> bool:
@@ -152,22 +122,10 @@ class LocalLiveKitServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return "(no log)"
-        # Some lines carry whole SDP offers: keep each line readable.
-        return "\n".join(line if len(line) <= 400 else line[:400] + " …" for line in tail)
+        return log_tail(self.log_path, lines)
 
     def cleanup(self) -> None:
         self.stop()

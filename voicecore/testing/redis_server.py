@@ -14,12 +14,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicecore.testing.livekit_server import free_port
+from voicecore.testing.processes import free_port, log_tail, spawn, stop, wait_until_ready
 
 
 class RedisServerUnavailable(RuntimeError):
@@ -66,24 +65,15 @@ class LocalRedisServer:
     def start(self, *, ready_timeout: float = 10.0) -> None:
         if self.running:
             return
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(  # noqa: S603 - the system's redis-server, fixed arguments
-            [str(self.binary), *self._options()],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+        self._process = spawn([str(self.binary), *self._options()], self.log_path)
+        wait_until_ready(
+            self._process,
+            lambda: self._command(b"PING") == b"+PONG",
+            timeout=ready_timeout,
+            what="redis-server",
+            log_tail=self.log_tail,
+            failure=RedisServerUnavailable,
         )
-        log.close()
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RedisServerUnavailable(f"redis-server exited early:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if self._command(b"PING") == b"+PONG":
-                    return
-            time.sleep(0.02)
-        self.stop()
-        raise RedisServerUnavailable(f"redis-server did not answer PING in {ready_timeout}s")
 
     def _command(self, inline: bytes) -> bytes:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
@@ -108,20 +98,10 @@ class LocalRedisServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def cleanup(self) -> None:
         self.stop()

@@ -1,0 +1,99 @@
+"""Running a server process for tests: spawn it logging to a file, wait until it answers, stop it.
+
+Shared by the LiveKit and Redis launchers here and the service replicas of this
+repository's tests, so each says only how to start its server and how to tell it is ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before exec: end when the parent dies, so no server outlives its owner."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output appended to ``log_path``; it dies with this process."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own servers, fixed arguments
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+        )
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    answers: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    log_tail: Callable[[], str],
+    failure: type[Exception] = RuntimeError,
+) -> None:
+    """Poll ``answers`` until it is true; stop the process and raise ``failure`` if it exits or times out.
+
+    A server may print a bad configuration and still exit 0, so only its answer counts.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise failure(f"{what} exited early:\n{log_tail()}")
+        with contextlib.suppress(OSError):
+            if answers():
+                return
+        time.sleep(0.05)
+    stop(process)
+    raise failure(f"{what} was not ready after {timeout}s:\n{log_tail()}")
+
+
+def stop(process: subprocess.Popen[bytes] | None, *, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it does not end in ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(log_path: Path, lines: int = 60, *, width: int = 400) -> str:
+    """The last lines of a log, each cut to ``width`` (some lines carry whole SDP offers)."""
+    try:
+        tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "(no log)"
+    return "\n".join(line if len(line) <= width else line[:width] + " …" for line in tail)
