@@ -88,6 +88,15 @@ def redis_server() -> Iterator[LocalRedisServer]:
         yield server
 
 
+@pytest.fixture
+def empty_redis(redis_server: LocalRedisServer) -> LocalRedisServer:
+    """The session's Redis, running (a test may have stopped it) and emptied."""
+    if not redis_server.running:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server
+
+
 # --- the real LiveKit server ---------------------------------------------------
 
 

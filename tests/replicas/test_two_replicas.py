@@ -20,20 +20,12 @@ RECONCILE_EVERY = 1.0  # seconds: short, so a test sees the next pass
 
 
 @pytest.fixture
-def shared_redis(redis_server: LocalRedisServer) -> LocalRedisServer:
-    if not redis_server.running:
-        redis_server.start()
-    redis_server.flush()
-    return redis_server
-
-
-@pytest.fixture
 def replicas(
-    livekit_server: LocalLiveKitServer, shared_redis: LocalRedisServer
+    livekit_server: LocalLiveKitServer, empty_redis: LocalRedisServer
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     settings = service_environment(
         livekit_server,
-        SESSION_STORE_URL=shared_redis.url,
+        SESSION_STORE_URL=empty_redis.url,
         SESSION_RECONCILE_INTERVAL_SECONDS=str(RECONCILE_EVERY),
     )
     with running_replica(settings) as first, running_replica(settings) as second:
@@ -112,7 +104,7 @@ async def test_a_replica_killed_mid_request_loses_nothing(
 async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
     replicas: tuple[ServiceProcess, ServiceProcess],
     http: httpx.AsyncClient,
-    shared_redis: LocalRedisServer,
+    empty_redis: LocalRedisServer,
     livekit_server: LocalLiveKitServer,
 ) -> None:
     first, second = replicas
@@ -122,13 +114,13 @@ async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
         (await http.post(first.base_url + BASE, json={}, headers=headers)).json()["room_name"]
         for _ in range(3)
     }
-    await asyncio.to_thread(shared_redis.stop)
+    await asyncio.to_thread(empty_redis.stop)
     down = await http.get(second.base_url + BASE, headers=headers)
     assert (down.status_code, down.json()) == (
         503,
         {"detail": "Session state is temporarily unavailable; please retry"},
     )
-    await asyncio.to_thread(shared_redis.start)  # empty: nothing was persisted
+    await asyncio.to_thread(empty_redis.start)  # empty: nothing was persisted
     repaired = await eventually(lambda: listed(http, second, headers), lambda names: names == made, within=5)
     assert repaired == made == await sessions_by_full_scan(livekit_server, user)
 

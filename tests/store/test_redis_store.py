@@ -23,16 +23,8 @@ LEASE = timedelta(seconds=30)
 
 
 @pytest.fixture
-def server(redis_server: LocalRedisServer) -> LocalRedisServer:
-    if not redis_server.running:
-        redis_server.start()
-    redis_server.flush()
-    return redis_server
-
-
-@pytest.fixture
-async def raw(server: LocalRedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(server.url, decode_responses=True)
+async def raw(empty_redis: LocalRedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(empty_redis.url, decode_responses=True)
     yield client
     await client.aclose()
 
@@ -41,12 +33,12 @@ Build = Callable[..., Awaitable[RedisSessionStore]]
 
 
 @pytest.fixture
-async def build(server: LocalRedisServer) -> AsyncIterator[Build]:
-    """Stores as production builds them (no injected clock: the server's TIME), closed after the test."""
+async def build(empty_redis: LocalRedisServer) -> AsyncIterator[Build]:
+    """Stores as production builds them (no injected clock: the empty_redis's TIME), closed after the test."""
     stores: list[RedisSessionStore] = []
 
     async def make(url: str | None = None, **options: Any) -> RedisSessionStore:
-        store = RedisSessionStore(url or server.url, **options)
+        store = RedisSessionStore(url or empty_redis.url, **options)
         stores.append(store)
         await store.open()
         return store
@@ -56,11 +48,11 @@ async def build(server: LocalRedisServer) -> AsyncIterator[Build]:
         await store.aclose()
 
 
-async def test_a_redis_store_is_a_session_store(server: LocalRedisServer, build: Build) -> None:
+async def test_a_redis_store_is_a_session_store(empty_redis: LocalRedisServer, build: Build) -> None:
     assert isinstance(await build(), SessionStore)
 
 
-async def test_two_replicas_see_each_others_writes(server: LocalRedisServer, build: Build) -> None:
+async def test_two_replicas_see_each_others_writes(empty_redis: LocalRedisServer, build: Build) -> None:
     one, other = await build(), await build()
     created = datetime.now(UTC)
     assert await one.add_session(record("room", "alice", at=created))
@@ -73,7 +65,7 @@ async def test_two_replicas_see_each_others_writes(server: LocalRedisServer, bui
     assert await one.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotReserved()
 
 
-async def test_the_servers_clock_ends_reservations(server: LocalRedisServer, build: Build) -> None:
+async def test_the_servers_clock_ends_reservations(empty_redis: LocalRedisServer, build: Build) -> None:
     store = await build()
     lease = timedelta(milliseconds=100)
     assert await store.reserve_slot("alice", "room-1", limit=1, lease=lease) == SlotReserved()
@@ -81,7 +73,7 @@ async def test_the_servers_clock_ends_reservations(server: LocalRedisServer, bui
     assert await store.reserve_slot("alice", "room-2", limit=1, lease=lease) == SlotReserved()
 
 
-async def test_the_servers_clock_drives_the_rate_limit(server: LocalRedisServer, build: Build) -> None:
+async def test_the_servers_clock_drives_the_rate_limit(empty_redis: LocalRedisServer, build: Build) -> None:
     store = await build()
     assert await store.take_creation_token("alice", per_minute=1) == RateAllowed()
     refused = await store.take_creation_token("alice", per_minute=1)
@@ -89,7 +81,9 @@ async def test_the_servers_clock_drives_the_rate_limit(server: LocalRedisServer,
     assert 1 <= refused.retry_after_seconds <= 60
 
 
-async def test_a_record_left_alone_expires_and_frees_its_slot(server: LocalRedisServer, build: Build) -> None:
+async def test_a_record_left_alone_expires_and_frees_its_slot(
+    empty_redis: LocalRedisServer, build: Build
+) -> None:
     store = await build(record_ttl=timedelta(milliseconds=100))
     await store.add_session(record("room", "alice"))
     await asyncio.sleep(0.2)
@@ -125,7 +119,7 @@ async def test_nothing_is_kept_for_ever(build: Build, raw: aioredis.Redis) -> No
     assert all(key.startswith("voicecore:") for key in keys)
 
 
-async def test_prefixes_keep_deployments_apart(server: LocalRedisServer, build: Build) -> None:
+async def test_prefixes_keep_deployments_apart(empty_redis: LocalRedisServer, build: Build) -> None:
     blue = await build(prefix="blue:")
     green = await build(prefix="green:")
     await blue.add_session(record("room", "alice"))
@@ -136,27 +130,27 @@ async def test_prefixes_keep_deployments_apart(server: LocalRedisServer, build: 
 
 
 async def test_a_restarted_redis_fails_while_down_and_works_after(
-    server: LocalRedisServer, build: Build
+    empty_redis: LocalRedisServer, build: Build
 ) -> None:
     store = await build()
     await store.add_session(record("room", "alice"))
-    server.stop()
+    empty_redis.stop()
     try:
         for call in (store.ping(), store.get_session("room"), store.remove_session("room")):
             with pytest.raises(StoreError) as raised:
                 await call
             assert isinstance(raised.value.__cause__, RedisError)
-            assert str(server.port) not in str(raised.value)
+            assert str(empty_redis.port) not in str(raised.value)
     finally:
-        server.start()
+        empty_redis.start()
     await store.ping()
-    # The restarted server is empty: no data, and no scripts until they are loaded again.
+    # The restarted empty_redis is empty: no data, and no scripts until they are loaded again.
     assert await store.get_session("room") is None
     assert await store.add_session(record("room", "alice"))
     assert await store.remove_session("room") == record("room", "alice")
     # A restart between two calls: the pooled connection is dead, and is replaced unnoticed.
-    server.stop()
-    server.start()
+    empty_redis.stop()
+    empty_redis.start()
     assert await store.get_session("room") is None
 
 
@@ -186,8 +180,10 @@ async def test_no_redis_at_all_is_a_store_error_that_names_no_address(
     assert str(port) not in str(raised.value)
 
 
-async def test_a_password_in_the_url_never_reaches_the_error(server: LocalRedisServer, build: Build) -> None:
-    store = await build(f"redis://:not-the-password@127.0.0.1:{server.port}/0")
+async def test_a_password_in_the_url_never_reaches_the_error(
+    empty_redis: LocalRedisServer, build: Build
+) -> None:
+    store = await build(f"redis://:not-the-password@127.0.0.1:{empty_redis.port}/0")
     with pytest.raises(StoreError) as raised:
         await store.ping()
     assert "not-the-password" not in str(raised.value)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicecore.testing.processes import free_port, log_tail, spawn, stop, wait_until_ready
+from voicecore.testing.processes import ServerProcess, free_port, spawn, wait_until_ready
 
 PINNED_VERSION = "v1.13.5"
 BINARY_VARIABLE = "LIVEKIT_SERVER_BIN"
@@ -39,7 +39,7 @@ def find_binary() -> Path | None:
 
 
 @dataclass
-class LocalLiveKitServer:
+class LocalLiveKitServer(ServerProcess):
     """One livekit-server process on 127.0.0.1 with a generated key pair and free ports."""
 
     binary: Path
@@ -115,21 +115,6 @@ class LocalLiveKitServer:
     def _answers_200(self) -> bool:
         with urllib.request.urlopen(self.http_url + "/", timeout=1) as response:  # noqa: S310
             return bool(response.status == 200)
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        stop(process)
-
-    def log_tail(self, lines: int = 60) -> str:
-        return log_tail(self.log_path, lines)
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,3 +98,29 @@ def log_tail(log_path: Path, lines: int = 60, *, width: int = 400) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(line if len(line) <= width else line[:width] + " …" for line in tail)
+
+
+class ServerProcess:
+    """What the local servers share: a process, a work directory, a log, and how they end."""
+
+    workdir: Path
+    _process: subprocess.Popen[bytes] | None
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        stop(process)
+
+    def log_tail(self, lines: int = 60) -> str:
+        return log_tail(self.log_path, lines)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

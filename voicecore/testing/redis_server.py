@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicecore.testing.processes import free_port, log_tail, spawn, stop, wait_until_ready
+from voicecore.testing.processes import ServerProcess, free_port, spawn, wait_until_ready
 
 
 class RedisServerUnavailable(RuntimeError):
@@ -34,7 +34,7 @@ def find_redis_binary() -> Path | None:
 
 
 @dataclass
-class LocalRedisServer:
+class LocalRedisServer(ServerProcess):
     """One redis-server process on 127.0.0.1; ``stop()`` then ``start()`` reuses its port."""
 
     binary: Path
@@ -91,21 +91,6 @@ class LocalRedisServer:
         reply = self._command(b"FLUSHALL")
         if reply != b"+OK":
             raise RedisServerUnavailable(f"FLUSHALL answered {reply!r}")
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        stop(process)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
