@@ -34,7 +34,7 @@ Build = Callable[..., Awaitable[RedisSessionStore]]
 
 @pytest.fixture
 async def build(empty_redis: LocalRedisServer) -> AsyncIterator[Build]:
-    """Stores as production builds them (no injected clock: the empty_redis's TIME), closed after the test."""
+    """Stores as production builds them (no injected clock: the Redis server's TIME), closed after the test."""
     stores: list[RedisSessionStore] = []
 
     async def make(url: str | None = None, **options: Any) -> RedisSessionStore:
@@ -144,7 +144,7 @@ async def test_a_restarted_redis_fails_while_down_and_works_after(
     finally:
         empty_redis.start()
     await store.ping()
-    # The restarted empty_redis is empty: no data, and no scripts until they are loaded again.
+    # The restarted server is empty: no data, and no scripts until they are loaded again.
     assert await store.get_session("room") is None
     assert await store.add_session(record("room", "alice"))
     assert await store.remove_session("room") == record("room", "alice")
