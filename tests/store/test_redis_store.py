@@ -34,7 +34,7 @@ Build = Callable[..., Awaitable[RedisSessionStore]]
 
 @pytest.fixture
 async def build(empty_redis: LocalRedisServer) -> AsyncIterator[Build]:
-    """Stores as production builds them (no injected clock: the Redis server's TIME), closed after the test."""
+    """Stores as production builds them (no injected clock: Redis's TIME), closed after the test."""
     stores: list[RedisSessionStore] = []
 
     async def make(url: str | None = None, **options: Any) -> RedisSessionStore:
