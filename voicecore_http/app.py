@@ -10,35 +10,23 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from voicecore import __version__
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
-from voicecore.core.errors import GatewayError, GatewayFailure
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
 from voicecore_http.demo_page import serve_demo_page
-from voicecore_http.errors import install_error_handlers, install_validation_handler, livekit_problem
+from voicecore_http.errors import install_error_handlers, install_validation_handler
+from voicecore_http.health import check_livekit, health_router
 from voicecore_http.limits import BodyLimitMiddleware
 from voicecore_http.offline_docs import serve_docs_offline
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
-from voicecore_http.schemas import ErrorBody, HealthBody
 from voicecore_http.webhooks import WEBHOOK_PATH, livekit_webhooks_router
 
 logger = logging.getLogger(__name__)
 
-LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
-
-# Failures that no wait can mend: LIVEKIT_CHECK_ON_START refuses to start on them.
-_MISCONFIGURED = frozenset(
-    {GatewayFailure.CREDENTIALS_REFUSED, GatewayFailure.TLS_TO_PLAIN_SERVER, GatewayFailure.TLS_FAILED}
-)
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-class LiveKitMisconfigured(RuntimeError):
-    """The start-up probe found a configuration LiveKit refuses; the message says what to check."""
 
 
 def include_voice_sessions(
@@ -91,65 +79,6 @@ def _no_slash_redirects(prefix: str) -> APIRouter:
     for path in (f"{prefix}/", f"{prefix}/{{anything:path}}/"):
         router.add_api_route(path, not_found, methods=_EVERY_METHOD)
     return router
-
-
-def health_router(container: VoiceCoreContainer) -> APIRouter:
-    """``/healthz`` (the process is up) and ``/readyz`` (LiveKit answers us); hosts mount it too.
-
-    A failed readiness says which of unreachable, credentials refused or TLS to a
-    server without TLS it is, and is logged at ERROR with what to check when the
-    answer changes (not on every probe).
-    """
-    router = APIRouter(tags=["health"])
-    last_failure: list[GatewayFailure | None] = [None]
-
-    @router.get("/healthz", operation_id="getHealth", summary="The process is up")
-    async def healthz() -> HealthBody:
-        return HealthBody(status="ok")
-
-    @router.get(
-        "/readyz",
-        operation_id="getReadiness",
-        summary="LiveKit answers",
-        response_model=HealthBody,
-        responses={
-            503: {
-                "model": ErrorBody,
-                "description": "LiveKit does not answer, refuses our credentials, or does not speak TLS.",
-                "content": {"application/json": {"example": {"detail": LIVEKIT_UNREACHABLE}}},
-            }
-        },
-    )
-    async def readyz() -> HealthBody | JSONResponse:
-        try:
-            await container.room_gateway().ping()
-        except GatewayError as exc:
-            problem = livekit_problem(exc)
-            if last_failure[0] != exc.reason:
-                last_failure[0] = exc.reason
-                logger.error("not ready: %s; %s", exc, problem.check)
-            return JSONResponse({"detail": problem.readiness}, status_code=503)
-        if last_failure[0] is not None:
-            last_failure[0] = None
-            logger.info("ready: LiveKit answers again")
-        return HealthBody(status="ready")
-
-    return router
-
-
-async def check_livekit(container: VoiceCoreContainer) -> None:
-    """Ask LiveKit once; raise LiveKitMisconfigured if it refuses our configuration.
-
-    Unreachable is only logged: LiveKit may be starting too. Call it inside
-    ``voicecore_lifespan``; LIVEKIT_CHECK_ON_START=1 makes the standalone service do so.
-    """
-    try:
-        await container.room_gateway().ping()
-    except GatewayError as exc:
-        problem = livekit_problem(exc)
-        logger.error("LiveKit check at start-up failed: %s; %s", exc, problem.check)
-        if exc.reason in _MISCONFIGURED:
-            raise LiveKitMisconfigured(f"{problem.readiness}; {problem.check}") from None
 
 
 def create_app(container: ServiceContainer | None = None) -> FastAPI:

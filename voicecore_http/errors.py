@@ -23,7 +23,6 @@ from voicecore.core.errors import (
     CreationRateLimited,
     FieldNotAllowed,
     GatewayError,
-    GatewayFailure,
     IdempotencyKeyBusy,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -38,6 +37,7 @@ from voicecore.core.errors import (
 )
 from voicecore.core.log_context import LogContext
 from voicecore_http.auth import HostUserWithoutId, NotAuthenticated
+from voicecore_http.livekit_problems import livekit_problem
 from voicecore_http.schemas import ErrorBody
 
 logger = logging.getLogger(__name__)
@@ -138,47 +138,6 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     IdempotencyKeyBusy: KEY_BUSY,
     HostUserWithoutId: UNEXPECTED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class LiveKitProblem:
-    readiness: str  # /readyz's detail
-    check: str  # what the ERROR log tells an operator to check
-
-
-_LIVEKIT_UNREACHABLE = LiveKitProblem(
-    "LiveKit is not reachable",
-    "check that LiveKit runs and that LIVEKIT_URL (host and port) reaches it from this machine",
-)
-# LiveKit failures, by kind: what /readyz says, and what the log says to check.
-LIVEKIT_PROBLEMS: dict[GatewayFailure, LiveKitProblem] = {
-    GatewayFailure.CREDENTIALS_REFUSED: LiveKitProblem(
-        "LiveKit refused our credentials (check LIVEKIT_API_KEY / LIVEKIT_API_SECRET)",
-        "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET: LiveKit does not know this key, or the secret is "
-        "not the key's pair",
-    ),
-    GatewayFailure.TLS_TO_PLAIN_SERVER: LiveKitProblem(
-        "TLS to a non-TLS server (LIVEKIT_URL is wss:// or https://, LiveKit answers without TLS)",
-        "check LIVEKIT_URL: use ws:// or http:// for a LiveKit server without TLS, or put TLS in front of it",
-    ),
-    GatewayFailure.TLS_FAILED: LiveKitProblem(
-        "TLS to LiveKit failed",
-        "check LIVEKIT_URL's host name and LiveKit's TLS certificate: trusted here, and for that name?",
-    ),
-    GatewayFailure.UNREACHABLE: _LIVEKIT_UNREACHABLE,
-    GatewayFailure.TIMEOUT: LiveKitProblem(
-        "LiveKit is not reachable",
-        "LiveKit did not answer within LIVEKIT_TIMEOUT_SECONDS: check that it runs, its load, and the "
-        "network between",
-    ),
-    GatewayFailure.ERROR_ANSWER: LiveKitProblem(
-        "LiveKit is not reachable", "LiveKit answered with an error: check LiveKit's own log"
-    ),
-}
-
-
-def livekit_problem(exc: GatewayError) -> LiveKitProblem:
-    return LIVEKIT_PROBLEMS.get(exc.reason, _LIVEKIT_UNREACHABLE)
 
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:

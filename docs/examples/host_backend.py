@@ -15,7 +15,8 @@ from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
 
 from voicecore import VoiceCoreContainer, load_settings, voicecore_lifespan
-from voicecore_http.app import health_router, include_voice_sessions
+from voicecore_http.app import include_voice_sessions
+from voicecore_http.health import health_router
 
 
 class HostUser(BaseModel):

@@ -22,7 +22,8 @@ from tests.support.livekit import unique_user_id
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.settings import load_settings
 from voicecore.testing.livekit_server import LocalLiveKitServer
-from voicecore_http.app import health_router, include_voice_sessions
+from voicecore_http.app import include_voice_sessions
+from voicecore_http.health import health_router
 
 PREFIX = "/coach/voice"
 HEALTH_PREFIX = "/coach"  # outside PREFIX: there, /healthz would read as a session's name

@@ -1,0 +1,90 @@
+"""Health for the standalone service and for hosts: /healthz, /readyz, and the start-up check.
+
+Readiness tells LiveKit's failures apart (unreachable, credentials refused, TLS to a
+server without TLS, ...), each with what an operator should check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from voicecore.container import VoiceCoreContainer
+from voicecore.core.errors import GatewayError, GatewayFailure
+from voicecore_http.livekit_problems import livekit_problem
+from voicecore_http.schemas import ErrorBody, HealthBody
+
+logger = logging.getLogger(__name__)
+
+
+LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
+
+# Failures that no wait can mend: LIVEKIT_CHECK_ON_START refuses to start on them.
+_MISCONFIGURED = frozenset(
+    {GatewayFailure.CREDENTIALS_REFUSED, GatewayFailure.TLS_TO_PLAIN_SERVER, GatewayFailure.TLS_FAILED}
+)
+
+
+class LiveKitMisconfigured(RuntimeError):
+    """The start-up probe found a configuration LiveKit refuses; the message says what to check."""
+
+
+def health_router(container: VoiceCoreContainer) -> APIRouter:
+    """``/healthz`` (the process is up) and ``/readyz`` (LiveKit answers us); hosts mount it too.
+
+    A failed readiness says which of unreachable, credentials refused or TLS to a
+    server without TLS it is, and is logged at ERROR with what to check when the
+    answer changes (not on every probe).
+    """
+    router = APIRouter(tags=["health"])
+    last_failure: list[GatewayFailure | None] = [None]
+
+    @router.get("/healthz", operation_id="getHealth", summary="The process is up")
+    async def healthz() -> HealthBody:
+        return HealthBody(status="ok")
+
+    @router.get(
+        "/readyz",
+        operation_id="getReadiness",
+        summary="LiveKit answers",
+        response_model=HealthBody,
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": "LiveKit does not answer, refuses our credentials, or does not speak TLS.",
+                "content": {"application/json": {"example": {"detail": LIVEKIT_UNREACHABLE}}},
+            }
+        },
+    )
+    async def readyz() -> HealthBody | JSONResponse:
+        try:
+            await container.room_gateway().ping()
+        except GatewayError as exc:
+            problem = livekit_problem(exc)
+            if last_failure[0] != exc.reason:
+                last_failure[0] = exc.reason
+                logger.error("not ready: %s; %s", exc, problem.check)
+            return JSONResponse({"detail": problem.readiness}, status_code=503)
+        if last_failure[0] is not None:
+            last_failure[0] = None
+            logger.info("ready: LiveKit answers again")
+        return HealthBody(status="ready")
+
+    return router
+
+
+async def check_livekit(container: VoiceCoreContainer) -> None:
+    """Ask LiveKit once; raise LiveKitMisconfigured if it refuses our configuration.
+
+    Unreachable is only logged: LiveKit may be starting too. Call it inside
+    ``voicecore_lifespan``; LIVEKIT_CHECK_ON_START=1 makes the standalone service do so.
+    """
+    try:
+        await container.room_gateway().ping()
+    except GatewayError as exc:
+        problem = livekit_problem(exc)
+        logger.error("LiveKit check at start-up failed: %s; %s", exc, problem.check)
+        if exc.reason in _MISCONFIGURED:
+            raise LiveKitMisconfigured(f"{problem.readiness}; {problem.check}") from None
