@@ -15,8 +15,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from dependency_injector import containers, providers
 
-from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
-from voicecore.adapters.livekit_webhooks import LiveKitWebhookVerifier
+from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer, LiveKitWebhookVerifier
 from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.events import SessionEvents

@@ -8,11 +8,7 @@ from livekit import api
 from livekit.api.room_service import RoomService
 
 from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
-from voicecore.adapters.livekit import (
-    SERVER_TOKEN_TTL,
-    ServerTokens,
-    _RoomService,
-)
+from voicecore.adapters.livekit.server_tokens import SERVER_TOKEN_TTL, ReusingRoomService, ServerTokens
 
 # --- server tokens -----------------------------------------------------------------
 
@@ -102,7 +98,7 @@ def test_only_the_most_recently_used_server_tokens_are_kept() -> None:
 async def test_the_room_service_takes_its_authorization_from_the_server_tokens() -> None:
     tokens = ServerTokens(TEST_API_KEY, TEST_API_SECRET, clock=Clock())
     async with aiohttp.ClientSession() as session:
-        service = _RoomService(session, "ws://127.0.0.1:7880", TEST_API_KEY, TEST_API_SECRET, tokens)
+        service = ReusingRoomService(session, "ws://127.0.0.1:7880", TEST_API_KEY, TEST_API_SECRET, tokens)
         header = service._auth_header(api.VideoGrants(room_list=True))
         assert header is tokens.header(api.VideoGrants(room_list=True))
         # SIP grants are not cached: livekit-api signs those itself.
