@@ -21,6 +21,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.chromium import chromium_page
 from tests.browser.netns import NotIsolated, inside_private_network
-from tests.browser.scenario_join import STEP_TIMEOUT_MS, Stopwatch, participant_publishing_audio
+from tests.browser.scenario_join import STEP_TIMEOUT_MS, Stopwatch
 from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess, agents_in, running_agent_worker
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
@@ -78,6 +79,25 @@ async def server_view(lk: api.LiveKitAPI, room: str) -> dict[str, Any]:
     }
 
 
+async def the_user_publishing(
+    lk: api.LiveKitAPI, room: str, *, replacing: str | None = None
+) -> api.ParticipantInfo | None:
+    """The user's one connection in ``room`` once it publishes audio; after a reload, the one
+    that replaced the connection ``replacing`` (the old one may linger for a moment)."""
+    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        users = [p for p in listed.participants if p.identity == USER_ID]
+        if (
+            len(users) == 1
+            and users[0].sid != replacing
+            and any(t.type == api.TrackType.AUDIO for t in users[0].tracks)
+        ):
+            return users[0]
+        await asyncio.sleep(0.1)
+    return None
+
+
 async def joined_with_agent(page: Page, via: str) -> None:
     """The page is connected through ``via``, its microphone on, and shows the agent: in the room
     (a remote participant marked as agent) and in the API's status (counted, agent connected)."""
@@ -107,14 +127,17 @@ async def use_the_demo_page(
         await page.get_by_test_id("token-input").fill(bearer(USER_ID))
         await page.get_by_test_id("sign-in").click()
         await expect(page.get_by_test_id("user")).to_have_text(USER_ID)
+        result["token_input_after_sign_in"] = await page.get_by_test_id("token-input").input_value()
         watch.lap("signed in")
 
         await page.get_by_test_id("start").click()
-        await expect(page.get_by_test_id("connection-state")).to_have_text("connected", timeout=STEP_TIMEOUT_MS)
+        await expect(page.get_by_test_id("connection-state")).to_have_text(
+            "connected", timeout=STEP_TIMEOUT_MS
+        )
         room = await page.get_by_test_id("room-name").text_content() or ""
         result["room"] = room
         watch.lap("browser joined through TokenSource.endpoint")
-        first = await participant_publishing_audio(lk, room, USER_ID, within=STEP_TIMEOUT_MS / 1000)
+        first = await the_user_publishing(lk, room)
         watch.lap("server sees the browser's microphone")
         await joined_with_agent(page, "TokenSource.endpoint")
         watch.lap("page shows the agent")
@@ -129,7 +152,7 @@ async def use_the_demo_page(
         await expect(page.get_by_test_id("joined-via")).to_have_text("rejoin", timeout=STEP_TIMEOUT_MS)
         await joined_with_agent(page, "rejoin")
         watch.lap("reloaded page rejoined")
-        again = await participant_publishing_audio(lk, room, USER_ID, within=STEP_TIMEOUT_MS / 1000)
+        again = await the_user_publishing(lk, room, replacing=first.sid if first else None)
         result["rejoined"] = {
             "publishing_sid": again.sid if again else None,
             "page": await page_status(page),

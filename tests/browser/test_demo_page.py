@@ -44,6 +44,8 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert result["ok"]
     room = result["room"]
     assert room
+    # Signed in, the page keeps the bearer token in sessionStorage, not on screen.
+    assert result["token_input_after_sign_in"] == ""
 
     # Joined through TokenSource.endpoint: LiveKit has the browser publishing and one agent;
     # the page shows the same room, the agent among the others, and the API's count of both.
