@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -33,12 +34,14 @@ from playwright.async_api import Page, expect
 from tests.browser.chromium import chromium_page
 from tests.browser.netns import NotIsolated, inside_private_network
 from tests.browser.scenario_join import STEP_TIMEOUT_MS, Stopwatch
-from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess, agents_in, running_agent_worker
+from tests.support.agent_worker import DEV_AGENT_NAME, agents_in, running_agent_worker
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 SCREENSHOT = "demo-session-with-agent.png"
+CONSOLE_LOG = "console.log"
+JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+")
 USER_ID = "demo-page-user"
 # The page's status fields, by data-testid.
 STATUS_FIELDS = (
@@ -116,7 +119,7 @@ async def use_the_demo_page(
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     async with (
-        chromium_page(console_log=out / "console.log") as page,
+        chromium_page(console_log=out / CONSOLE_LOG) as page,
         api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk,
     ):
         await page.goto(f"{service.base_url}/demo/")
@@ -200,7 +203,6 @@ def main(argv: list[str]) -> int:
             running_livekit_server() as server,
         ):
             watch.lap("server ready")
-            worker: AgentWorkerProcess
             with running_agent_worker(server) as worker:
                 watch.lap("agent worker registered")
                 with running_service(
@@ -209,7 +211,8 @@ def main(argv: list[str]) -> int:
                     watch.lap("service ready")
                     with logs_kept_on_failure(out, server.log_path, worker.log_path, service.log_path):
                         result |= asyncio.run(use_the_demo_page(server, service, out, watch))
-                        result["ok"] = True
+                result["jwts_in_service_log"] = len(JWT.findall(service.log_text()))
+                result["ok"] = True
     except Exception:
         result["error"] = traceback.format_exc()
     result["seconds"] = watch.laps

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.netns import run_isolated
-from tests.browser.scenario_demo_page import SCREENSHOT, USER_ID
+from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "demo-page"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -90,6 +90,10 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert ended["page"]["error"] == ""
     assert ended["kept_room"] is None
     assert ended["end_button_disabled"] is True
+
+    # Neither the service's log nor the page's console carries a bearer or join token.
+    assert result["jwts_in_service_log"] == 0
+    assert JWT.findall((ARTIFACTS / CONSOLE_LOG).read_text()) == []
 
     # Nothing in the namespace (server, worker, service, browser) tried to look up any host.
     assert json.loads((ARTIFACTS / "dns.json").read_text()) == []
