@@ -65,6 +65,7 @@ function signIn(token) {
   const claims = claimsOf(token); // throws on anything that is not a JWT
   if (!claims.sub) throw new Error('the token has no sub (user id)');
   sessionStorage.setItem(KEYS.token, token);
+  $('token').value = ''; // kept in sessionStorage only: not on screen, nor in a screenshot
   show('error', '');
   renderUser();
 }

@@ -1,0 +1,103 @@
+"""The demo page in a real browser: sign in, start, meet the agent, reload and rejoin, end.
+
+Everything (LiveKit server, agent worker, the service with DEMO_PAGE=1, chromium) runs in a
+private network namespace; tests/browser/scenario_demo_page.py drives it and this test reads
+what it recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.netns import run_isolated
+from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "demo-page"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A blank or broken page compresses to a few KiB; the joined page with its status is far larger.
+SCREENSHOT_MIN_BYTES = 20_000
+
+
+def only_browser_publishing(server: dict[str, Any]) -> dict[str, Any]:
+    """The one participant with the user's identity, which must publish its microphone."""
+    users = [p for p in server["participants"] if p["identity"] == USER_ID]
+    assert len(users) == 1, server
+    assert users[0]["kind"] == "STANDARD"
+    assert {"type": "AUDIO", "source": "MICROPHONE"} in users[0]["tracks"]
+    return users[0]
+
+
+@pytest.mark.browser
+def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_ends() -> None:
+    started = time.monotonic()
+    run = run_isolated(
+        "tests.browser.scenario_demo_page", [str(ARTIFACTS)], dns_log=ARTIFACTS / "dns.json", timeout=240
+    )
+    elapsed = time.monotonic() - started
+    result = json.loads((ARTIFACTS / "result.json").read_text())
+    assert run.returncode == 0, f"{result.get('error')}\n{run.stderr[-4000:]}"
+    assert result["ok"]
+    room = result["room"]
+    assert room
+    # Signed in, the page keeps the bearer token in sessionStorage, not on screen.
+    assert result["token_input_after_sign_in"] == ""
+
+    # Joined through TokenSource.endpoint: LiveKit has the browser publishing and one agent;
+    # the page shows the same room, the agent among the others, and the API's count of both.
+    joined = result["joined"]
+    browser = only_browser_publishing(joined["server"])
+    assert browser["sid"] == joined["publishing_sid"]
+    assert len(joined["server"]["agents"]) == 1
+    agent = joined["server"]["agents"][0]
+    assert joined["page"] == {
+        "user": USER_ID,
+        "connection-state": "connected",
+        "joined-via": "TokenSource.endpoint",
+        "room-name": room,
+        "microphone": "on",
+        "participant-count": "2",
+        "agent-connected": "yes",
+        "remote-participants": f"{agent} (agent)",
+        "disconnect-reason": "",
+        "error": "",
+    }
+
+    # The reload came back to the same room through the rejoin path, as a new connection that
+    # replaced the old one; the agent stayed, and no second one was dispatched.
+    rejoined = result["rejoined"]
+    again = only_browser_publishing(rejoined["server"])
+    assert again["sid"] == rejoined["publishing_sid"] != browser["sid"]
+    assert rejoined["server"]["agents"] == [agent]
+    assert rejoined["kept_room"] == room
+    assert rejoined["page"]["joined-via"] == "rejoin"
+    assert rejoined["page"]["room-name"] == room
+    assert rejoined["page"]["remote-participants"] == f"{agent} (agent)"
+    assert rejoined["page"]["participant-count"] == "2"
+    assert rejoined["page"]["error"] == ""
+
+    # End in the page deleted the room: LiveKit disconnected the page, which forgot the room.
+    ended = result["ended"]
+    assert ended["rooms_left"] == []
+    assert ended["page"]["connection-state"] == "disconnected"
+    assert ended["page"]["disconnect-reason"] == "ROOM_DELETED"
+    assert ended["page"]["microphone"] == "off"
+    assert ended["page"]["remote-participants"] == ""
+    assert ended["page"]["error"] == ""
+    assert ended["kept_room"] is None
+    assert ended["end_button_disabled"] is True
+
+    # Neither the service's log nor the page's console carries a bearer or join token.
+    assert result["jwts_in_service_log"] == 0
+    assert JWT.findall((ARTIFACTS / CONSOLE_LOG).read_text()) == []
+
+    # Nothing in the namespace (server, worker, service, browser) tried to look up any host.
+    assert json.loads((ARTIFACTS / "dns.json").read_text()) == []
+    screenshot = (ARTIFACTS / SCREENSHOT).read_bytes()
+    assert screenshot.startswith(PNG_SIGNATURE)
+    assert len(screenshot) > SCREENSHOT_MIN_BYTES
+    print(f"demo page scenario: {elapsed:.1f}s in all; steps {result['seconds']}")
