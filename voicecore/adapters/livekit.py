@@ -353,12 +353,13 @@ class LiveKitRoomGateway(RoomGateway):
             dispatches = await self._lk().agent_dispatch.list_dispatch(name)
         return [_dispatch_record(d) for d in dispatches]
 
-    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> str:
         request = api.CreateAgentDispatchRequest(
             room=name, agent_name=dispatch.agent_name, metadata=dispatch.metadata
         )
         async with self._call("dispatch_agent", name):
-            await self._lk().agent_dispatch.create_dispatch(request)
+            created = await self._lk().agent_dispatch.create_dispatch(request)
+        return str(created.id)
 
     async def ping(self) -> None:
         # The cheapest authenticated call: an exact-name lookup of a name we never use.

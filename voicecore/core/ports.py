@@ -102,8 +102,11 @@ class RoomGateway(Protocol):
         """The room's agent dispatches, the service's own automatic one included."""
         ...
 
-    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
-        """Send an agent into the existing room ``name``; each call dispatches one more agent."""
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> str:
+        """Send an agent into the existing room ``name``, returning the dispatch's id.
+
+        Each call dispatches one more agent.
+        """
         ...
 
     async def ping(self) -> None:
