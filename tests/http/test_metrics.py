@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.apps import serving, service_container
+from tests.support.apps import service_container, serving
 from tests.support.constants import BASE, CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from tests.support.tokens import auth_header
 from voicecore.adapters.memory import InMemoryRoomGateway
