@@ -226,6 +226,14 @@ def _dispatch_record(dispatch: api.AgentDispatch) -> DispatchRecord:
         metadata=dispatch.metadata,
         created_at=datetime.fromtimestamp(dispatch.state.created_at / 1e9, UTC),  # nanoseconds
         finished=bool(jobs) and all(job.state.status in _ENDED_JOBS or job.state.ended_at for job in jobs),
+        assigned_at=min(
+            (
+                datetime.fromtimestamp(job.state.started_at / 1e9, UTC)
+                for job in jobs
+                if job.state.participant_identity and job.state.started_at
+            ),
+            default=None,
+        ),
     )
 
 

@@ -8,6 +8,12 @@ LiveKit facts behind each (docs/livekit.md, "Agent presence"):
 - the webhook-fed record: when an agent joined and left, and when the user joined;
 - the latest dispatch of the session's agent, by LiveKit's own dispatch state.
 
+An agent's webhooks can arrive late (seen: a minute after the agent left), so
+LiveKit's dispatch state also says an agent came: a job of the latest dispatch
+assigned more than ``ASSIGNED_SETTLE`` ago names an agent participant, and an
+agent that is not in the room by then has been and gone (it joins within a
+second of assignment, docs/livekit.md).
+
 The join window runs from the later of the latest dispatch and the user's joining:
 an agent dispatched before the user arrived has the whole window from when the
 user starts waiting, and a dispatch sent after a miss or a departure gets its own.
@@ -19,9 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from voicecore.core.ports import DispatchRecord, Participant, ParticipantKind
 from voicecore.core.store import SessionRecord
+
+
+ASSIGNED_SETTLE: Final = timedelta(seconds=5)
 
 
 class AgentState(StrEnum):
@@ -39,6 +49,7 @@ class AgentFacts:
     agent_present: bool
     user_present: bool
     latest_dispatch_at: datetime | None  # of the session's agent; None: none known
+    latest_dispatch_assigned_at: datetime | None = None  # a worker took its job
     agent_joined_at: datetime | None = None  # the latest, from webhooks
     agent_left_at: datetime | None = None
     user_joined_at: datetime | None = None
@@ -48,12 +59,17 @@ def agent_state(facts: AgentFacts, join_timeout: timedelta) -> AgentState:
     """The session's agent state; see the module's docstring for the window."""
     if facts.agent_present:
         return AgentState.JOINED
-    dispatched_since_left = (
+    assigned = facts.latest_dispatch_assigned_at
+    came = [t for t in (facts.agent_joined_at, facts.agent_left_at) if t is not None]
+    if assigned is not None and facts.now - assigned > ASSIGNED_SETTLE:
+        return AgentState.LEFT  # the latest dispatch's agent came, and is not here
+    last_seen = max(came) if came else None
+    dispatched_since = (
         facts.latest_dispatch_at is not None
-        and facts.agent_left_at is not None
-        and facts.latest_dispatch_at > facts.agent_left_at
+        and last_seen is not None
+        and facts.latest_dispatch_at > last_seen
     )
-    if facts.agent_joined_at is not None and not dispatched_since_left:
+    if last_seen is not None and not dispatched_since:
         return AgentState.LEFT
     if not facts.user_present:
         return AgentState.PENDING  # nobody is waiting for it yet
@@ -63,11 +79,10 @@ def agent_state(facts: AgentFacts, join_timeout: timedelta) -> AgentState:
     return AgentState.PENDING
 
 
-def latest_dispatch_at(dispatches: Sequence[DispatchRecord], agent_name: str | None) -> datetime | None:
-    """When the session's agent was last dispatched; LiveKit's automatic one has an empty name."""
+def latest_dispatch(dispatches: Sequence[DispatchRecord], agent_name: str | None) -> DispatchRecord | None:
+    """The session's agent's latest dispatch; LiveKit's automatic one has an empty name."""
     wanted = agent_name or ""
-    times = [d.created_at for d in dispatches if d.agent_name == wanted]
-    return max(times) if times else None
+    return max((d for d in dispatches if d.agent_name == wanted), key=lambda d: d.created_at, default=None)
 
 
 def agent_facts(
@@ -77,11 +92,13 @@ def agent_facts(
     dispatches: Sequence[DispatchRecord],
     agent_name: str | None,
 ) -> AgentFacts:
+    latest = latest_dispatch(dispatches, agent_name)
     return AgentFacts(
         now=now,
         agent_present=any(p.kind is ParticipantKind.AGENT for p in participants),
         user_present=any(p.kind is ParticipantKind.STANDARD for p in participants),
-        latest_dispatch_at=latest_dispatch_at(dispatches, agent_name),
+        latest_dispatch_at=latest.created_at if latest else None,
+        latest_dispatch_assigned_at=latest.assigned_at if latest else None,
         agent_joined_at=record.agent_joined_at if record else None,
         agent_left_at=record.agent_left_at if record else None,
         user_joined_at=record.user_joined_at if record else None,

@@ -32,6 +32,8 @@ class DispatchRecord:
     metadata: str
     created_at: datetime  # aware, UTC, by the room service's clock
     finished: bool
+    # When a worker took the first of its jobs and named the agent participant; None before.
+    assigned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
