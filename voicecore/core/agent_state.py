@@ -30,7 +30,6 @@ from typing import Final
 from voicecore.core.ports import DispatchRecord, Participant, ParticipantKind
 from voicecore.core.store import SessionRecord
 
-
 ASSIGNED_SETTLE: Final = timedelta(seconds=5)
 
 
