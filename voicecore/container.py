@@ -15,10 +15,15 @@ from typing import Protocol, Self, runtime_checkable
 
 from dependency_injector import containers, providers
 
+from voicecore.adapters.instrumented_gateway import InstrumentedRoomGateway
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer, LiveKitWebhookVerifier
 from voicecore.adapters.memory_store import InProcessSessionStore
+from voicecore.adapters.prometheus_metrics import PrometheusMetrics
 from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.core.agent_watchdog import AgentWatchdog
+from voicecore.core.domain import utc_now
 from voicecore.core.events import SessionEvents
+from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import RoomGateway
 from voicecore.core.reconcile import SessionIndexRepair
 from voicecore.core.sessions import VoiceSessions
@@ -53,24 +58,46 @@ def _session_store(settings: LiveKitSettings) -> SessionStore:
     return RedisSessionStore(settings.session_store_url.get_secret_value())
 
 
+def _metrics(settings: LiveKitSettings) -> Metrics:
+    return PrometheusMetrics() if settings.metrics_enabled else NO_METRICS
+
+
+def _watchdog(
+    settings: LiveKitSettings, gateway: RoomGateway, store: SessionStore, metrics: Metrics
+) -> AgentWatchdog:
+    return AgentWatchdog(
+        gateway,
+        store,
+        settings.session_policy(),
+        redispatch_limit=settings.agent_redispatch_limit,
+        clock=utc_now,
+        metrics=metrics,
+    )
+
+
 class VoiceCoreContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=LiveKitSettings)
+    metrics = providers.Singleton(_metrics, settings)
     room_gateway = providers.Singleton(_livekit_gateway, settings)
+    # What the use cases call: the gateway (or its replacement), timed per operation.
+    instrumented_gateway = providers.Singleton(InstrumentedRoomGateway, room_gateway, metrics)
     token_issuer = providers.Singleton(_livekit_token_issuer, settings)
     session_store = providers.Singleton(_session_store, settings)
     session_policy = providers.Singleton(LiveKitSettings.session_policy, settings)
     guardrail_policy = providers.Singleton(LiveKitSettings.guardrail_policy, settings)
     sessions = providers.Singleton(
         VoiceSessions,
-        gateway=room_gateway,
+        gateway=instrumented_gateway,
         token_issuer=token_issuer,
         policy=session_policy,
         store=session_store,
         guardrails=guardrail_policy,
+        metrics=metrics,
     )
-    session_events = providers.Singleton(SessionEvents, store=session_store)
+    session_events = providers.Singleton(SessionEvents, store=session_store, metrics=metrics)
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
-    index_repair = providers.Singleton(SessionIndexRepair, gateway=room_gateway, store=session_store)
+    index_repair = providers.Singleton(SessionIndexRepair, gateway=instrumented_gateway, store=session_store)
+    agent_watchdog = providers.Singleton(_watchdog, settings, instrumented_gateway, session_store, metrics)
 
     @classmethod
     def from_settings(
@@ -100,7 +127,8 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Voi
     """Open the network clients in the running loop, yield the use cases, close on the way out.
 
     While open, one replica at a time repairs the session index from LiveKit: at
-    start-up and every SESSION_RECONCILE_INTERVAL_SECONDS. Hosts enter this in their
+    start-up and every SESSION_RECONCILE_INTERVAL_SECONDS; and one at a time runs
+    the agent watchdog every AGENT_WATCHDOG_INTERVAL_SECONDS. Hosts enter this in their
     own lifespan; the standalone app does it for itself; a plain asyncio program
     wraps its work in it.
     """
@@ -120,6 +148,12 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Voi
         if interval:
             task = asyncio.create_task(repair.run_every(interval), name="voicecore-index-repair")
             stack.push_async_callback(_cancelled, task)
+        watchdog_interval = container.settings().agent_watchdog_interval_seconds
+        if watchdog_interval:
+            watchdog = asyncio.create_task(
+                container.agent_watchdog().run_every(watchdog_interval), name="voicecore-agent-watchdog"
+            )
+            stack.push_async_callback(_cancelled, watchdog)
         yield container.sessions()
 
 

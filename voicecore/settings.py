@@ -143,6 +143,15 @@ class LiveKitSettings(BaseSettings):
     session_creates_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 10
     # How often one replica repairs the session index from LiveKit; 0: only at start-up.
     session_reconcile_interval_seconds: Annotated[float, Field(ge=0, le=24 * 3600)] = 60.0
+    # A user waiting longer than this with no agent makes the session `missing` (LiveKit's
+    # agent starter gives its agent the same time in the browser).
+    agent_join_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
+    # How many times the watchdog dispatches again per session; 0: it only reports.
+    agent_redispatch_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    # How often one replica's watchdog looks for missing or departed agents; 0: never.
+    agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    # /metrics in Prometheus' text format, and the counting behind it.
+    metrics_enabled: bool = True
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(
@@ -157,6 +166,7 @@ class LiveKitSettings(BaseSettings):
             max_participants=self.session_max_participants,
             agent_name=self.livekit_agent_name,
             departure_timeout_seconds=self.session_departure_timeout_seconds,
+            agent_join_grace=timedelta(seconds=self.agent_join_timeout_seconds),
         )
 
 

@@ -19,6 +19,7 @@ from voicecore_http.demo_page import serve_demo_page
 from voicecore_http.errors import install_error_handlers, install_validation_handler
 from voicecore_http.health import check_livekit, health_router
 from voicecore_http.limits import BodyLimitMiddleware
+from voicecore_http.metrics import metrics_router
 from voicecore_http.offline_docs import serve_docs_offline
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
@@ -126,6 +127,8 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
     include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
     include_livekit_webhooks(app, container)
     app.include_router(health_router(container))
+    if settings.metrics_enabled:
+        app.include_router(metrics_router(container))
     serve_docs_offline(app)
     if http_settings.demo_page:
         serve_demo_page(app)

@@ -160,6 +160,7 @@ def voice_sessions_router(
             active=status.active,
             participant_count=status.participant_count,
             agent_connected=status.agent_connected,
+            agent_state=status.agent_state,
             created_at=status.created_at,
         )
 
@@ -188,6 +189,8 @@ def voice_sessions_router(
                     room_name=s.room_name,
                     agent_type=s.agent_type,
                     participant_count=s.participant_count,
+                    agent_connected=s.agent_connected,
+                    agent_state=s.agent_state,
                     created_at=s.created_at,
                 )
                 for s in summaries

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from voicecore.core.agent_state import AgentState
 from voicecore.core.domain import AgentType
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
@@ -20,6 +21,13 @@ UtcTimestamp = Annotated[
     PlainSerializer(lambda value: value.astimezone(UTC).isoformat(), return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
 ]
+AGENT_STATE_DESCRIPTION = (
+    "`joined`: an agent is in the room now. `pending`: dispatched and not there yet, within "
+    "AGENT_JOIN_TIMEOUT_SECONDS of the user connecting (or nobody is waiting yet). `left`: an agent "
+    "was in the room and is gone, with none on its way. `missing`: a user has been connected longer "
+    "than AGENT_JOIN_TIMEOUT_SECONDS and no agent came. `left` and `missing` are the app's cue to tell "
+    "the user; the service also dispatches again (AGENT_REDISPATCH_LIMIT)."
+)
 RoomName = Annotated[str, Field(examples=[EXAMPLE_ROOM], description="The LiveKit room of the session.")]
 # In a path: documented with its shape, but not validated by it, so that a name that
 # can never be a session is answered 404 like any other missing one.
@@ -76,6 +84,7 @@ class SessionStatusResponse(BaseModel):
                     "active": True,
                     "participant_count": 2,
                     "agent_connected": True,
+                    "agent_state": "joined",
                     "created_at": EXAMPLE_TIME,
                 }
             ]
@@ -86,6 +95,7 @@ class SessionStatusResponse(BaseModel):
     active: bool = Field(description="At least one participant is connected.")
     participant_count: int = Field(ge=0, description="Everyone connected, the agent included.")
     agent_connected: bool = Field(description="An agent participant is in the room.")
+    agent_state: AgentState = Field(description=AGENT_STATE_DESCRIPTION)
     created_at: UtcTimestamp
 
 
@@ -102,6 +112,8 @@ class SessionListItem(BaseModel):
     room_name: RoomName
     agent_type: AgentType
     participant_count: int = Field(ge=0, description="Everyone connected, the agent included.")
+    agent_connected: bool = Field(description="An agent participant is in the room.")
+    agent_state: AgentState = Field(description=AGENT_STATE_DESCRIPTION)
     created_at: UtcTimestamp
 
 
@@ -115,6 +127,8 @@ class SessionList(BaseModel):
                             "room_name": EXAMPLE_ROOM,
                             "agent_type": "diet",
                             "participant_count": 1,
+                            "agent_connected": False,
+                            "agent_state": "pending",
                             "created_at": EXAMPLE_TIME,
                         }
                     ]

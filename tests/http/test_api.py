@@ -131,11 +131,19 @@ async def test_list_shows_only_the_callers_sessions(client: httpx.AsyncClient) -
     response = await client.get(BASE, headers=auth_header("user-1"))
     assert response.status_code == 200
     [item] = response.json()["sessions"]
-    assert set(item) == {"room_name", "agent_type", "participant_count", "created_at"}
-    assert (item["room_name"], item["agent_type"], item["participant_count"]) == (
+    assert set(item) == {
+        "room_name",
+        "agent_type",
+        "participant_count",
+        "agent_connected",
+        "agent_state",
+        "created_at",
+    }
+    assert (item["room_name"], item["agent_type"], item["participant_count"], item["agent_state"]) == (
         mine["room_name"],
         "diet",
         0,
+        "pending",  # nobody is waiting for an agent yet
     )
     parse_utc(item["created_at"])
 

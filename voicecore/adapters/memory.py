@@ -96,12 +96,13 @@ class InMemoryRoomGateway(RoomGateway):
         await asyncio.sleep(0)
         return answer
 
-    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> str:
         self._maybe_fail("dispatch_agent", name)
         stored = self._existing("dispatch_agent", name)
         stored.dispatches.append(
             DispatchRecord(dispatch.agent_name, dispatch.metadata, self._clock(), finished=False)
         )
+        return f"AD_{name}_{len(stored.dispatches)}"
 
     async def ping(self) -> None:
         self._maybe_fail("ping", None)

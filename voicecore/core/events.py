@@ -17,7 +17,8 @@ from typing import Final, Protocol, runtime_checkable
 
 from voicecore.core.domain import session_metadata
 from voicecore.core.log_context import LogContext
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.metrics import NO_METRICS, Metrics
+from voicecore.core.store import DEFAULT_RECORD_TTL, SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class WebhookVerifier(Protocol):
 class SessionEvents:
     """Applies verified room events to the session store."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: SessionStore, metrics: Metrics = NO_METRICS) -> None:
         self._store = store
+        self._metrics = metrics
 
     async def handle(self, event: RoomEvent) -> bool:
         """Apply ``event``; False if it was seen before (or is of a kind voicecore ignores)."""
@@ -79,6 +81,8 @@ class SessionEvents:
                     await self._store.note_participant(
                         event.room_name, agent=event.participant_is_agent, joined=joined, at=event.created_at
                     )
+                if joined and event.participant_is_agent:
+                    await self._agent_arrived(event, noted)
         logger.debug("room event applied", extra=context)
         return True
 
@@ -92,3 +96,12 @@ class SessionEvents:
         )
         await self._store.add_session(record)
         return True
+
+    async def _agent_arrived(self, event: RoomEvent, record: SessionRecord | None) -> None:
+        """Time from creation to the session's first agent, once per session on any replica."""
+        if record is None:
+            record = await self._store.get_session(event.room_name)
+        if record is not None and await self._store.first_sighting(
+            f"agent-arrived:{event.room_name}", ttl=DEFAULT_RECORD_TTL
+        ):
+            self._metrics.agent_joined((event.created_at - record.created_at).total_seconds())

@@ -17,6 +17,7 @@ class LogContext(TypedDict, total=False):
     participant_count: int
     agent_connected: bool
     agent_dispatched: bool
+    agent_state: str
     session_count: int
     operation: str
     status_code: int

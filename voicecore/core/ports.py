@@ -32,6 +32,8 @@ class DispatchRecord:
     metadata: str
     created_at: datetime  # aware, UTC, by the room service's clock
     finished: bool
+    # When a worker took the first of its jobs and named the agent participant; None before.
+    assigned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,11 @@ class RoomGateway(Protocol):
         """The room's agent dispatches, the service's own automatic one included."""
         ...
 
-    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
-        """Send an agent into the existing room ``name``; each call dispatches one more agent."""
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> str:
+        """Send an agent into the existing room ``name``, returning the dispatch's id.
+
+        Each call dispatches one more agent.
+        """
         ...
 
     async def ping(self) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from voicecore.core.aio import all_or_first_error
-from voicecore.core.creation import SessionCreator, agent_dispatch_for, started_session
+from voicecore.core.creation import SessionCreator, started_session
 from voicecore.core.domain import (
     AgentType,
     RoomMetadata,
@@ -30,19 +30,14 @@ from voicecore.core.domain import (
     session_metadata,
     utc_now,
 )
-from voicecore.core.errors import NotSessionOwner, SessionNotFound
+from voicecore.core.errors import NotSessionOwner, SessionNotFound, VoiceCoreError
 from voicecore.core.guardrails import GuardrailPolicy
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
+from voicecore.core.metrics import NO_METRICS, Metrics, refusal_reason
 from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
-from voicecore.core.ports import (
-    DispatchRecord,
-    Participant,
-    ParticipantKind,
-    Room,
-    RoomGateway,
-    TokenIssuer,
-)
+from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
+from voicecore.core.presence import AgentPresence
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
@@ -75,12 +70,15 @@ class VoiceSessions:
         guardrails: GuardrailPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._gateway = gateway
         self._tokens = token_issuer
         self._policy = policy or SessionPolicy()
         self._store = store
         self._clock = clock
+        self._metrics = metrics
+        self._presence = AgentPresence(gateway, store, self._policy, clock)
         self._creator = SessionCreator(
             gateway,
             token_issuer,
@@ -106,9 +104,16 @@ class VoiceSessions:
         ``InvalidIdempotencyKey``, ``IdempotencyKeyReused``, ``IdempotencyKeyBusy``,
         ``CreationRateLimited`` and ``TooManyLiveSessions``.
         """
-        kind = parse_agent_type(agent_type)
-        escape_user_id(user.id)  # InvalidUserId before anything is made
-        return await self._creator.start(user, kind, idempotency_key)
+        try:
+            kind = parse_agent_type(agent_type)
+            escape_user_id(user.id)  # InvalidUserId before anything is made
+            started = await self._creator.start(user, kind, idempotency_key)
+        except VoiceCoreError as exc:
+            if (reason := refusal_reason(exc)) is not None:
+                self._metrics.session_refused(reason)
+            raise
+        self._metrics.session_started(kind.value)
+        return started
 
     async def rejoin(self, user: User, room_name: str) -> StartedSession:
         """A fresh token for ``user``'s own live session, with the same grants and lifetime as start.
@@ -126,7 +131,9 @@ class VoiceSessions:
         redispatched = False
         if await self._store.acquire_lock(lock, holder, lease=_REJOIN_LOCK_LEASE):
             try:
-                redispatched = await self._redispatch_if_no_agent(user, metadata, room_name, participants)
+                redispatched = await self._presence.redispatch_if_no_agent(
+                    user, metadata.agent_type, room_name, participants
+                )
             finally:
                 await self._store.release_lock(lock, holder)
         logger.info(
@@ -154,6 +161,7 @@ class VoiceSessions:
             participant_count=len(participants),
             agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
             created_at=metadata.created_at,
+            agent_state=await self._presence.state(room_name, participants),
         )
         logger.info(
             "voice session status queried",
@@ -163,6 +171,7 @@ class VoiceSessions:
                 agent_type=metadata.agent_type.value,
                 participant_count=status.participant_count,
                 agent_connected=status.agent_connected,
+                agent_state=status.agent_state.value,
             ),
         )
         return status
@@ -184,6 +193,7 @@ class VoiceSessions:
             await self._store.release_lock(lock, holder)
             raise
         await self._store.remove_session(room_name)
+        self._metrics.session_ended()
         logger.info(
             "voice session ended",
             extra=LogContext(user_id=user.id, room_name=room_name, agent_type=metadata.agent_type.value),
@@ -207,6 +217,12 @@ class VoiceSessions:
         participant_lists = await all_or_first_error(
             *(self._gateway.list_participants(room.name) for room, _ in owned)
         )
+        states = await all_or_first_error(
+            *(
+                self._presence.state(room.name, participants)
+                for (room, _), participants in zip(owned, participant_lists, strict=True)
+            )
+        )
         sessions = sorted(
             (
                 SessionSummary(
@@ -214,8 +230,12 @@ class VoiceSessions:
                     agent_type=metadata.agent_type,
                     participant_count=len(participants),
                     created_at=metadata.created_at,
+                    agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
+                    agent_state=state,
                 )
-                for (room, metadata), participants in zip(owned, participant_lists, strict=True)
+                for (room, metadata), participants, state in zip(
+                    owned, participant_lists, states, strict=True
+                )
             ),
             key=lambda s: (s.created_at, s.room_name),
             reverse=True,
@@ -275,22 +295,3 @@ class VoiceSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
-
-    async def _redispatch_if_no_agent(
-        self, user: User, metadata: RoomMetadata, room_name: str, participants: Sequence[Participant]
-    ) -> bool:
-        dispatch = agent_dispatch_for(self._policy, user, metadata.agent_type, room_name)
-        if dispatch is None or any(p.kind is ParticipantKind.AGENT for p in participants):
-            return False
-        dispatches = await self._gateway.list_agent_dispatches(room_name)
-        if any(self._on_its_way(record, dispatch.agent_name) for record in dispatches):
-            return False
-        await self._gateway.dispatch_agent(room_name, dispatch)
-        return True
-
-    def _on_its_way(self, record: DispatchRecord, agent_name: str) -> bool:
-        return (
-            record.agent_name == agent_name
-            and not record.finished
-            and self._clock() - record.created_at < self._policy.agent_join_grace
-        )

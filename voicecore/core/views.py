@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from voicecore.core.agent_state import AgentState
 from voicecore.core.domain import AgentType
 
 
@@ -27,6 +28,7 @@ class SessionStatus:
     participant_count: int
     agent_connected: bool
     created_at: datetime
+    agent_state: AgentState = AgentState.PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +37,5 @@ class SessionSummary:
     agent_type: AgentType
     participant_count: int
     created_at: datetime
+    agent_connected: bool = False
+    agent_state: AgentState = AgentState.PENDING

@@ -59,6 +59,14 @@ def _dispatch_record(dispatch: api.AgentDispatch) -> DispatchRecord:
         metadata=dispatch.metadata,
         created_at=datetime.fromtimestamp(dispatch.state.created_at / 1e9, UTC),  # nanoseconds
         finished=bool(jobs) and all(job.state.status in _ENDED_JOBS or job.state.ended_at for job in jobs),
+        assigned_at=min(
+            (
+                datetime.fromtimestamp(job.state.started_at / 1e9, UTC)
+                for job in jobs
+                if job.state.participant_identity and job.state.started_at
+            ),
+            default=None,
+        ),
     )
 
 
@@ -186,12 +194,13 @@ class LiveKitRoomGateway(RoomGateway):
             dispatches = await self._lk().agent_dispatch.list_dispatch(name)
         return [_dispatch_record(d) for d in dispatches]
 
-    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> None:
+    async def dispatch_agent(self, name: str, dispatch: AgentDispatch) -> str:
         request = api.CreateAgentDispatchRequest(
             room=name, agent_name=dispatch.agent_name, metadata=dispatch.metadata
         )
         async with self._call("dispatch_agent", name):
-            await self._lk().agent_dispatch.create_dispatch(request)
+            created = await self._lk().agent_dispatch.create_dispatch(request)
+        return str(created.id)
 
     async def ping(self) -> None:
         # The cheapest authenticated call: an exact-name lookup of a name we never use.

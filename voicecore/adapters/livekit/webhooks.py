@@ -34,12 +34,18 @@ class LiveKitWebhookVerifier(WebhookVerifier):
         if not event.id or not event.event:
             raise WebhookNotReadable("no id or event")
         participant = event.participant if event.HasField("participant") else None
+        # createdAt is in whole seconds; a participant's joinedAtMs is exact, and nothing about
+        # a participant happens before it joined: without it, an agent leaving in the second the
+        # session was created would seem to have left before the session's first dispatch.
+        moment = float(event.created_at)
+        if participant is not None and participant.joined_at_ms:
+            moment = max(moment, participant.joined_at_ms / 1000)
         return RoomEvent(
             id=event.id,
             kind=_EVENT_KINDS.get(event.event, event.event),
             room_name=event.room.name,
             room_metadata=event.room.metadata,
-            created_at=datetime.fromtimestamp(event.created_at, UTC),
+            created_at=datetime.fromtimestamp(moment, UTC),
             participant_identity=participant.identity if participant else None,
             participant_is_agent=participant is not None
             and participant.kind == api.ParticipantInfo.Kind.AGENT,

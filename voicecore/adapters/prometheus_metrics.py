@@ -1,0 +1,112 @@
+"""The metrics port on the official prometheus-client, in a registry of each container's own.
+
+Several uvicorn workers: prometheus-client's multiprocess mode. With
+``PROMETHEUS_MULTIPROC_DIR`` set (to an empty directory, before the workers start)
+every worker writes its values to files there, and a scrape of any worker renders
+all of them (docs/hosting.md). Without it, each process answers for itself alone.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from voicecore.core.metrics import Metrics
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+_MULTIPROCESS_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds: LiveKit answers API calls in milliseconds, and an agent joins in well under one
+# second when its worker is healthy; the upper buckets catch the slow and the stuck.
+_LIVEKIT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_AGENT_JOIN_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+class PrometheusMetrics(Metrics):
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._started = Counter(
+            "voicecore_sessions_started", "Voice sessions started.", ["agent_type"], registry=r
+        )
+        self._ended = Counter(
+            "voicecore_sessions_ended", "Voice sessions ended through voicecore.", registry=r
+        )
+        self._refused = Counter(
+            "voicecore_sessions_refused", "Session starts refused, by reason.", ["reason"], registry=r
+        )
+        self._livekit = Histogram(
+            "voicecore_livekit_request_seconds",
+            "LiveKit API calls, by operation.",
+            ["operation"],
+            buckets=_LIVEKIT_BUCKETS,
+            registry=r,
+        )
+        self._livekit_errors = Counter(
+            "voicecore_livekit_errors",
+            "LiveKit API calls that failed, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self._agent_join = Histogram(
+            "voicecore_agent_join_seconds",
+            "From a session's creation to its first agent joining (from LiveKit's webhooks).",
+            buckets=_AGENT_JOIN_BUCKETS,
+            registry=r,
+        )
+        self._missed = Counter(
+            "voicecore_agent_misses",
+            "Sessions found missing their agent, or with the agent gone while the user stayed.",
+            registry=r,
+        )
+        self._redispatched = Counter(
+            "voicecore_agent_redispatches", "Agents dispatched again by the watchdog.", registry=r
+        )
+        self._live = Gauge(
+            "voicecore_live_sessions",
+            "Live sessions in this replica's session store, as of the scrape.",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+
+    def session_started(self, agent_type: str) -> None:
+        self._started.labels(agent_type).inc()
+
+    def session_ended(self) -> None:
+        self._ended.inc()
+
+    def session_refused(self, reason: str) -> None:
+        self._refused.labels(reason).inc()
+
+    def livekit_request(self, operation: str, seconds: float, *, failed: bool) -> None:
+        self._livekit.labels(operation).observe(seconds)
+        if failed:
+            self._livekit_errors.labels(operation).inc()
+
+    def agent_joined(self, seconds_since_creation: float) -> None:
+        self._agent_join.observe(max(seconds_since_creation, 0.0))
+
+    def agent_missed(self) -> None:
+        self._missed.inc()
+
+    def agent_redispatched(self) -> None:
+        self._redispatched.inc()
+
+    def render(self, live_sessions: int) -> bytes:
+        """The text exposition, with the live-session gauge set to ``live_sessions`` first."""
+        self._live.set(live_sessions)
+        directory = os.environ.get(_MULTIPROCESS_DIR)
+        if directory:
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
+        return generate_latest(self.registry)

@@ -1,0 +1,137 @@
+"""The agent watchdog: dispatch again when a waiting user's agent never came, or left.
+
+One replica at a time runs a pass (a lock with a lease in the store, as the index
+repair does). A pass looks at every live session with no agent in the room; a
+session ``missing`` its agent, or whose agent ``left`` while the user is still
+there, gets another dispatch, at most ``redispatch_limit`` times per session. The
+count is the store's (``count_dispatch``, one atomic step), so it holds across
+passes, replicas and restarts.
+
+A miss is counted (metrics) once per session and dispatch round, whichever replica
+sees it, through the store's dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+from voicecore.core.agent_state import AgentState
+from voicecore.core.creation import agent_dispatch_for
+from voicecore.core.domain import SessionPolicy, User, parse_agent_type
+from voicecore.core.errors import GatewayError, StoreError, VoiceCoreError
+from voicecore.core.log_context import LogContext
+from voicecore.core.metrics import NO_METRICS, Metrics
+from voicecore.core.ports import ParticipantKind, RoomGateway
+from voicecore.core.presence import AgentPresence
+from voicecore.core.store import SessionRecord, SessionStore
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME: Final = "agent-watchdog"
+_MISS_MEMORY: Final = timedelta(hours=24)
+
+
+class AgentWatchdog:
+    def __init__(
+        self,
+        gateway: RoomGateway,
+        store: SessionStore,
+        policy: SessionPolicy,
+        *,
+        redispatch_limit: int,
+        clock: Callable[[], datetime],
+        metrics: Metrics = NO_METRICS,
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._gateway = gateway
+        self._store = store
+        self._policy = policy
+        self._limit = redispatch_limit
+        self._metrics = metrics
+        self._lease = lease
+        self._presence = AgentPresence(gateway, store, policy, clock)
+
+    async def run_once(self) -> list[str] | None:
+        """One pass: the rooms dispatched again; None if another replica holds the lock.
+
+        Raises GatewayError or StoreError.
+        """
+        if not self._policy.agent_name:
+            return []  # LiveKit's automatic dispatch: there is no agent name to send again
+        owner = uuid.uuid4().hex
+        if not await self._store.acquire_lock(LOCK_NAME, owner, lease=self._lease):
+            return None
+        try:
+            redispatched = []
+            for record in await self._store.all_sessions():
+                try:
+                    if await self._check(record):
+                        redispatched.append(record.room_name)
+                except (GatewayError, StoreError):
+                    raise
+                except VoiceCoreError as exc:  # a record the core cannot read: the others still count
+                    logger.warning(
+                        "agent watchdog skipped a session: %s",
+                        exc,
+                        extra=LogContext(room_name=record.room_name),
+                    )
+            return redispatched
+        finally:
+            await self._store.release_lock(LOCK_NAME, owner)
+
+    async def _check(self, record: SessionRecord) -> bool:
+        participants = await self._gateway.list_participants(record.room_name)
+        if not participants or any(p.kind is ParticipantKind.AGENT for p in participants):
+            return False  # an empty (or gone) room has nobody waiting
+        state = await self._presence.state(record.room_name, participants)
+        user_waiting = any(p.kind is ParticipantKind.STANDARD for p in participants)
+        if not (state is AgentState.MISSING or (state is AgentState.LEFT and user_waiting)):
+            return False
+        context = LogContext(room_name=record.room_name, user_id=record.user_id, agent_state=state.value)
+        if await self._store.first_sighting(
+            f"agent-miss:{record.room_name}:{record.agent_dispatches}", ttl=_MISS_MEMORY
+        ):
+            self._metrics.agent_missed()
+        if record.agent_dispatches >= self._limit:
+            logger.warning("voice session has no agent; re-dispatch limit reached", extra=context)
+            return False
+        count = await self._store.count_dispatch(record.room_name)
+        if count is None or count > self._limit:
+            return False  # ended meanwhile, or another pass took the last one
+        dispatch = agent_dispatch_for(
+            self._policy, User(id=record.user_id), parse_agent_type(record.agent_type), record.room_name
+        )
+        if dispatch is None:
+            return False
+        dispatch_id = await self._gateway.dispatch_agent(record.room_name, dispatch)
+        self._metrics.agent_redispatched()
+        logger.warning(
+            "voice session has no agent; dispatched again (%d of %d)",
+            count,
+            self._limit,
+            extra=LogContext(**context, dispatch_id=dispatch_id),
+        )
+        return True
+
+    async def run_logged(self) -> list[str] | None:
+        """One pass whose failure is logged, not raised: the next pass tries again."""
+        try:
+            return await self.run_once()
+        except (GatewayError, StoreError) as exc:
+            logger.warning(
+                "agent watchdog pass failed; the next pass tries again: %s",
+                exc,
+                extra=LogContext(operation="agent_watchdog"),
+            )
+            return None
+
+    async def run_every(self, interval_seconds: float) -> None:
+        """A pass every ``interval_seconds``, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            await self.run_logged()

@@ -1,0 +1,82 @@
+"""The metrics port: what the use cases count, with no metrics library in the core.
+
+The Prometheus adapter (voicecore/adapters/prometheus_metrics.py) implements it;
+``NO_METRICS`` counts nothing, for hosts that turn metrics off and for tests.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol, runtime_checkable
+
+from voicecore.core.errors import (
+    CreationRateLimited,
+    IdempotencyKeyBusy,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidUserId,
+    TooManyLiveSessions,
+    UnknownAgentType,
+)
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    def session_started(self, agent_type: str) -> None: ...
+
+    def session_ended(self) -> None: ...
+
+    def session_refused(self, reason: str) -> None:
+        """A start refused before anything was made; ``reason`` is one of a few fixed words."""
+        ...
+
+    def livekit_request(self, operation: str, seconds: float, *, failed: bool) -> None: ...
+
+    def agent_joined(self, seconds_since_creation: float) -> None: ...
+
+    def agent_missed(self) -> None:
+        """A session went missing, or its agent left while the user stayed (counted once each)."""
+        ...
+
+    def agent_redispatched(self) -> None: ...
+
+
+class NoMetrics:
+    def session_started(self, agent_type: str) -> None:
+        pass
+
+    def session_ended(self) -> None:
+        pass
+
+    def session_refused(self, reason: str) -> None:
+        pass
+
+    def livekit_request(self, operation: str, seconds: float, *, failed: bool) -> None:
+        pass
+
+    def agent_joined(self, seconds_since_creation: float) -> None:
+        pass
+
+    def agent_missed(self) -> None:
+        pass
+
+    def agent_redispatched(self) -> None:
+        pass
+
+
+NO_METRICS: Final[Metrics] = NoMetrics()
+
+
+_REFUSALS: Final = (
+    (TooManyLiveSessions, "live_session_cap"),
+    (CreationRateLimited, "rate_limited"),
+    (IdempotencyKeyBusy, "idempotency_key_busy"),
+    ((InvalidUserId, UnknownAgentType, InvalidIdempotencyKey, IdempotencyKeyReused), "invalid_request"),
+)
+
+
+def refusal_reason(error: Exception) -> str | None:
+    """The reason label of a refused start; None for a failure that is not a refusal (LiveKit down)."""
+    for kinds, reason in _REFUSALS:
+        if isinstance(error, kinds):
+            return reason
+    return None
