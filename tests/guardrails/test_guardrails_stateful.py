@@ -231,7 +231,7 @@ def _machine(build: StoreBuilder) -> type[GuardrailMachine]:
 
 def test_the_guardrails_hold_on_the_in_process_store() -> None:
     machine = _machine(lambda clock: InProcessSessionStore(clock=clock))
-    run_state_machine_as_test(machine, settings=settings(max_examples=60, stateful_step_count=25))
+    run_state_machine_as_test(machine, settings=settings(max_examples=100, stateful_step_count=25))
 
 
 @pytest.fixture
@@ -246,4 +246,4 @@ def test_the_guardrails_hold_on_redis(fresh_redis: LocalRedisServer) -> None:
         fresh_redis.flush()
         return RedisSessionStore(fresh_redis.url, clock=clock)
 
-    run_state_machine_as_test(_machine(build), settings=settings(max_examples=25, stateful_step_count=25))
+    run_state_machine_as_test(_machine(build), settings=settings(max_examples=40, stateful_step_count=25))
