@@ -131,7 +131,8 @@ class GuardrailMachine(RuleBasedStateMachine):
             # A key whose room expired unseen may still be "another body" until its record is gone.
             assert isinstance(outcome, str) or (outcome is IdempotencyKeyReused and key is not None), outcome
             if isinstance(outcome, str):
-                assert outcome not in before and outcome in self.gateway.room_names
+                assert outcome not in before
+                assert outcome in self.gateway.room_names
         else:
             assert outcome in (TooManyLiveSessions, IdempotencyKeyReused), outcome
 
@@ -168,7 +169,9 @@ class GuardrailMachine(RuleBasedStateMachine):
     def concurrent_creates(self, user: str, requests: list[tuple[str | None, AgentType]]) -> None:
         before = self.live(user)
         # A key's kind is its live room's, or the first request's with it: others would only add 422s.
-        kind_of_key = {k: self.made[r].kind for (u, k), r in self.keys.items() if u == user and self.key_room(u, k)}
+        kind_of_key = {
+            k: self.made[r].kind for (u, k), r in self.keys.items() if u == user and self.key_room(u, k)
+        }
         requests = [(k, kind_of_key.setdefault(k, kind) if k else kind) for k, kind in requests]
         resumed = {k for k, _ in requests if k is not None and self.key_room(user, k) is not None}
         fresh_keys = {k for k, _ in requests if k is not None} - resumed
@@ -184,7 +187,8 @@ class GuardrailMachine(RuleBasedStateMachine):
                 assert key is not None
             elif outcome is IdempotencyKeyReused:
                 # Only a key whose room expired unseen (its record not yet gone) says so here.
-                assert key is not None and key not in resumed
+                assert key is not None
+                assert key not in resumed
             elif isinstance(outcome, str) and key is not None:
                 assert outcome == self.keys[(user, key)]
         assert len(new_rooms) <= units
