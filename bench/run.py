@@ -32,6 +32,8 @@ from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, livekit_client
 from bench.machine import machine_info
 from bench.phases.calls import calls_phase
+from bench.phases.edge_limits import edge_limits_phase
+from bench.phases.guardrails import guardrails_phase
 from bench.phases.latency import create_phase, status_phase
 from bench.phases.listing import list_phase
 from bench.phases.throughput import throughput_phase
@@ -118,6 +120,8 @@ async def measure(
             results["status"] = await status_phase(h)
             results["list"] = await list_phase(h, {PRIMARY: "memory", REDIS: "redis"})
             results["throughput"] = await throughput_phase(h)
+            results["guardrails"] = await guardrails_phase(h, settings, RESULTS)
+            results["edge_limits"] = await edge_limits_phase(h, settings, RESULTS)
             results["livekit_calls"] = await calls_phase(h, counted_targets(), settings, RESULTS)
         finally:
             results["cleanup"] = await h.rooms.delete_leftovers()

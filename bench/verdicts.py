@@ -22,6 +22,11 @@ def _measured(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]
         block = results[phase]
         if REDIS in block and PRIMARY in block:
             found.append((goal, REDIS, p50_difference_ms(block, REDIS, PRIMARY)))
+    for pair in results.get("guardrails", {}).get("stores", {}).values():
+        found.append((goals.GUARDRAILS_CREATE_P50, pair["on"], pair["create_p50_ratio"]))
+        found.append((goals.GUARDRAILS_THROUGHPUT, pair["on"], pair["throughput_ratio"]))
+    if "edge_limits" in results:
+        found.append((goals.EDGE_LIMITS_CPU, "edge_limits_on", results["edge_limits"]["cpu_ratio"]))
     return found
 
 

@@ -38,6 +38,7 @@ class SessionCreator:
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._gateway = gateway
         self._tokens = tokens
         self._policy = policy
         self._store = store
@@ -116,9 +117,17 @@ class SessionCreator:
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
 
     async def _resume(self, user: User, room_name: str) -> StartedSession | None:
-        """The session an idempotency key made, with a fresh token; None if it has just ended."""
+        """The session an idempotency key made, with a fresh token; None if it has ended.
+
+        Asked of LiveKit too: a room that closed unseen (its webhook lost) is still
+        indexed, and a token for it would bring back an empty room without its agent.
+        """
         record = await self._store.get_session(room_name)
         if record is None:
+            return None
+        if await self._gateway.get_room(room_name) is None:
+            # The key's create had finished, so the room existed: it has closed since.
+            await self._store.remove_session(room_name)
             return None
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         return started_session(issued, room_name, parse_agent_type(record.agent_type), record.created_at)
