@@ -12,8 +12,7 @@ import pytest
 
 from tests.support.constants import BASE
 from tests.support.livekit import sessions_by_full_scan, unique_user_id
-from tests.support.replica import Replica, running_replica
-from tests.support.service_process import service_environment
+from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from voicecore.adapters.livekit import LiveKitRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer
@@ -33,8 +32,8 @@ LIMITS = {
 @pytest.fixture(scope="module")
 def two_replicas(
     livekit_server: LocalLiveKitServer, redis_server: LocalRedisServer
-) -> Iterator[tuple[Replica, Replica]]:
-    if not redis_server.running:
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    if not redis_server.running:  # another test may have stopped it
         redis_server.start()
     settings = service_environment(livekit_server, SESSION_STORE_URL=redis_server.url, **LIMITS)
     with running_replica(settings) as first, running_replica(settings) as second:
@@ -42,7 +41,7 @@ def two_replicas(
 
 
 @pytest.fixture(scope="module")
-def lone_replica(livekit_server: LocalLiveKitServer) -> Iterator[Replica]:
+def lone_replica(livekit_server: LocalLiveKitServer) -> Iterator[ServiceProcess]:
     with running_replica(service_environment(livekit_server, **LIMITS)) as replica:
         yield replica
 
@@ -53,12 +52,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def spread(replicas: tuple[Replica, ...], count: int) -> list[Replica]:
+def spread(replicas: tuple[ServiceProcess, ...], count: int) -> list[ServiceProcess]:
     return [replicas[i % len(replicas)] for i in range(count)]
 
 
 async def cap_holds_under_concurrency(
-    http: httpx.AsyncClient, replicas: tuple[Replica, ...], livekit_server: LocalLiveKitServer
+    http: httpx.AsyncClient, replicas: tuple[ServiceProcess, ...], livekit_server: LocalLiveKitServer
 ) -> None:
     user = unique_user_id("cap")
     headers = auth_header(user)
@@ -85,20 +84,22 @@ async def cap_holds_under_concurrency(
 
 
 async def test_twenty_concurrent_creates_over_two_replicas_on_redis_give_exactly_the_cap(
-    two_replicas: tuple[Replica, Replica], http: httpx.AsyncClient, livekit_server: LocalLiveKitServer
+    two_replicas: tuple[ServiceProcess, ServiceProcess],
+    http: httpx.AsyncClient,
+    livekit_server: LocalLiveKitServer,
 ) -> None:
     await cap_holds_under_concurrency(http, two_replicas, livekit_server)
 
 
 async def test_twenty_concurrent_creates_on_one_replica_with_its_own_store_give_exactly_the_cap(
-    lone_replica: Replica, http: httpx.AsyncClient, livekit_server: LocalLiveKitServer
+    lone_replica: ServiceProcess, http: httpx.AsyncClient, livekit_server: LocalLiveKitServer
 ) -> None:
     await cap_holds_under_concurrency(http, (lone_replica,), livekit_server)
 
 
 @pytest.mark.parametrize("endpoint", [BASE, f"{BASE}/connection-details"])
 async def test_concurrent_duplicates_over_two_replicas_make_one_room_and_one_dispatch(
-    two_replicas: tuple[Replica, Replica],
+    two_replicas: tuple[ServiceProcess, ServiceProcess],
     http: httpx.AsyncClient,
     livekit_server: LocalLiveKitServer,
     livekit_gateway: LiveKitRoomGateway,
