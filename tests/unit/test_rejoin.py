@@ -163,6 +163,19 @@ async def test_after_the_agent_left_rejoin_sends_it_again_with_the_session_metad
     assert named(gateway, started.room_name) == ["coach", "coach"]
 
 
+async def test_an_agent_seen_to_come_and_go_is_sent_again_even_within_the_grace(
+    with_agent: VoiceSessions, gateway: InMemoryRoomGateway, clock: Clock
+) -> None:
+    started = await with_agent.start(ALICE)
+    gateway.join(started.room_name, "agent-coach", ParticipantKind.AGENT)
+    clock.advance(timedelta(seconds=1))
+    assert (await with_agent.status(ALICE, started.room_name)).agent_connected  # seen: noted in the store
+    gateway.leave(started.room_name, "agent-coach")  # its webhooks lost
+    clock.advance(timedelta(seconds=1))  # well within the grace of the first dispatch
+    await with_agent.rejoin(ALICE, started.room_name)
+    assert named(gateway, started.room_name) == ["coach", "coach"]
+
+
 async def test_a_finished_dispatch_is_not_on_its_way_even_when_recent(
     with_agent: VoiceSessions, gateway: InMemoryRoomGateway
 ) -> None:

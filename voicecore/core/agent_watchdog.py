@@ -86,9 +86,9 @@ class AgentWatchdog:
 
     async def _check(self, record: SessionRecord) -> bool:
         participants = await self._gateway.list_participants(record.room_name)
-        if not participants or any(p.kind is ParticipantKind.AGENT for p in participants):
+        if not participants:
             return False  # an empty (or gone) room has nobody waiting
-        state = await self._presence.state(record.room_name, participants)
+        state = await self._presence.state(record.room_name, participants)  # notes an agent it sees
         user_waiting = any(p.kind is ParticipantKind.STANDARD for p in participants)
         if not (state is AgentState.MISSING or (state is AgentState.LEFT and user_waiting)):
             return False

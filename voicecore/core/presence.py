@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -11,6 +12,8 @@ from voicecore.core.creation import agent_dispatch_for
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.ports import DispatchRecord, Participant, ParticipantKind, RoomGateway
 from voicecore.core.store import SessionRecord, SessionStore
+
+_NOTED_KEPT = 10_000
 
 
 class AgentPresence:
@@ -25,6 +28,7 @@ class AgentPresence:
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._noted: OrderedDict[str, str] = OrderedDict()  # room -> the agent last noted there
 
     async def state(self, room_name: str, participants: Sequence[Participant]) -> AgentState:
         """The agent state of a room whose participants were just read.
@@ -32,12 +36,29 @@ class AgentPresence:
         An agent in the room settles it; only otherwise are the store's record and
         LiveKit's dispatch state read (together).
         """
-        if any(p.kind is ParticipantKind.AGENT for p in participants):
+        agents = [p.identity for p in participants if p.kind is ParticipantKind.AGENT]
+        if agents:
+            await self._note_seen(room_name, agents[0])
             return AgentState.JOINED
         record, dispatches = await asyncio.gather(
             self._store.get_session(room_name), self._gateway.list_agent_dispatches(room_name)
         )
         return self.derive(participants, record, dispatches)
+
+    async def _note_seen(self, room_name: str, agent_identity: str) -> None:
+        """Remember in the store that this agent came, once per agent and process.
+
+        LiveKit's webhooks for an agent can be late or lost, and without this a
+        departed agent would read as never having come ("pending", then "missing")
+        instead of "left".
+        """
+        if self._noted.get(room_name) == agent_identity:
+            return
+        await self._store.note_participant(room_name, agent=True, joined=True, at=self._clock())
+        self._noted[room_name] = agent_identity
+        self._noted.move_to_end(room_name)
+        while len(self._noted) > _NOTED_KEPT:
+            self._noted.popitem(last=False)
 
     def derive(
         self,
@@ -58,8 +79,13 @@ class AgentPresence:
         dispatch = agent_dispatch_for(self._policy, user, agent_type, room_name)
         if dispatch is None or any(p.kind is ParticipantKind.AGENT for p in participants):
             return False
-        dispatches = await self._gateway.list_agent_dispatches(room_name)
-        if any(self._on_its_way(record, dispatch.agent_name) for record in dispatches):
+        record, dispatches = await asyncio.gather(
+            self._store.get_session(room_name), self._gateway.list_agent_dispatches(room_name)
+        )
+        # A recent dispatch is on its way, unless its agent already came and went:
+        # LiveKit keeps that dispatch's job "running" after the agent has left.
+        on_its_way = any(self._on_its_way(sent, dispatch.agent_name) for sent in dispatches)
+        if on_its_way and self.derive(participants, record, dispatches) is not AgentState.LEFT:
             return False
         await self._gateway.dispatch_agent(room_name, dispatch)
         return True
