@@ -1,7 +1,10 @@
 """``make serve``: the API plus, by default, a local LiveKit server, for development.
 
 Settings come from the environment and ``.env`` (if present). When LIVEKIT_URL is
-not configured, the pinned livekit-server is started on loopback with fresh keys.
+not configured, the pinned livekit-server is started on loopback with fresh keys, and
+the development agent worker (devtools/agent_worker.py) registers with it under
+LIVEKIT_AGENT_NAME (``voicecore-dev-coach`` unless configured), so a session shows
+its agent arriving.
 An AUTH_JWT_SECRET is generated when none is configured. The banner prints all
 of it, a development user token, and how to mint one for any other user.
 """
@@ -12,9 +15,13 @@ import argparse
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -22,13 +29,23 @@ from dotenv import dotenv_values
 
 from devtools.token import dev_user_token
 from voicecore.settings import SettingsError
-from voicecore.testing.livekit_server import LiveKitServerUnavailable, running_livekit_server
+from voicecore.testing.livekit_server import (
+    LiveKitServerUnavailable,
+    LocalLiveKitServer,
+    running_livekit_server,
+)
+from voicecore.testing.processes import log_tail, spawn, stop
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
 from voicecore_http.server import serve
 
 ENV_FILE = Path(".env")
+DEV_AGENT_NAME = "voicecore-dev-coach"
+WORKER_READY_MESSAGE = "agent worker registered"  # devtools.agent_worker.READY_MESSAGE
+WORKER_READY_TIMEOUT_S = 60.0
+# The worker drains its jobs on SIGTERM (devtools.agent_worker.DRAIN_TIMEOUT_S) before it exits.
+WORKER_STOP_TIMEOUT_S = 15.0
 
 
 def _configured(name: str) -> str | None:
@@ -37,6 +54,10 @@ def _configured(name: str) -> str | None:
 
 
 class PortTaken(Exception):
+    pass
+
+
+class AgentWorkerUnavailable(Exception):
     pass
 
 
@@ -58,11 +79,52 @@ def _livekit() -> Iterator[list[str]]:
         os.environ.update(
             LIVEKIT_URL=server.url, LIVEKIT_API_KEY=server.api_key, LIVEKIT_API_SECRET=server.api_secret
         )
-        yield [
-            f"LiveKit            local livekit-server at {server.url} (log: {server.log_path})",
-            f"  LIVEKIT_API_KEY    {server.api_key}",
-            f"  LIVEKIT_API_SECRET {server.api_secret}",
-        ]
+        # The service dispatches this name at create, and the worker registers under it.
+        agent_name = _configured("LIVEKIT_AGENT_NAME") or DEV_AGENT_NAME
+        os.environ["LIVEKIT_AGENT_NAME"] = agent_name
+        with _agent_worker(server, agent_name) as worker_log:
+            yield [
+                f"LiveKit            local livekit-server at {server.url} (log: {server.log_path})",
+                f"  LIVEKIT_API_KEY    {server.api_key}",
+                f"  LIVEKIT_API_SECRET {server.api_secret}",
+                f"Agent worker       running as {agent_name!r} (log: {worker_log})",
+            ]
+
+
+@contextlib.contextmanager
+def _agent_worker(server: LocalLiveKitServer, agent_name: str) -> Iterator[Path]:
+    """Run devtools.agent_worker against ``server`` until the block ends; yield its log path.
+
+    It is spawned to die with this process; on a clean exit it gets SIGTERM and drains its
+    jobs, and is killed if it does not end in time.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="voicecore-agent-worker-"))
+    log_path = workdir / "worker.log"
+    env = {
+        **os.environ,
+        "LIVEKIT_URL": server.url,
+        "LIVEKIT_API_KEY": server.api_key,
+        "LIVEKIT_API_SECRET": server.api_secret,
+        "LIVEKIT_AGENT_NAME": agent_name,
+    }
+    process = spawn([sys.executable, "-m", "devtools.agent_worker"], log_path, env=env)
+    try:
+        _wait_registered(process, log_path)
+        yield log_path
+    finally:
+        stop(process, timeout=WORKER_STOP_TIMEOUT_S)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_registered(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if WORKER_READY_MESSAGE in log_path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise AgentWorkerUnavailable(f"the agent worker exited:\n{log_tail(log_path)}")
+        time.sleep(0.1)
+    raise AgentWorkerUnavailable(f"the agent worker did not register in time:\n{log_tail(log_path)}")
 
 
 def banner(
@@ -125,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.
             serve(app, http, host=args.host, port=args.port)
-    except (SettingsError, LiveKitServerUnavailable, PortTaken) as exc:
+    except (SettingsError, LiveKitServerUnavailable, AgentWorkerUnavailable, PortTaken) as exc:
         print(exc, file=sys.stderr)
         return 2
     return 0

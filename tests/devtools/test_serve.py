@@ -132,13 +132,45 @@ def test_the_banner_has_what_it_takes_to_try_the_api_as_two_users(
         assert refused.status_code == 403
 
 
-def test_sigterm_leaves_no_livekit_server_running(
+AGENT_JOIN_DEADLINE_S = 30
+
+
+def test_a_session_from_the_banner_shows_the_dev_agent_joining(
+    served: tuple[subprocess.Popen[str], int, list[str]],
+) -> None:
+    _, port, banner = served
+    assert any(line.startswith("Agent worker       running as 'voicecore-dev-coach'") for line in banner)
+    token = next(line.split("=", 1)[1] for line in banner if "export TOKEN=" in line)
+    auth = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}{BASE}"
+    wait_until_serving(port)
+    with httpx.Client(timeout=10) as http:
+        created = http.post(base, json={"agent_type": "workout"}, headers=auth)
+        assert created.status_code == 201, created.text
+        status_url = f"{base}/{created.json()['room_name']}"
+        states: list[str] = []
+        deadline = time.monotonic() + AGENT_JOIN_DEADLINE_S
+        while time.monotonic() < deadline:
+            status = http.get(status_url, headers=auth)
+            assert status.status_code == 200, status.text
+            states.append(status.json()["agent_state"])
+            if states[-1] == "joined":
+                break
+            time.sleep(0.25)
+        assert states[-1] == "joined", states
+        assert set(states) <= {"pending", "joined"}, states
+        assert http.delete(status_url, headers=auth).status_code == 200
+
+
+def test_sigterm_leaves_neither_livekit_server_nor_the_agent_worker_running(
     served: tuple[subprocess.Popen[str], int, list[str]],
 ) -> None:
     process, port, _ = served
     wait_until_serving(port)
     children = descendants(process.pid)
-    assert children  # livekit-server (and whatever else make serve started)
+    commands = {Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in children}
+    assert any(b"--node-ip 127.0.0.1" in c for c in commands), commands  # livekit-server
+    assert any(b"devtools.agent_worker" in c for c in commands), commands
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     deadline = time.monotonic() + 10
