@@ -37,6 +37,7 @@ from bench.phases.guardrails import guardrails_phase
 from bench.phases.latency import create_phase, status_phase
 from bench.phases.listing import list_phase
 from bench.phases.throughput import throughput_phase
+from bench.phases.time_to_agent import time_to_agent_phase
 from bench.plan import FULL, QUICK, Plan
 from bench.profile import profile
 from bench.progress import progress
@@ -185,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{figures['machine_load']['other_processes_cpu_share']:.0%}"
             )
 
+    # Its own two servers and workers: agent jobs must not share the CPU with the phases above.
+    figures["time_to_agent"] = time_to_agent_phase(
+        plan, auth_secret, RESULTS, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
+    )
+
     results: dict[str, Any] = {
         "benchmark": "voicecore HTTP API vs direct livekit-api",
         "mode": plan.mode,
@@ -207,7 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results["goals"] = verdicts(results)
     list_cost_png = args.out.with_name(f"{args.out.stem}-list-cost.png")
-    results["plots"] = {"list_cost": str(list_cost_chart(results["list"], list_cost_png))}
+    results["plots"] = {
+        "list_cost": str(list_cost_chart(results["list"], list_cost_png)),
+        "time_to_agent": results["time_to_agent"]["plot"],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
