@@ -29,7 +29,11 @@ def http_client(base_url: str, token: str, *, connections: int = 1) -> httpx.Asy
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        # A pooled connection is dropped well before the service closes it as idle
+        # (HTTP_IDLE_TIMEOUT_SECONDS): reusing one at that very moment races the close.
+        limits=httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0
+        ),
         timeout=httpx.Timeout(30.0),
         trust_env=False,
     )

@@ -18,7 +18,7 @@
     ├── WebhookNotReadable    a verified webhook whose body is not an event
     └── WrongEventLoop        a client opened in one event loop was used from another
 
-Messages never carry secrets, tokens or lower-level exception text: the HTTP
+Messages never carry secrets, tokens or lower-level exception text: an outer
 layer may show a message to a client, and logs get the cause via ``__cause__``.
 """
 
