@@ -17,12 +17,11 @@ from livekit import api
 
 from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, joined, unique_user_id
+from tests.support.livekit import eventually, joined, livekit_sending_webhooks_to, unique_user_id
 from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
-from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
+from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
-from voicecore_http.webhooks import WEBHOOK_PATH
 
 JOIN_TIMEOUT_SECONDS = 8
 
@@ -34,14 +33,9 @@ def service_port() -> int:
 
 @pytest.fixture(scope="module")
 def hooked_server(service_port: int) -> Iterator[LocalLiveKitServer]:
-    binary = find_binary()
-    assert binary is not None, "livekit-server is not installed: run `make setup`"
-    server = LocalLiveKitServer(binary, webhook_urls=[f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}"])
-    server.start()
-    try:
+    """A LiveKit server of this module's own, sending its webhooks to the service."""
+    with livekit_sending_webhooks_to(service_port) as server:
         yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(scope="module")

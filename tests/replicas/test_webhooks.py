@@ -14,14 +14,14 @@ import pytest
 from livekit import api
 
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, joined, unique_user_id
+from tests.support.livekit import eventually, joined, livekit_sending_webhooks_to, unique_user_id
 from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, utc_now
 from voicecore.core.naming import new_room_name
 from voicecore.core.store import SessionRecord
-from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
+from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
 from voicecore.testing.redis_server import LocalRedisServer
 from voicecore_http.webhooks import WEBHOOK_PATH
@@ -35,14 +35,8 @@ def service_port() -> int:
 @pytest.fixture(scope="module")
 def webhook_server(service_port: int) -> Iterator[LocalLiveKitServer]:
     """A LiveKit server of this module's own, sending its webhooks to the service."""
-    binary = find_binary()
-    assert binary is not None, "livekit-server is not installed: run `make setup`"
-    server = LocalLiveKitServer(binary, webhook_urls=[f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}"])
-    server.start()
-    try:
+    with livekit_sending_webhooks_to(service_port) as server:
         yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(scope="module")

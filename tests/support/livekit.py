@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
 from livekit import api, rtc
 
 from voicecore.core.domain import session_metadata
-from voicecore.testing.livekit_server import LocalLiveKitServer
+from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
+from voicecore_http.webhooks import WEBHOOK_PATH
 
 T = TypeVar("T")
 
@@ -93,3 +94,16 @@ async def sessions_by_full_scan(server: LocalLiveKitServer, user_id: str) -> set
         if (metadata := session_metadata(room.name, room.metadata)) is not None
         and metadata.user_id == user_id
     }
+
+
+@contextlib.contextmanager
+def livekit_sending_webhooks_to(port: int) -> Iterator[LocalLiveKitServer]:
+    """A LiveKit server of its own whose webhooks go to a service on ``port`` (the real webhook client)."""
+    binary = find_binary()
+    assert binary is not None, "livekit-server is not installed: run `make setup`"
+    server = LocalLiveKitServer(binary, webhook_urls=[f"http://127.0.0.1:{port}{WEBHOOK_PATH}"])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
