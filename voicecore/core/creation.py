@@ -43,7 +43,6 @@ class SessionCreator:
         self._policy = policy
         self._store = store
         self._clock = clock
-        self._gateway = gateway
         self._rooms = OrphanSafeCreator(gateway, sleep)
         self._guard = CreationGuard(store, gateway, guardrails, clock)
         self._keys = IdempotencyKeys(store, sleep)
@@ -94,30 +93,20 @@ class SessionCreator:
                 departure_timeout_seconds=self._policy.departure_timeout_seconds,
             )
             await self._guard.reserve_slot(user.id, room_name)
-            # The index entry (which confirms the slot) is written while LiveKit creates the
-            # room, so its round trip hides behind CreateRoom's. The order does not matter to
-            # the webhooks: one that comes first indexes the session from its own metadata.
+            # Indexed before the room exists (which confirms the slot): the room's first
+            # webhooks (the agent joining) find the record. A name already indexed is a collision.
             record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
-            indexed, created = await asyncio.gather(
-                self._store.add_session(record), self._rooms.create(spec), return_exceptions=True
-            )
-            if isinstance(created, BaseException):
-                if indexed is True:
-                    await self._store.remove_session(room_name)
-                raise created
-            ours = created.metadata == spec.metadata
-            if indexed is not True:
-                # The store failed, or the name was already indexed (a collision): a room
-                # we just made would be nobody's session, so it goes.
-                if ours:
-                    await self._gateway.delete_room(room_name)
-                if isinstance(indexed, BaseException):
-                    raise indexed
+            if not await self._store.add_session(record):
                 await self._guard.release_slot(user.id, room_name)
                 continue
+            try:
+                room = await self._rooms.create(spec)
+            except GatewayError:
+                await self._store.remove_session(room_name)
+                raise
             # LiveKit returns an existing room of the same name unchanged: only a
             # room carrying exactly our metadata is the one we just made.
-            if ours:
+            if room.metadata == spec.metadata:
                 logger.info(
                     "voice session created",
                     extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
