@@ -14,7 +14,7 @@ from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
 from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User
-from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound
+from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound, StoreError
 from voicecore.core.ports import ParticipantKind, Room, RoomSpec
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionRecord
@@ -456,3 +456,28 @@ async def test_no_cleanup_is_scheduled_after_aclose(token_issuer: LiveKitTokenIs
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert sessions.cleanups_pending == 0
+
+
+class _StoreDown(InProcessSessionStore):
+    async def add_session(self, record: SessionRecord) -> bool:
+        raise StoreError("add_session", "simulated outage")
+
+
+async def test_a_store_failure_during_create_leaves_no_room_and_is_a_store_error(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+) -> None:
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=_StoreDown())
+    with pytest.raises(StoreError):
+        await sessions.start(ALICE)  # the room was created alongside the failed index write
+    assert memory_gateway.room_names == frozenset()
+
+
+async def test_a_create_that_fails_in_livekit_leaves_nothing_indexed(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+) -> None:
+    store = InProcessSessionStore()
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=store)
+    memory_gateway.fail("create_room")
+    with pytest.raises(GatewayError):
+        await sessions.start(ALICE)
+    assert await store.all_sessions() == []
