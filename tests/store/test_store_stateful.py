@@ -1,4 +1,4 @@
-"""A state machine drives each store against a plain model of sessions, slots, the lock and dedupe.
+"""A state machine drives each store against a plain model: sessions, slots, admissions, lock, dedupe.
 
 User ids and room names are chosen to collide if keys were joined carelessly.
 """
@@ -16,9 +16,21 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from tests.store.support import START, FakeClock, record
-from voicecore.adapters.memory_store import InProcessSessionStore
+from voicecore.adapters.memory_store import TOKEN_UNITS, InProcessSessionStore, take_token
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.core.store import SessionRecord, SessionStore, SlotRefused, SlotReservation, SlotReserved
+from voicecore.core.store import (
+    Admission,
+    Admitted,
+    RateAllowed,
+    RateLimited,
+    RoomTaken,
+    SessionRecord,
+    SessionStore,
+    SlotRefused,
+    SlotReservation,
+    SlotReserved,
+    to_milliseconds,
+)
 from voicecore.testing.redis_server import LocalRedisServer
 
 T = TypeVar("T")
@@ -28,6 +40,7 @@ USERS = ["a", "a:b", "a%3Ab"]
 ROOMS = ["r1", "r2", "r:3", "r%3A3"]
 OWNERS = ["replica-1", "replica-2"]
 EVENTS = ["EV_1", "EV_2"]
+PER_MINUTE = 1  # a token a minute: a second admission soon after is refused
 seconds = st.integers(1, 5).map(lambda s: timedelta(seconds=s))
 
 
@@ -41,6 +54,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.pending: dict[str, dict[str, datetime]] = {user: {} for user in USERS}
         self.lock: tuple[str, datetime] | None = None
         self.sightings: dict[str, datetime] = {}
+        self.buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms), as the stores count
         self.created = 0
 
     def run(self, step: Awaitable[T]) -> T:
@@ -62,6 +76,49 @@ class StoreMachine(RuleBasedStateMachine):
         if added:
             self.sessions[room] = item
             self.pending[user].pop(room, None)
+
+    @rule(
+        user=st.sampled_from(USERS),
+        room=st.sampled_from(ROOMS),
+        max_live=st.integers(0, 3),
+        rated=st.booleans(),
+    )
+    def admit_session(self, user: str, room: str, max_live: int, rated: bool) -> None:
+        per_minute = PER_MINUTE if rated else 0
+        self.created += 1
+        item = record(room, user, at=START + timedelta(seconds=self.created))
+        expected = self.admission(item, max_live, per_minute)
+        if expected == Admitted():
+            self.sessions[room] = item
+            self.pending[user].pop(room, None)
+        assert self.run(self.store.admit_session(item, max_live=max_live, per_minute=per_minute)) == expected
+
+    def admission(self, item: SessionRecord, max_live: int, per_minute: int) -> Admission:
+        if item.room_name in self.sessions:
+            return RoomTaken()
+        user, now = item.user_id, self.clock.now
+        if per_minute and (retry_after := self.take_token(user)):
+            return RateLimited(retry_after)
+        if max_live:
+            self.pending[user] = pending = {h: end for h, end in self.pending[user].items() if end > now}
+            live = sum(1 for known in self.sessions.values() if known.user_id == user)
+            others = len(pending) - (item.room_name in pending)
+            if live + others >= max_live:
+                return SlotRefused(live=live, pending=others)
+        return Admitted()
+
+    def take_token(self, user: str) -> int:
+        now_ms = to_milliseconds(self.clock.now)
+        units, last = self.buckets.get(user, (PER_MINUTE * TOKEN_UNITS, now_ms))
+        units, last, retry_after = take_token(units, last, now_ms, PER_MINUTE)
+        self.buckets[user] = (units, last)
+        return retry_after
+
+    @rule(user=st.sampled_from(USERS))
+    def take_creation_token(self, user: str) -> None:
+        retry_after = self.take_token(user)
+        expected = RateLimited(retry_after) if retry_after else RateAllowed()
+        assert self.run(self.store.take_creation_token(user, per_minute=PER_MINUTE)) == expected
 
     @rule(room=st.sampled_from(ROOMS))
     def remove_session(self, room: str) -> None:

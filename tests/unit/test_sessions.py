@@ -17,7 +17,7 @@ from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionP
 from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound, StoreError
 from voicecore.core.ports import ParticipantKind, Room, RoomSpec
 from voicecore.core.sessions import VoiceSessions
-from voicecore.core.store import SessionRecord
+from voicecore.core.store import Admission, SessionRecord
 
 ALICE = User("alice", "alice@example.com")
 BOB = User("bob", "bob@example.com")
@@ -459,8 +459,8 @@ async def test_no_cleanup_is_scheduled_after_aclose(token_issuer: LiveKitTokenIs
 
 
 class _StoreDown(InProcessSessionStore):
-    async def add_session(self, record: SessionRecord) -> bool:
-        raise StoreError("add_session", "simulated outage")
+    async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
+        raise StoreError("admit_session", "simulated outage")
 
 
 async def test_a_store_failure_during_create_leaves_no_room_and_is_a_store_error(
@@ -468,7 +468,7 @@ async def test_a_store_failure_during_create_leaves_no_room_and_is_a_store_error
 ) -> None:
     sessions = VoiceSessions(memory_gateway, token_issuer, store=_StoreDown())
     with pytest.raises(StoreError):
-        await sessions.start(ALICE)  # the room was created alongside the failed index write
+        await sessions.start(ALICE)
     assert memory_gateway.room_names == frozenset()
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from voicecore.core.errors import StoreError
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
+    Admission,
+    Admitted,
     Claim,
     Claimed,
     Completed,
@@ -23,6 +25,7 @@ from voicecore.core.store import (
     RateAllowed,
     RateDecision,
     RateLimited,
+    RoomTaken,
     SessionRecord,
     SessionStore,
     SlotRefused,
@@ -30,6 +33,7 @@ from voicecore.core.store import (
     SlotReserved,
     positive_milliseconds,
     require_aware,
+    require_limits,
     require_positive,
     require_room_name,
     to_milliseconds,
@@ -82,6 +86,7 @@ class InProcessSessionStore(SessionStore):
         self._clock = clock
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
         self._sessions: dict[str, _Stored] = {}
+        self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
         self._pending: dict[str, dict[str, int]] = {}  # user -> holder -> lease end (ms)
         self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
         self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
@@ -115,13 +120,24 @@ class InProcessSessionStore(SessionStore):
     def _live(self, room_name: str, now: int) -> _Stored | None:
         stored = self._sessions.get(room_name)
         if stored is not None and stored.expires_ms <= now:
-            del self._sessions[room_name]
+            self._forget(stored.record)
             return None
         return stored
 
-    def _live_records(self, now: int) -> list[SessionRecord]:
-        records = [s.record for name in list(self._sessions) if (s := self._live(name, now))]
+    def _forget(self, record: SessionRecord) -> None:
+        del self._sessions[record.room_name]
+        rooms = self._rooms_of[record.user_id]
+        rooms.discard(record.room_name)
+        if not rooms:
+            del self._rooms_of[record.user_id]
+
+    def _live_records(self, now: int, rooms: set[str] | None = None) -> list[SessionRecord]:
+        names = list(self._sessions if rooms is None else rooms)
+        records = [s.record for name in names if (s := self._live(name, now))]
         return sorted(records, key=lambda r: (r.created_at, r.room_name))
+
+    def _live_rooms_of(self, user_id: str, now: int) -> set[str]:
+        return {r.room_name for r in self._live_records(now, self._rooms_of.get(user_id, set()))}
 
     # --- live sessions -------------------------------------------------------------
 
@@ -129,17 +145,32 @@ class InProcessSessionStore(SessionStore):
         now = self._now("add_session")
         if self._live(record.room_name, now) is not None:
             return False
-        self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
-        self._pending.get(record.user_id, {}).pop(record.room_name, None)
+        self._add(record, now)
         return True
+
+    def _add(self, record: SessionRecord, now: int) -> None:
+        self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
+        self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
+        self._pending.get(record.user_id, {}).pop(record.room_name, None)
+
+    async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
+        require_limits(max_live, per_minute)
+        now = self._now("admit_session")
+        if self._live(record.room_name, now) is not None:
+            return RoomTaken()
+        if per_minute and (retry_after := self._take_token(record.user_id, per_minute, now)):
+            return RateLimited(retry_after)
+        if max_live and (refused := self._slot_refusal(record.user_id, record.room_name, max_live, now)):
+            return refused
+        self._add(record, now)
+        return Admitted()
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
         stored = self._live(room_name, self._now("get_session"))
         return stored.record if stored else None
 
     async def user_sessions(self, user_id: str) -> list[SessionRecord]:
-        records = self._live_records(self._now("user_sessions"))
-        return [r for r in records if r.user_id == user_id]
+        return self._live_records(self._now("user_sessions"), self._rooms_of.get(user_id, set()))
 
     async def all_sessions(self) -> list[SessionRecord]:
         return self._live_records(self._now("all_sessions"))
@@ -148,7 +179,7 @@ class InProcessSessionStore(SessionStore):
         stored = self._live(room_name, self._now("remove_session"))
         if stored is None:
             return None
-        del self._sessions[room_name]
+        self._forget(stored.record)
         return stored.record
 
     async def note_participant(
@@ -181,16 +212,21 @@ class InProcessSessionStore(SessionStore):
         require_positive(limit, "limit")
         lease_ms = positive_milliseconds(lease, "lease")
         now = self._now("reserve_slot")
-        live = {r.room_name for r in self._live_records(now) if r.user_id == user_id}
+        if holder in self._live_rooms_of(user_id, now):
+            return SlotReserved()
+        refused = self._slot_refusal(user_id, holder, limit, now)
+        if refused is None:
+            self._pending[user_id][holder] = now + lease_ms
+            return SlotReserved()
+        return refused
+
+    def _slot_refusal(self, user_id: str, holder: str, limit: int, now: int) -> SlotRefused | None:
+        """The refusal if the user's live sessions and others' reservations fill ``limit``."""
+        live = len(self._live_rooms_of(user_id, now))
         pending = {h: end for h, end in self._pending.get(user_id, {}).items() if end > now}
         self._pending[user_id] = pending
-        if holder in live:
-            return SlotReserved()
         others = len(pending) - (holder in pending)
-        if len(live) + others >= limit:
-            return SlotRefused(live=len(live), pending=others)
-        pending[holder] = now + lease_ms
-        return SlotReserved()
+        return SlotRefused(live=live, pending=others) if live + others >= limit else None
 
     async def release_slot(self, user_id: str, holder: str) -> bool:
         now = self._now("release_slot")
@@ -201,11 +237,15 @@ class InProcessSessionStore(SessionStore):
 
     async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
         require_positive(per_minute, "per_minute")
-        now = self._now("take_creation_token")
+        retry_after = self._take_token(user_id, per_minute, self._now("take_creation_token"))
+        return RateLimited(retry_after) if retry_after else RateAllowed()
+
+    def _take_token(self, user_id: str, per_minute: int, now: int) -> int:
+        """0 if a token was taken, else the Retry-After seconds."""
         units, last = self._buckets.get(user_id, (per_minute * TOKEN_UNITS, now))
         units, last, retry_after = take_token(units, last, now, per_minute)
         self._buckets[user_id] = (units, last)
-        return RateLimited(retry_after) if retry_after else RateAllowed()
+        return retry_after
 
     # --- idempotency keys ----------------------------------------------------------
 

@@ -28,18 +28,77 @@ local function touch(record_key, ttl)
   redis.call('PEXPIRE', record_key, ttl)
   redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
 end
+-- KEYS as ADD_SESSION's; the record's fields and values are ARGV[first...].
+local function add_record(ttl, room, first)
+  redis.call('HSET', KEYS[1], unpack(ARGV, first))
+  redis.call('SADD', KEYS[2], room)
+  redis.call('SADD', KEYS[4], room)
+  redis.call('ZREM', KEYS[3], room)
+  touch(KEYS[1], ttl)
+end
+-- The token bucket step on the bucket at ``key``: 0 if a token was taken, else
+-- Retry-After seconds. The same integer arithmetic as memory_store.take_token.
+local function take_token(key, per_minute, now)
+  local capacity = per_minute * 60000
+  local state = redis.call('HMGET', key, 'units', 'last')
+  local units = tonumber(state[1]) or capacity
+  local last = tonumber(state[2]) or now
+  units = math.min(capacity, units + math.max(0, now - last) * per_minute)
+  last = math.max(last, now)
+  local retry_after = 0
+  if units >= 60000 then
+    units = units - 60000
+  else
+    retry_after = math.max(1, math.ceil(math.ceil((60000 - units) / per_minute) / 1000))
+  end
+  redis.call('HSET', key, 'units', units, 'last', last)
+  -- Left alone for a minute, a bucket is full: the same as no bucket.
+  redis.call('PEXPIRE', key, 60000)
+  return retry_after
+end
+-- Drop the user's index entries whose record has expired; return the live count.
+local function live_count(sessions_key)
+  for _, room in ipairs(redis.call('SMEMBERS', sessions_key)) do
+    if redis.call('EXISTS', session_key(room)) == 0 then redis.call('SREM', sessions_key, room) end
+  end
+  return redis.call('SCARD', sessions_key)
+end
+-- {live, pending of others} if they fill ``limit``, else nil (expired reservations are dropped).
+local function slot_refusal(sessions_key, pending_key, holder, limit, now)
+  local live = live_count(sessions_key)
+  redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
+  local pending = redis.call('ZCARD', pending_key)
+  if redis.call('ZSCORE', pending_key, holder) then pending = pending - 1 end
+  if live + pending >= limit then return {live, pending} end
+  return nil
+end
 """
 
 # KEYS: record, user's sessions, user's pending, all sessions.
 # ARGV: 3 ttl ms, 4 room name, 5... record fields and values.
 ADD_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('SADD', KEYS[4], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[4])
-touch(KEYS[1], ARGV[3])
+add_record(ARGV[3], ARGV[4], 5)
 return 1
+"""
+
+# KEYS: as ADD_SESSION, then the user's bucket.
+# ARGV: 3 ttl ms, 4 room name, 5 max live (0: off), 6 per minute (0: off), 7... the record.
+# Returns {'admitted'}, {'taken'}, {'rate', retry after} or {'full', live, pending}.
+ADMIT_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
+local max_live, per_minute = tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = now_ms()
+if per_minute > 0 then
+  local retry_after = take_token(KEYS[5], per_minute, now)
+  if retry_after > 0 then return {'rate', retry_after} end
+end
+if max_live > 0 then
+  local refused = slot_refusal(KEYS[2], KEYS[3], ARGV[4], max_live, now)
+  if refused then return {'full', refused[1], refused[2]} end
+end
+add_record(ARGV[3], ARGV[4], 7)
+return {'admitted'}
 """
 
 # KEYS: an index of room names (a user's, or all). Names whose record has
@@ -90,18 +149,13 @@ return count
 # ARGV: 3 holder, 4 limit, 5 lease ms. Returns {reserved 0/1, live, pending of others}.
 RESERVE_SLOT = """
 local now = now_ms()
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', session_key(room)) == 0 then redis.call('SREM', KEYS[1], room) end
-end
+live_count(KEYS[1])
 if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {1, 0, 0} end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local live = redis.call('SCARD', KEYS[1])
-local pending = redis.call('ZCARD', KEYS[2])
-if redis.call('ZSCORE', KEYS[2], ARGV[3]) then pending = pending - 1 end
-if live + pending >= tonumber(ARGV[4]) then return {0, live, pending} end
+local refused = slot_refusal(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), now)
+if refused then return {0, refused[1], refused[2]} end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-return {1, live, pending}
+return {1, 0, 0}
 """
 
 # KEYS: user's pending. ARGV: 3 holder. 1 if it held an unexpired reservation.
@@ -113,27 +167,9 @@ if tonumber(ends) > now_ms() then return 1 end
 return 0
 """
 
-# KEYS: the user's bucket. ARGV: 3 per minute. Returns 0 (allowed) or Retry-After
-# seconds. The same integer arithmetic as memory_store.take_token.
+# KEYS: the user's bucket. ARGV: 3 per minute. Returns 0 (allowed) or Retry-After seconds.
 CREATION_BUCKET = """
-local now = now_ms()
-local per_minute = tonumber(ARGV[3])
-local capacity = per_minute * 60000
-local state = redis.call('HMGET', KEYS[1], 'units', 'last')
-local units = tonumber(state[1]) or capacity
-local last = tonumber(state[2]) or now
-units = math.min(capacity, units + math.max(0, now - last) * per_minute)
-last = math.max(last, now)
-local retry_after = 0
-if units >= 60000 then
-  units = units - 60000
-else
-  retry_after = math.max(1, math.ceil(math.ceil((60000 - units) / per_minute) / 1000))
-end
-redis.call('HSET', KEYS[1], 'units', units, 'last', last)
--- Left alone for a minute, a bucket is full: the same as no bucket.
-redis.call('PEXPIRE', KEYS[1], 60000)
-return retry_after
+return take_token(KEYS[1], tonumber(ARGV[3]), now_ms())
 """
 
 # KEYS: the claim. ARGV: 3 fingerprint, 4 holder, 5 ttl ms, 6 lease ms.
@@ -203,6 +239,7 @@ SCRIPTS: dict[str, str] = {
     name: _PRELUDE + body
     for name, body in {
         "ADD_SESSION": ADD_SESSION,
+        "ADMIT_SESSION": ADMIT_SESSION,
         "SESSIONS_IN": SESSIONS_IN,
         "REMOVE_SESSION": REMOVE_SESSION,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,

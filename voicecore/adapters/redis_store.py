@@ -34,6 +34,8 @@ from voicecore.adapters.redis_records import (
 from voicecore.core.errors import StoreError
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
+    Admission,
+    Admitted,
     Claim,
     Claimed,
     Completed,
@@ -42,12 +44,14 @@ from voicecore.core.store import (
     RateAllowed,
     RateDecision,
     RateLimited,
+    RoomTaken,
     SessionRecord,
     SessionStore,
     SlotRefused,
     SlotReservation,
     SlotReserved,
     positive_milliseconds,
+    require_limits,
     require_positive,
     require_room_name,
     to_milliseconds,
@@ -155,19 +159,41 @@ class RedisSessionStore(SessionStore):
     def _user_key(self, user_id: str, what: str) -> str:
         return self._key("user", key_part(user_id), what)
 
+    def _rate_key(self, user_id: str) -> str:
+        return self._key("rate", key_part(user_id))
+
     # --- live sessions -------------------------------------------------------------
 
-    async def add_session(self, record: SessionRecord) -> bool:
-        keys = [
+    def _index_keys(self, record: SessionRecord) -> list[str]:
+        """What recording a session writes: the record, the user's index and reservations, all rooms."""
+        return [
             self._session_key(record.room_name),
             self._user_key(record.user_id, "sessions"),
             self._user_key(record.user_id, "pending"),
             self._key("sessions"),
         ]
+
+    async def add_session(self, record: SessionRecord) -> bool:
+        keys = self._index_keys(record)
         added = await self._run(
             "add_session", "ADD_SESSION", keys, self._record_ttl_ms, record.room_name, *encode(record)
         )
         return bool(added)
+
+    async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
+        require_limits(max_live, per_minute)
+        keys = [*self._index_keys(record), self._rate_key(record.user_id)]
+        args = (self._record_ttl_ms, record.room_name, max_live, per_minute, *encode(record))
+        match await self._run("admit_session", "ADMIT_SESSION", keys, *args):
+            case ["admitted"]:
+                return Admitted()
+            case ["taken"]:
+                return RoomTaken()
+            case ["rate", retry_after]:
+                return RateLimited(int(retry_after))
+            case ["full", live, pending]:
+                return SlotRefused(live=int(live), pending=int(pending))
+        raise StoreError("admit_session", "unexpected answer from the script")
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
         client = self._redis("get_session")
@@ -226,7 +252,7 @@ class RedisSessionStore(SessionStore):
     # --- creation rate limit --------------------------------------------------------
 
     async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
-        keys = [self._key("rate", key_part(user_id))]
+        keys = [self._rate_key(user_id)]
         per_minute = require_positive(per_minute, "per_minute")
         retry_after = int(await self._run("take_creation_token", "CREATION_BUCKET", keys, per_minute))
         return RateLimited(retry_after) if retry_after else RateAllowed()

@@ -65,7 +65,6 @@ class SessionCreator:
                     raise IdempotencyKeyBusy
             claim = claim_or_room
         try:
-            await self._guard.take_creation_token(user.id)
             started = await self._new(user, kind)
         except BaseException:
             if claim is not None:
@@ -76,6 +75,7 @@ class SessionCreator:
         return started
 
     async def _new(self, user: User, kind: AgentType) -> StartedSession:
+        rate_paid = False
         for _ in range(_CREATE_ATTEMPTS):
             room_name = new_room_name(user.id)
             metadata = RoomMetadata(
@@ -92,13 +92,13 @@ class SessionCreator:
                 agent_dispatch=agent_dispatch_for(self._policy, user, kind, room_name),
                 departure_timeout_seconds=self._policy.departure_timeout_seconds,
             )
-            await self._guard.reserve_slot(user.id, room_name)
-            # Indexed before the room exists (which confirms the slot): the room's first
-            # webhooks (the agent joining) find the record. A name already indexed is a collision.
+            # Admitted (rate, cap and index entry in one store step) before the room
+            # exists: the room's first webhooks (the agent joining) find the record.
+            # A name already indexed is a collision.
             record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
-            if not await self._store.add_session(record):
-                await self._guard.release_slot(user.id, room_name)
+            if not await self._guard.admit(record, rate_paid=rate_paid):
                 continue
+            rate_paid = True
             try:
                 room = await self._rooms.create(spec)
             except GatewayError:

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Final
+from datetime import datetime
 
 from voicecore.core.errors import CreationRateLimited, TooManyLiveSessions
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.ports import RoomGateway
-from voicecore.core.store import RateLimited, SessionStore, SlotRefused
-
-# A reservation outlives any create (LiveKit timeout, then the half-made-room check).
-SLOT_LEASE: Final = timedelta(seconds=60)
+from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionRecord, SessionStore, SlotRefused
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,31 +40,27 @@ class CreationGuard:
         self._policy = policy
         self._clock = clock
 
-    async def take_creation_token(self, user_id: str) -> None:
-        """Raises CreationRateLimited past the user's creation rate."""
-        if not self._policy.creates_per_minute:
-            return
-        decision = await self._store.take_creation_token(user_id, per_minute=self._policy.creates_per_minute)
-        if isinstance(decision, RateLimited):
-            raise CreationRateLimited(decision.retry_after_seconds)
+    async def admit(self, record: SessionRecord, *, rate_paid: bool = False) -> bool:
+        """Record the new session behind both guardrails, in one store step; False if its room is taken.
 
-    async def reserve_slot(self, user_id: str, room_name: str) -> None:
-        """Hold a live-session slot for ``room_name``; raises TooManyLiveSessions at the cap.
-
-        ``add_session`` of that room confirms the slot; ``release_slot`` gives it back.
-        A refusal is checked once against LiveKit: a session that expired unseen
+        Raises CreationRateLimited past the user's rate (unless this create already
+        paid its token: ``rate_paid``) and TooManyLiveSessions at the cap. A refusal
+        at the cap is checked once against LiveKit: a session that expired unseen
         (its webhook lost) must not hold a slot until the next index repair.
         """
         limit = self._policy.max_live_per_user
-        if not limit:
-            return
-        outcome = await self._store.reserve_slot(user_id, room_name, limit=limit, lease=SLOT_LEASE)
+        per_minute = 0 if rate_paid else self._policy.creates_per_minute
+        outcome = await self._store.admit_session(record, max_live=limit, per_minute=per_minute)
         if isinstance(outcome, SlotRefused):
-            await confirmed_rooms(user_id, self._store, self._gateway, self._clock)
-            outcome = await self._store.reserve_slot(user_id, room_name, limit=limit, lease=SLOT_LEASE)
-        if isinstance(outcome, SlotRefused):
-            raise TooManyLiveSessions(live=outcome.live + outcome.pending, limit=limit)
-
-    async def release_slot(self, user_id: str, room_name: str) -> None:
-        if self._policy.max_live_per_user:
-            await self._store.release_slot(user_id, room_name)
+            await confirmed_rooms(record.user_id, self._store, self._gateway, self._clock)
+            # The refused attempt took this create's token.
+            outcome = await self._store.admit_session(record, max_live=limit, per_minute=0)
+        match outcome:
+            case Admitted():
+                return True
+            case RoomTaken():
+                return False
+            case RateLimited(retry_after_seconds=retry_after):
+                raise CreationRateLimited(retry_after)
+            case SlotRefused(live=live, pending=pending):
+                raise TooManyLiveSessions(live=live + pending, limit=limit)

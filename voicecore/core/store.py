@@ -104,6 +104,22 @@ class RateLimited:
 RateDecision: TypeAlias = RateAllowed | RateLimited
 
 
+# --- Admission: a new session behind both guardrails, in one step -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The session is recorded (as by ``add_session``), and counts against the cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTaken:
+    """A session of that room is already recorded: nothing changed."""
+
+
+Admission: TypeAlias = Admitted | RoomTaken | RateLimited | SlotRefused
+
+
 # --- Idempotency keys --------------------------------------------------------------
 
 
@@ -165,6 +181,17 @@ class SessionStore(Protocol):
 
     async def count_dispatch(self, room_name: str) -> int | None:
         """Count one more agent dispatch and return the total; None for an unknown room."""
+        ...
+
+    async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
+        """``add_session`` behind the creation guardrails, in one atomic step (0 turns a check off).
+
+        Checked in order, the first refusal answers: a room already recorded is
+        ``RoomTaken``; past the user's creation rate, ``RateLimited`` (the bucket of
+        ``take_creation_token``); at ``max_live`` live sessions plus others' unexpired
+        reservations, ``SlotRefused``. The first two change nothing; ``SlotRefused``
+        keeps the token it took, so retrying at the cap still spends the user's rate.
+        """
         ...
 
     # --- per-user cap -------------------------------------------------------------
@@ -272,6 +299,11 @@ def positive_milliseconds(duration: timedelta, what: str) -> int:
     if milliseconds < 1:
         raise ValueError(f"{what} must be at least one millisecond")
     return milliseconds
+
+
+def require_limits(max_live: int, per_minute: int) -> None:
+    if max_live < 0 or per_minute < 0:
+        raise ValueError("max_live and per_minute cannot be negative (0 turns a check off)")
 
 
 def require_positive(value: int, what: str) -> int:
