@@ -112,3 +112,12 @@ async def test_negative_limits_are_refused(store: SessionStore, max_live: int, p
     with pytest.raises(ValueError, match="cannot be negative"):
         await store.admit_session(record("room-1", "alice"), max_live=max_live, per_minute=per_minute)
     assert await store.get_session("room-1") is None
+
+
+@pytest.mark.parametrize("user_id", ['quote"d', "back\\slash", "braces{}[]", "auth0|64f1c2", "x" * 225])
+async def test_any_user_id_round_trips_through_admission(store: SessionStore, user_id: str) -> None:
+    """The Redis store sends a record as one JSON argument: escaping must not change a field."""
+    item = record(f"room-of-{user_id}", user_id)
+    assert await store.admit_session(item, max_live=1, per_minute=1) == Admitted()
+    assert await store.get_session(item.room_name) == item
+    assert await store.user_sessions(user_id) == [item]

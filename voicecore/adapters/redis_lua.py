@@ -28,9 +28,15 @@ local function touch(record_key, ttl)
   redis.call('PEXPIRE', record_key, ttl)
   redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
 end
--- KEYS as ADD_SESSION's; the record's fields and values are ARGV[first...].
-local function add_record(ttl, room, first)
-  redis.call('HSET', KEYS[1], unpack(ARGV, first))
+-- KEYS as ADD_SESSION's; ``record`` is a JSON object of strings (redis_records.encode).
+local function add_record(ttl, record)
+  local flat = {}
+  for name, value in pairs(cjson.decode(record)) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', KEYS[1], unpack(flat))
+  local room = redis.call('HGET', KEYS[1], 'room_name')
   redis.call('SADD', KEYS[2], room)
   redis.call('SADD', KEYS[4], room)
   redis.call('ZREM', KEYS[3], room)
@@ -75,29 +81,30 @@ end
 """
 
 # KEYS: record, user's sessions, user's pending, all sessions.
-# ARGV: 3 ttl ms, 4 room name, 5... record fields and values.
+# ARGV: 3 ttl ms, 4 the record (JSON).
 ADD_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-add_record(ARGV[3], ARGV[4], 5)
+add_record(ARGV[3], ARGV[4])
 return 1
 """
 
 # KEYS: as ADD_SESSION, then the user's bucket.
-# ARGV: 3 ttl ms, 4 room name, 5 max live (0: off), 6 per minute (0: off), 7... the record.
+# ARGV: 3 ttl ms, 4 max live (0: off), 5 per minute (0: off), 6 the record (JSON).
 # Returns {'admitted'}, {'taken'}, {'rate', retry after} or {'full', live, pending}.
 ADMIT_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
-local max_live, per_minute = tonumber(ARGV[5]), tonumber(ARGV[6])
+local max_live, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 if per_minute > 0 then
   local retry_after = take_token(KEYS[5], per_minute, now)
   if retry_after > 0 then return {'rate', retry_after} end
 end
 if max_live > 0 then
-  local refused = slot_refusal(KEYS[2], KEYS[3], ARGV[4], max_live, now)
+  local room = cjson.decode(ARGV[6]).room_name
+  local refused = slot_refusal(KEYS[2], KEYS[3], room, max_live, now)
   if refused then return {'full', refused[1], refused[2]} end
 end
-add_record(ARGV[3], ARGV[4], 7)
+add_record(ARGV[3], ARGV[6])
 return {'admitted'}
 """
 

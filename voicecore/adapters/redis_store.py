@@ -11,6 +11,7 @@ Keys and records are laid out as ``redis_records`` describes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -78,11 +79,17 @@ _IDEMPOTENT = frozenset(
 )
 
 
-async def _translated(operation: str, call: Callable[[], Awaitable[Any]]) -> Any:
+async def _translated(operation: str, call: Callable[[], Awaitable[Any]], timeout_seconds: float) -> Any:
     retries = 1 if operation in _IDEMPOTENT else 0
     while True:
         try:
-            return await call()
+            # One deadline for the whole call. redis-py's socket_timeout would start a
+            # task per write (asyncio.wait_for) and a deadline per read, on every call;
+            # a call cut short here leaves redis-py to drop its connection.
+            async with asyncio.timeout(timeout_seconds):
+                return await call()
+        except TimeoutError as exc:
+            raise StoreError(operation, "Redis failed (TimeoutError)") from exc
         except RedisConnectionError as exc:
             if retries:
                 retries -= 1
@@ -126,7 +133,6 @@ class RedisSessionStore(SessionStore):
             self._client = aioredis.Redis.from_url(
                 self._url,
                 decode_responses=True,
-                socket_timeout=self._timeout_seconds,
                 socket_connect_timeout=self._timeout_seconds,
                 # redis-py's own retries would run any script twice: _translated decides.
                 retry=Retry(NoBackoff(), retries=0),
@@ -148,7 +154,8 @@ class RedisSessionStore(SessionStore):
         self._redis(operation)
         now = "" if self._clock is None else str(to_milliseconds(self._clock()))
         run = self._scripts[script]
-        return await _translated(operation, lambda: run(keys=list(keys), args=[self._prefix, now, *args]))
+        call = lambda: run(keys=list(keys), args=[self._prefix, now, *args])  # noqa: E731
+        return await _translated(operation, call, self._timeout_seconds)
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -175,15 +182,13 @@ class RedisSessionStore(SessionStore):
 
     async def add_session(self, record: SessionRecord) -> bool:
         keys = self._index_keys(record)
-        added = await self._run(
-            "add_session", "ADD_SESSION", keys, self._record_ttl_ms, record.room_name, *encode(record)
-        )
+        added = await self._run("add_session", "ADD_SESSION", keys, self._record_ttl_ms, encode(record))
         return bool(added)
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         keys = [*self._index_keys(record), self._rate_key(record.user_id)]
-        args = (self._record_ttl_ms, record.room_name, max_live, per_minute, *encode(record))
+        args = (self._record_ttl_ms, max_live, per_minute, encode(record))
         match await self._run("admit_session", "ADMIT_SESSION", keys, *args):
             case ["admitted"]:
                 return Admitted()
@@ -199,7 +204,7 @@ class RedisSessionStore(SessionStore):
         client = self._redis("get_session")
         key = self._session_key(room_name)
         fields: dict[str, str] = await _translated(
-            "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key))
+            "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key)), self._timeout_seconds
         )
         return decode(fields) if fields else None
 
@@ -315,4 +320,4 @@ class RedisSessionStore(SessionStore):
 
     async def ping(self) -> None:
         client = self._redis("ping")
-        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()))
+        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()), self._timeout_seconds)
