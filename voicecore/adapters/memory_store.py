@@ -221,11 +221,16 @@ class InProcessSessionStore(SessionStore):
         return refused
 
     def _slot_refusal(self, user_id: str, holder: str, limit: int, now: int) -> SlotRefused | None:
-        """The refusal if the user's live sessions and others' reservations fill ``limit``."""
-        live = len(self._live_rooms_of(user_id, now))
+        """The refusal if the user's live sessions and others' reservations fill ``limit``.
+
+        Expired records are looked for only when the count alone would refuse (as in Redis).
+        """
         pending = {h: end for h, end in self._pending.get(user_id, {}).items() if end > now}
         self._pending[user_id] = pending
         others = len(pending) - (holder in pending)
+        live = len(self._rooms_of.get(user_id, ()))
+        if live + others >= limit:
+            live = len(self._live_rooms_of(user_id, now))
         return SlotRefused(live=live, pending=others) if live + others >= limit else None
 
     async def release_slot(self, user_id: str, holder: str) -> bool:

@@ -70,11 +70,14 @@ local function live_count(sessions_key)
   return redis.call('SCARD', sessions_key)
 end
 -- {live, pending of others} if they fill ``limit``, else nil (expired reservations are dropped).
+-- The index is pruned of expired records only when its size alone would refuse: a
+-- user far from the cap costs O(1), whatever the size of the index.
 local function slot_refusal(sessions_key, pending_key, holder, limit, now)
-  local live = live_count(sessions_key)
   redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
   local pending = redis.call('ZCARD', pending_key)
   if redis.call('ZSCORE', pending_key, holder) then pending = pending - 1 end
+  local live = redis.call('SCARD', sessions_key)
+  if live + pending >= limit then live = live_count(sessions_key) end
   if live + pending >= limit then return {live, pending} end
   return nil
 end
