@@ -7,16 +7,22 @@ request does exactly what ``bench.direct.DirectBackend`` does with one warm
 on this machine; voicecore's distance from it is the price of voicecore's layers.
 It answers just enough for ``bench.clients.ApiUser``: POST creates, GET
 /{room_name} gives the head count, GET /readyz says ready.
+
+With ``SESSION_STORE_URL`` set it also makes one bare redis-py call per request
+(a SET before a create, a GET beside a status), on one warm client: the
+price of one Redis round trip with the official client, and nothing of ours.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import redis.asyncio as aioredis
 import uvicorn
 from livekit import api
 
@@ -28,13 +34,17 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 PREFIX = "/api/v1/voice-sessions"
 USER = "bench-floor"
+REDIS_USER = "bench-floor-redis"  # the floor with a Redis call: its rooms are its own
 
 
 class FloorApp:
-    def __init__(self, url: str, api_key: str, api_secret: str) -> None:
+    def __init__(self, url: str, api_key: str, api_secret: str, redis_url: str | None = None) -> None:
         self._settings = (url, api_key, api_secret)
+        self._redis_url = redis_url
         self._lk: api.LiveKitAPI | None = None
         self._direct: DirectBackend | None = None
+        self._redis: aioredis.Redis | None = None
+        self._user = USER if redis_url is None else REDIS_USER
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -45,11 +55,19 @@ class FloorApp:
             while (await receive()).get("more_body"):
                 pass
             assert self._direct is not None
-            name, token = await self._direct.create(USER)
+            if self._redis is not None:
+                await self._redis.set(f"floor:{id(scope)}", "1", px=60_000)
+            name, token = await self._direct.create(self._user)
             await _answer(send, 201, {"room_name": name, "token": token})
         elif scope["method"] == "GET" and path.startswith(PREFIX + "/"):
             assert self._direct is not None
-            count = await self._direct.status(USER, path.removeprefix(PREFIX + "/"))
+            room_name = path.removeprefix(PREFIX + "/")
+            if self._redis is not None:
+                _, count = await asyncio.gather(
+                    self._redis.get(f"floor:{room_name}"), self._direct.status(self._user, room_name)
+                )
+            else:
+                count = await self._direct.status(self._user, room_name)
             await _answer(send, 200, {"participant_count": count})
         elif path in ("/readyz", "/healthz"):
             await _answer(send, 200, {"status": "ready"})
@@ -63,10 +81,15 @@ class FloorApp:
                 url, key, secret = self._settings
                 self._lk = api.LiveKitAPI(url, key, secret)
                 self._direct = DirectBackend(self._lk, key, secret)
+                if self._redis_url is not None:
+                    self._redis = aioredis.Redis.from_url(self._redis_url)
+                    await self._redis.set("floor:warm", "1", px=60_000)  # warm: the pool holds a connection
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._lk is not None:
                     await self._lk.aclose()
+                if self._redis is not None:
+                    await self._redis.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -82,7 +105,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor_app")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    app = FloorApp(os.environ["LIVEKIT_URL"], os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"])
+    app = FloorApp(
+        os.environ["LIVEKIT_URL"],
+        os.environ["LIVEKIT_API_KEY"],
+        os.environ["LIVEKIT_API_SECRET"],
+        redis_url=os.environ.get("SESSION_STORE_URL"),
+    )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

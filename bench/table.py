@@ -83,9 +83,11 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
         if caveat is not None and caveat not in caveats:
             caveats.append(caveat)
         mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
+        floor = verdict.get("floor")
         lines.append(
             f"  {goal.what[:62]:62} {verdict['subject']:>12} {value:>9}  {goal.limit_text:>10}  "
             f"{'met' if verdict['met'] else 'NOT met'}{mark}"
+            + ("" if floor is None else f"  (one bare redis-py call added {floor:.2f} ms to the floor)")
         )
     lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
     if judgement["not_measured_yet"]:

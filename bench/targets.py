@@ -24,6 +24,7 @@ PRIMARY: Final = "api"
 REDIS: Final = "api_redis"  # the same with the Redis session store
 WARNING: Final = "api_warning"
 PROXY: Final = "floor_proxy"  # the direct baseline's work behind the thinnest Python HTTP service
+PROXY_REDIS: Final = "floor_proxy_redis"  # the same plus one bare redis-py call per request
 FLOOR: Final = "floor_healthz"  # GET /healthz of the primary service: the HTTP round trip alone
 DIRECT_USER: Final = "bench-direct"
 
@@ -50,7 +51,9 @@ class Target:
     @property
     def user_id(self) -> str:
         """The bearer token's subject: each target lists only its own sessions."""
-        return floor_app.USER if self.module == floor_app.__name__ else f"bench-{self.name}"
+        if self.module == floor_app.__name__:
+            return floor_app.USER if self.store == "memory" else floor_app.REDIS_USER
+        return f"bench-{self.name}"
 
 
 def standard_targets(repo: Path) -> list[Target]:
@@ -70,6 +73,15 @@ def standard_targets(repo: Path) -> list[Target]:
             "python -m bench.floor_app: direct's exact work behind raw ASGI on the same uvicorn "
             "(no framework, auth or logging); the price of the HTTP hop alone",
             log_level="WARNING",
+            module=floor_app.__name__,
+            pythonpath=str(repo),
+        ),
+        Target(
+            PROXY_REDIS,
+            "the floor plus one bare redis-py call per request (SET before a create, GET beside a "
+            "status) on the benchmark's redis-server: the price of one Redis round trip alone",
+            log_level="WARNING",
+            store="redis",
             module=floor_app.__name__,
             pythonpath=str(repo),
         ),

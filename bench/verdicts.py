@@ -7,7 +7,7 @@ from typing import Any
 
 from bench import goals
 from bench.summaries import p50_difference_ms
-from bench.targets import PRIMARY, REDIS
+from bench.targets import PRIMARY, PROXY, PROXY_REDIS, REDIS
 
 
 def _measured(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]:
@@ -33,8 +33,23 @@ def _measured(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]
 REDIS_UNUSED = "redis-server received no commands: the service ran its in-process path, not the Redis store"
 
 
+def redis_floor_ms(results: Mapping[str, Any], phase: str) -> float | None:
+    """What one bare redis-py call added to the floor service's p50 in this run (None if not run)."""
+    block = results.get(phase, {})
+    if PROXY_REDIS in block and PROXY in block:
+        return p50_difference_ms(block, PROXY_REDIS, PROXY)
+    return None
+
+
+_FLOOR_PHASES = {goals.REDIS_CREATE_P50_ADDED.key: "create", goals.REDIS_STATUS_P50_ADDED.key: "status"}
+
+
 def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
     judged = [goal.judge(subject, value) for goal, subject, value in _measured(results)]
+    for verdict in judged:
+        phase = _FLOOR_PHASES.get(str(verdict["goal"]))
+        if phase is not None and (floor := redis_floor_ms(results, phase)) is not None:
+            verdict["floor"] = floor
     if results.get("redis", {}).get("commands_from_services") == 0:
         for verdict in judged:
             if verdict["subject"] == REDIS:
