@@ -28,19 +28,20 @@ local function touch(record_key, ttl)
   redis.call('PEXPIRE', record_key, ttl)
   redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
 end
--- KEYS as ADD_SESSION's; ``record`` is a JSON object of strings (redis_records.encode).
-local function add_record(ttl, record)
+-- KEYS as ADD_SESSION's; ``fields``: the record's JSON (redis_records.encode), decoded.
+local function add_record(ttl, fields)
   local flat = {}
-  for name, value in pairs(cjson.decode(record)) do
+  for name, value in pairs(fields) do
     flat[#flat + 1] = name
     flat[#flat + 1] = value
   end
   redis.call('HSET', KEYS[1], unpack(flat))
-  local room = redis.call('HGET', KEYS[1], 'room_name')
-  redis.call('SADD', KEYS[2], room)
-  redis.call('SADD', KEYS[4], room)
-  redis.call('ZREM', KEYS[3], room)
-  touch(KEYS[1], ttl)
+  redis.call('SADD', KEYS[2], fields.room_name)
+  redis.call('SADD', KEYS[4], fields.room_name)
+  redis.call('ZREM', KEYS[3], fields.room_name)
+  -- touch(), knowing the user's index key already.
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
 end
 -- The token bucket step on the bucket at ``key``: 0 if a token was taken, else
 -- Retry-After seconds. The same integer arithmetic as memory_store.take_token.
@@ -87,7 +88,7 @@ end
 # ARGV: 3 ttl ms, 4 the record (JSON).
 ADD_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-add_record(ARGV[3], ARGV[4])
+add_record(ARGV[3], cjson.decode(ARGV[4]))
 return 1
 """
 
@@ -97,17 +98,17 @@ return 1
 ADMIT_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
 local max_live, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
+local fields = cjson.decode(ARGV[6])
 local now = now_ms()
 if per_minute > 0 then
   local retry_after = take_token(KEYS[5], per_minute, now)
   if retry_after > 0 then return {'rate', retry_after} end
 end
 if max_live > 0 then
-  local room = cjson.decode(ARGV[6]).room_name
-  local refused = slot_refusal(KEYS[2], KEYS[3], room, max_live, now)
+  local refused = slot_refusal(KEYS[2], KEYS[3], fields.room_name, max_live, now)
   if refused then return {'full', refused[1], refused[2]} end
 end
-add_record(ARGV[3], ARGV[6])
+add_record(ARGV[3], fields)
 return {'admitted'}
 """
 
