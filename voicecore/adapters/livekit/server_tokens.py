@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import aiohttp
 from livekit import api
+from livekit.api._service import Service
 from livekit.api.agent_dispatch_service import AgentDispatchService
 from livekit.api.room_service import RoomService
 
@@ -68,45 +69,30 @@ class ServerTokens:
         return len(self._tokens)
 
 
-_AuthHeader = Callable[[api.VideoGrants | None, api.SIPGrants | None], dict[str, str]]
+class _ServerTokensService(Service):
+    """Mixed in before one of livekit-api's services: its Authorization comes from ``ServerTokens``.
+
+    Only a call with video grants and no SIP grants is served from the cache;
+    anything else is signed per call, as livekit-api does.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str, tokens: ServerTokens
+    ) -> None:
+        super().__init__(session, url, api_key, api_secret)
+        self._tokens = tokens
+
+    def _auth_header(
+        self, grants: api.VideoGrants | None, sip: api.SIPGrants | None = None
+    ) -> dict[str, str]:
+        if grants is None or sip is not None:
+            return super()._auth_header(grants, sip)
+        return self._tokens.header(grants)
 
 
-def _reused_header(
-    tokens: ServerTokens,
-    signed_per_call: _AuthHeader,
-    grants: api.VideoGrants | None,
-    sip: api.SIPGrants | None,
-) -> dict[str, str]:
-    if grants is None or sip is not None:
-        return signed_per_call(grants, sip)
-    return tokens.header(grants)
-
-
-class ReusingRoomService(RoomService):
+class ReusingRoomService(_ServerTokensService, RoomService):
     """livekit-api's RoomService, taking its Authorization from ``ServerTokens``."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str, tokens: ServerTokens
-    ) -> None:
-        super().__init__(session, url, api_key, api_secret)
-        self._tokens = tokens
 
-    def _auth_header(
-        self, grants: api.VideoGrants | None, sip: api.SIPGrants | None = None
-    ) -> dict[str, str]:
-        return _reused_header(self._tokens, super()._auth_header, grants, sip)
-
-
-class ReusingAgentDispatchService(AgentDispatchService):
+class ReusingAgentDispatchService(_ServerTokensService, AgentDispatchService):
     """livekit-api's AgentDispatchService, taking its Authorization from ``ServerTokens``."""
-
-    def __init__(
-        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str, tokens: ServerTokens
-    ) -> None:
-        super().__init__(session, url, api_key, api_secret)
-        self._tokens = tokens
-
-    def _auth_header(
-        self, grants: api.VideoGrants | None, sip: api.SIPGrants | None = None
-    ) -> dict[str, str]:
-        return _reused_header(self._tokens, super()._auth_header, grants, sip)
