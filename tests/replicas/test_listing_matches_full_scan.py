@@ -94,9 +94,9 @@ class ListingMachine(RuleBasedStateMachine):
     @rule()
     def repair_the_index(self) -> None:
         assert self.harness.run(self.container.index_repair().run_once()) is not None
+        # Nothing is left unindexed: the invariant now holds the listing to exactly the scan
+        # (bracketed by one before and one after, as a room may expire between two reads).
         self.unindexed.clear()
-        for user in self.users:
-            assert self.listed(user) == self.harness.run(sessions_by_full_scan(self.server, user))
 
     def listed(self, user: str) -> set[str]:
         response = self.call("GET", BASE, user)

@@ -86,6 +86,19 @@ async def test_removing_a_session_returns_it_once_and_forgets_it(store: SessionS
     assert await store.remove_session("never-was") is None
 
 
+async def test_many_sessions_are_removed_in_one_call(store: SessionStore) -> None:
+    """The repair forgets thousands at once; Redis takes them in chunks of 500."""
+    records = [record(f"room-{n:04}", f"user-{n % 7}", at=START + timedelta(seconds=n)) for n in range(1203)]
+    for item in records:
+        await store.add_session(item)
+    gone = [r.room_name for r in records[:1201]]
+    removed = await store.remove_sessions([*gone, "never-was", gone[0]])
+    assert removed == records[:1201]
+    assert await store.all_sessions() == records[1201:]
+    assert await store.user_sessions("user-4") == [r for r in records[1201:] if r.user_id == "user-4"]
+    assert await store.remove_sessions([]) == []
+
+
 async def test_concurrent_ends_across_replicas_give_the_record_to_exactly_one(
     replicas: tuple[SessionStore, SessionStore],
 ) -> None:

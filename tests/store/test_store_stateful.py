@@ -124,6 +124,11 @@ class StoreMachine(RuleBasedStateMachine):
     def remove_session(self, room: str) -> None:
         assert self.run(self.store.remove_session(room)) == self.sessions.pop(room, None)
 
+    @rule(rooms=st.lists(st.sampled_from(ROOMS), max_size=6))
+    def remove_sessions(self, rooms: list[str]) -> None:
+        expected = [known for room in rooms if (known := self.sessions.pop(room, None)) is not None]
+        assert self.run(self.store.remove_sessions(rooms)) == expected
+
     @rule(room=st.sampled_from(ROOMS), agent=st.booleans(), joined=st.booleans(), after=seconds)
     def note_participant(self, room: str, agent: bool, joined: bool, after: timedelta) -> None:
         at = START + after

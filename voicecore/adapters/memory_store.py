@@ -8,7 +8,7 @@ contract against both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -181,6 +181,16 @@ class InProcessSessionStore(SessionStore):
             return None
         self._forget(stored.record)
         return stored.record
+
+    async def remove_sessions(self, room_names: Sequence[str]) -> list[SessionRecord]:
+        now = self._now("remove_sessions")
+        removed = []
+        for room_name in room_names:
+            stored = self._live(room_name, now)
+            if stored is not None:
+                self._forget(stored.record)
+                removed.append(stored.record)
+        return removed
 
     async def note_participant(
         self, room_name: str, *, agent: bool, joined: bool, at: datetime

@@ -137,6 +137,22 @@ redis.call('DEL', KEYS[1])
 return fields
 """
 
+# KEYS: all sessions. ARGV: 3... room names. Returns the removed records' fields, in order.
+REMOVE_SESSIONS = """
+local removed = {}
+for i = 3, #ARGV do
+  local record_key = session_key(ARGV[i])
+  local fields = redis.call('HGETALL', record_key)
+  if #fields > 0 then
+    redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ARGV[i])
+    redis.call('SREM', KEYS[1], ARGV[i])
+    redis.call('DEL', record_key)
+    table.insert(removed, fields)
+  end
+end
+return removed
+"""
+
 # KEYS: record. ARGV: 3 ttl ms, 4 field, 5 time in microseconds.
 NOTE_PARTICIPANT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -253,6 +269,7 @@ SCRIPTS: dict[str, str] = {
         "ADMIT_SESSION": ADMIT_SESSION,
         "SESSIONS_IN": SESSIONS_IN,
         "REMOVE_SESSION": REMOVE_SESSION,
+        "REMOVE_SESSIONS": REMOVE_SESSIONS,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,
         "COUNT_DISPATCH": COUNT_DISPATCH,
         "RESERVE_SLOT": RESERVE_SLOT,

@@ -59,6 +59,7 @@ from voicecore.core.store import (
 )
 
 DEFAULT_PREFIX = "voicecore:"
+_REMOVALS_PER_SCRIPT = 500
 DEFAULT_TIMEOUT_SECONDS = 2.0
 
 
@@ -220,6 +221,15 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(room_name), self._key("sessions")]
         flat = await self._run("remove_session", "REMOVE_SESSION", keys, room_name)
         return decode_flat(flat) if flat else None
+
+    async def remove_sessions(self, room_names: Sequence[str]) -> list[SessionRecord]:
+        removed: list[SessionRecord] = []
+        # In chunks: a script blocks the Redis server while it runs.
+        for start in range(0, len(room_names), _REMOVALS_PER_SCRIPT):
+            chunk = room_names[start : start + _REMOVALS_PER_SCRIPT]
+            found = await self._run("remove_sessions", "REMOVE_SESSIONS", [self._key("sessions")], *chunk)
+            removed += [decode_flat(flat) for flat in found]
+        return removed
 
     async def note_participant(
         self, room_name: str, *, agent: bool, joined: bool, at: datetime

@@ -72,11 +72,8 @@ class SessionIndexRepair:
                 if await self._store.add_session(record):
                     added.append(name)
             settled = self._clock() - self._grace
-            removed = []
-            for record in records:
-                gone = record.room_name not in sessions and record.created_at < settled
-                if gone and await self._store.remove_session(record.room_name) is not None:
-                    removed.append(record.room_name)
+            gone = [r.room_name for r in records if r.room_name not in sessions and r.created_at < settled]
+            removed = [record.room_name for record in await self._store.remove_sessions(gone)]
         finally:
             await self._store.release_lock(LOCK_NAME, owner)
         if added or removed:

@@ -16,6 +16,7 @@ to the Redis server's clock, the one clock every replica shares.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol, TypeAlias, runtime_checkable
@@ -171,6 +172,13 @@ class SessionStore(Protocol):
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         """Forget the session and free its slot; of concurrent callers exactly one gets the record."""
+        ...
+
+    async def remove_sessions(self, room_names: Sequence[str]) -> list[SessionRecord]:
+        """``remove_session`` of each name, in one step; the records removed, in the names' order.
+
+        For the index repair, which may forget thousands at once: one call, not one each.
+        """
         ...
 
     async def note_participant(
