@@ -28,6 +28,15 @@ local function touch(record_key, ttl)
   redis.call('PEXPIRE', record_key, ttl)
   redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
 end
+-- Forget a recorded session and its index entries; its fields, or nil if none was recorded.
+local function forget(record_key, room, all_key)
+  local fields = redis.call('HGETALL', record_key)
+  if #fields == 0 then return nil end
+  redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), room)
+  redis.call('SREM', all_key, room)
+  redis.call('DEL', record_key)
+  return fields
+end
 -- KEYS as ADD_SESSION's; ``fields``: the record's JSON (redis_records.encode), decoded.
 local function add_record(ttl, fields)
   local flat = {}
@@ -129,26 +138,15 @@ return records
 
 # KEYS: record, all sessions. ARGV: 3 room name.
 REMOVE_SESSION = """
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-redis.call('SREM', user_key(redis.call('HGET', KEYS[1], 'user_id'), 'sessions'), ARGV[3])
-redis.call('SREM', KEYS[2], ARGV[3])
-redis.call('DEL', KEYS[1])
-return fields
+return forget(KEYS[1], ARGV[3], KEYS[2]) or false
 """
 
 # KEYS: all sessions. ARGV: 3... room names. Returns the removed records' fields, in order.
 REMOVE_SESSIONS = """
 local removed = {}
 for i = 3, #ARGV do
-  local record_key = session_key(ARGV[i])
-  local fields = redis.call('HGETALL', record_key)
-  if #fields > 0 then
-    redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ARGV[i])
-    redis.call('SREM', KEYS[1], ARGV[i])
-    redis.call('DEL', record_key)
-    table.insert(removed, fields)
-  end
+  local fields = forget(session_key(ARGV[i]), ARGV[i], KEYS[1])
+  if fields then table.insert(removed, fields) end
 end
 return removed
 """
