@@ -16,15 +16,10 @@ its agent; logs land beside them on failure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import re
-import shutil
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +27,8 @@ from livekit import api
 from playwright.async_api import Page, expect
 
 from tests.browser.chromium import chromium_page
-from tests.browser.netns import NotIsolated, inside_private_network
-from tests.browser.scenario_join import STEP_TIMEOUT_MS, Stopwatch
+from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
+from tests.browser.scenario_join import STEP_TIMEOUT_MS
 from tests.support.agent_worker import DEV_AGENT_NAME, agents_in, running_agent_worker
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
@@ -178,46 +173,26 @@ async def use_the_demo_page(
     return result
 
 
-@contextlib.contextmanager
-def logs_kept_on_failure(out: Path, *logs: Path) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        for log in logs:
-            if log.exists():
-                shutil.copyfile(log, out / log.name)
-        raise
+def steps(out: Path, watch: Stopwatch) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="demo-service-") as workdir,
+        running_livekit_server() as server,
+    ):
+        watch.lap("server ready")
+        with running_agent_worker(server) as worker:
+            watch.lap("agent worker registered")
+            with running_service(
+                Path(workdir), server, DEMO_PAGE="1", LIVEKIT_AGENT_NAME=DEV_AGENT_NAME
+            ) as service:
+                watch.lap("service ready")
+                with logs_kept_on_failure(out, server.log_path, worker.log_path, service.log_path):
+                    found = asyncio.run(use_the_demo_page(server, service, out, watch))
+            found["jwts_in_service_log"] = len(JWT.findall(service.log_text()))
+            return found
 
 
 def main(argv: list[str]) -> int:
-    if not inside_private_network():
-        raise NotIsolated("run this scenario through tests.browser.netns.run_isolated")
-    out = Path(argv[0])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SCREENSHOT).unlink(missing_ok=True)
-    watch = Stopwatch()
-    result: dict[str, Any] = {"ok": False}
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="demo-service-") as workdir,
-            running_livekit_server() as server,
-        ):
-            watch.lap("server ready")
-            with running_agent_worker(server) as worker:
-                watch.lap("agent worker registered")
-                with running_service(
-                    Path(workdir), server, DEMO_PAGE="1", LIVEKIT_AGENT_NAME=DEV_AGENT_NAME
-                ) as service:
-                    watch.lap("service ready")
-                    with logs_kept_on_failure(out, server.log_path, worker.log_path, service.log_path):
-                        result |= asyncio.run(use_the_demo_page(server, service, out, watch))
-                result["jwts_in_service_log"] = len(JWT.findall(service.log_text()))
-                result["ok"] = True
-    except Exception:
-        result["error"] = traceback.format_exc()
-    result["seconds"] = watch.laps
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if result["ok"] else 1
+    return run_scenario(argv, SCREENSHOT, steps)
 
 
 if __name__ == "__main__":

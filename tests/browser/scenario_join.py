@@ -14,22 +14,17 @@ the agent's audio. ``OUT/result.json`` says what was seen and how long each step
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import shutil
 import sys
 import time
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from livekit import api
 
 from tests.browser.chromium import chromium_page
-from tests.browser.netns import NotIsolated, inside_private_network
+from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
-from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess, running_agent_worker
+from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import SessionPolicy, User
@@ -38,15 +33,6 @@ from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit
 
 SCREENSHOT = "join-with-agent.png"
 STEP_TIMEOUT_MS = 20_000  # the agent starter's client gives up on an agent after this long
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self._started = time.monotonic()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, step: str) -> None:
-        self.laps[step] = round(time.monotonic() - self._started, 3)
 
 
 async def participant_publishing_audio(
@@ -137,37 +123,20 @@ async def join_from_the_browser(
         await gateway.aclose()
 
 
-@contextlib.contextmanager
-def logs_kept_on_failure(out: Path, server: LocalLiveKitServer, worker: AgentWorkerProcess) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        shutil.copyfile(server.log_path, out / "livekit-server.log")
-        shutil.copyfile(worker.log_path, out / "agent-worker.log")
-        raise
+def steps(out: Path, watch: Stopwatch) -> dict[str, Any]:
+    with running_livekit_server() as server:
+        watch.lap("server ready")
+        with (
+            running_agent_worker(server) as worker,
+            logs_kept_on_failure(out, server.log_path, worker.log_path),
+        ):
+            watch.lap("agent worker registered")
+            with serving_static({"/": PAGES, "/vendor/livekit-client/": LIVEKIT_CLIENT_DIST}) as site:
+                return asyncio.run(join_from_the_browser(server, site, out, watch))
 
 
 def main(argv: list[str]) -> int:
-    if not inside_private_network():
-        raise NotIsolated("run this scenario through tests.browser.netns.run_isolated")
-    out = Path(argv[0])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SCREENSHOT).unlink(missing_ok=True)
-    watch = Stopwatch()
-    result: dict[str, Any] = {"ok": False}
-    try:
-        with running_livekit_server() as server:
-            watch.lap("server ready")
-            with running_agent_worker(server) as worker, logs_kept_on_failure(out, server, worker):
-                watch.lap("agent worker registered")
-                with serving_static({"/": PAGES, "/vendor/livekit-client/": LIVEKIT_CLIENT_DIST}) as site:
-                    result |= asyncio.run(join_from_the_browser(server, site, out, watch))
-                    result["ok"] = True
-    except Exception:
-        result["error"] = traceback.format_exc()
-    result["seconds"] = watch.laps
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if result["ok"] else 1
+    return run_scenario(argv, SCREENSHOT, steps)
 
 
 if __name__ == "__main__":
