@@ -13,9 +13,7 @@ sees it, through the store's dedupe.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
@@ -28,6 +26,7 @@ from voicecore.core.log_context import LogContext
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import ParticipantKind, RoomGateway
 from voicecore.core.presence import AgentPresence
+from voicecore.core.replica_work import every, lock_if_free, logged_pass
 from voicecore.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -63,10 +62,9 @@ class AgentWatchdog:
         """
         if not self._policy.agent_name:
             return []  # LiveKit's automatic dispatch: there is no agent name to send again
-        owner = uuid.uuid4().hex
-        if not await self._store.acquire_lock(LOCK_NAME, owner, lease=self._lease):
-            return None
-        try:
+        async with lock_if_free(self._store, LOCK_NAME, lease=self._lease) as held:
+            if not held:
+                return None
             redispatched = []
             for record in await self._store.all_sessions():
                 try:
@@ -81,8 +79,6 @@ class AgentWatchdog:
                         extra=LogContext(room_name=record.room_name),
                     )
             return redispatched
-        finally:
-            await self._store.release_lock(LOCK_NAME, owner)
 
     async def _check(self, record: SessionRecord) -> bool:
         participants = await self._gateway.list_participants(record.room_name)
@@ -120,18 +116,10 @@ class AgentWatchdog:
 
     async def run_logged(self) -> list[str] | None:
         """One pass whose failure is logged, not raised: the next pass tries again."""
-        try:
-            return await self.run_once()
-        except (GatewayError, StoreError) as exc:
-            logger.warning(
-                "agent watchdog pass failed; the next pass tries again: %s",
-                exc,
-                extra=LogContext(operation="agent_watchdog"),
-            )
-            return None
+        return await logged_pass(
+            self.run_once, logger=logger, what="agent watchdog pass", operation="agent_watchdog"
+        )
 
     async def run_every(self, interval_seconds: float) -> None:
-        """A pass every ``interval_seconds``, until cancelled."""
-        while True:
-            await asyncio.sleep(interval_seconds)
-            await self.run_logged()
+        """A pass every ``interval_seconds``, the first after one interval, until cancelled."""
+        await every(interval_seconds, self.run_logged)

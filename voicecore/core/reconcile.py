@@ -8,18 +8,16 @@ room may still be on its way (a create in flight).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 from voicecore.core.domain import session_metadata, utc_now
-from voicecore.core.errors import GatewayError, StoreError
 from voicecore.core.log_context import LogContext
 from voicecore.core.ports import RoomGateway
+from voicecore.core.replica_work import every, lock_if_free, logged_pass
 from voicecore.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -52,10 +50,9 @@ class SessionIndexRepair:
 
     async def run_once(self) -> RepairReport | None:
         """One pass; None if another replica holds the lock. Raises GatewayError or StoreError."""
-        owner = uuid.uuid4().hex
-        if not await self._store.acquire_lock(LOCK_NAME, owner, lease=self._lease):
-            return None
-        try:
+        async with lock_if_free(self._store, LOCK_NAME, lease=self._lease) as held:
+            if not held:
+                return None
             rooms = await self._gateway.list_rooms()
             records = await self._store.all_sessions()
             sessions = {
@@ -74,8 +71,6 @@ class SessionIndexRepair:
             settled = self._clock() - self._grace
             gone = [r.room_name for r in records if r.room_name not in sessions and r.created_at < settled]
             removed = [record.room_name for record in await self._store.remove_sessions(gone)]
-        finally:
-            await self._store.release_lock(LOCK_NAME, owner)
         if added or removed:
             logger.info(
                 "session index repaired: %d added, %d removed",
@@ -87,18 +82,10 @@ class SessionIndexRepair:
 
     async def run_logged(self) -> RepairReport | None:
         """One pass whose failure is logged, not raised: the next pass tries again."""
-        try:
-            return await self.run_once()
-        except (GatewayError, StoreError) as exc:
-            logger.warning(
-                "session index repair failed; the next pass tries again: %s",
-                exc,
-                extra=LogContext(operation="reconcile"),
-            )
-            return None
+        return await logged_pass(
+            self.run_once, logger=logger, what="session index repair", operation="reconcile"
+        )
 
     async def run_every(self, interval_seconds: float) -> None:
         """A pass every ``interval_seconds``, the first after one interval, until cancelled."""
-        while True:
-            await asyncio.sleep(interval_seconds)
-            await self.run_logged()
+        await every(interval_seconds, self.run_logged)

@@ -38,6 +38,7 @@ from voicecore.core.metrics import NO_METRICS, Metrics, refusal_reason
 from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
 from voicecore.core.presence import AgentPresence
+from voicecore.core.replica_work import lock_if_free
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
@@ -127,15 +128,12 @@ class VoiceSessions:
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         # One rejoin at a time per room, on any replica, decides whether an agent is
         # needed: two racing rejoins must not dispatch one each.
-        lock, holder = f"rejoin:{room_name}", uuid.uuid4().hex
         redispatched = False
-        if await self._store.acquire_lock(lock, holder, lease=_REJOIN_LOCK_LEASE):
-            try:
+        async with lock_if_free(self._store, f"rejoin:{room_name}", lease=_REJOIN_LOCK_LEASE) as held:
+            if held:
                 redispatched = await self._presence.redispatch_if_no_agent(
                     user, metadata.agent_type, room_name, participants
                 )
-            finally:
-                await self._store.release_lock(lock, holder)
         logger.info(
             "voice session rejoined",
             extra=LogContext(
