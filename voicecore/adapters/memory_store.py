@@ -222,8 +222,9 @@ class InProcessSessionStore(SessionStore):
         require_positive(limit, "limit")
         lease_ms = positive_milliseconds(lease, "lease")
         now = self._now("reserve_slot")
-        if holder in self._live_rooms_of(user_id, now):
-            return SlotReserved()
+        held = self._live(holder, now)
+        if held is not None and held.record.user_id == user_id:
+            return SlotReserved()  # a live session of the user's under this name has its slot
         refused = self._slot_refusal(user_id, holder, limit, now)
         if refused is None:
             self._pending[user_id][holder] = now + lease_ms

@@ -174,8 +174,10 @@ return count
 # ARGV: 3 holder, 4 limit, 5 lease ms. Returns {reserved 0/1, live, pending of others}.
 RESERVE_SLOT = """
 local now = now_ms()
-live_count(KEYS[1])
-if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {1, 0, 0} end
+-- A live session of the user's under this name already has its slot.
+if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 and redis.call('EXISTS', session_key(ARGV[3])) == 1 then
+  return {1, 0, 0}
+end
 local refused = slot_refusal(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), now)
 if refused then return {0, refused[1], refused[2]} end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
