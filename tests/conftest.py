@@ -13,10 +13,10 @@ from livekit import api
 from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.sessions import VoiceSessions
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
 from voicecore.testing.redis_server import LocalRedisServer, find_redis_binary, running_redis_server
 from voicecore_http.container import ServiceContainer

@@ -8,60 +8,82 @@ What a backend needs, with or without FastAPI::
     async with voicecore_lifespan(container) as sessions:
         started = await sessions.start(User(id="auth0|42"), "diet")
 
-See docs/library.md.
+Everything a caller uses or catches is exported here (docs/library.md); the test
+doubles and local servers are in ``voicecore.testing``.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway
+from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
-from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
+from voicecore.core.domain import AgentState, AgentType, GuardrailPolicy, SessionMode, SessionPolicy, User
 from voicecore.core.errors import (
+    CreationRateLimited,
     FieldNotAllowed,
     GatewayError,
     GatewayFailure,
+    IdempotencyKeyBusy,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     InvalidUserId,
     MetadataNotReadable,
     NotSessionOwner,
     SessionNotFound,
     StoreError,
+    TooManyLiveSessions,
     UnknownAgentType,
     VoiceCoreError,
+    WebhookNotReadable,
+    WebhookNotVerified,
     WrongEventLoop,
 )
 from voicecore.core.ports import IssuedToken, RoomGateway, TokenIssuer
 from voicecore.core.sessions import SessionStatus, SessionSummary, StartedSession, VoiceSessions
-from voicecore.settings import LiveKitSettings, SettingsError, load_settings
+from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.settings import SettingsError, VoiceCoreSettings, load_settings
 
 __all__ = [
+    "AgentState",
     "AgentType",
+    "CreationRateLimited",
     "FieldNotAllowed",
     "GatewayError",
     "GatewayFailure",
-    "InMemoryRoomGateway",
+    "GuardrailPolicy",
+    "IdempotencyKeyBusy",
+    "IdempotencyKeyReused",
+    "InProcessSessionStore",
+    "InvalidIdempotencyKey",
     "InvalidUserId",
     "IssuedToken",
     "LiveKitRoomGateway",
-    "LiveKitSettings",
     "LiveKitTokenIssuer",
     "MetadataNotReadable",
     "NotSessionOwner",
+    "RedisSessionStore",
     "RoomGateway",
     "SessionMode",
     "SessionNotFound",
     "SessionPolicy",
+    "SessionRecord",
     "SessionStatus",
+    "SessionStore",
     "SessionSummary",
     "SettingsError",
     "StartedSession",
     "StoreError",
     "TokenIssuer",
+    "TooManyLiveSessions",
     "UnknownAgentType",
     "User",
     "VoiceCoreContainer",
     "VoiceCoreError",
+    "VoiceCoreSettings",
     "VoiceSessions",
+    "WebhookNotReadable",
+    "WebhookNotVerified",
     "WrongEventLoop",
     "__version__",
     "load_settings",

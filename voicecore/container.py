@@ -15,23 +15,23 @@ from typing import Protocol, Self, runtime_checkable
 
 from dependency_injector import containers, providers
 
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.instrumented_gateway import InstrumentedRoomGateway
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer, LiveKitWebhookVerifier
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.adapters.prometheus_metrics import PrometheusMetrics
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.agent_watchdog import AgentWatchdog
 from voicecore.core.domain import utc_now
 from voicecore.core.events import SessionEvents
+from voicecore.core.index import SessionIndexRepair
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import RoomGateway
-from voicecore.core.reconcile import SessionIndexRepair
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
-from voicecore.settings import LiveKitSettings
+from voicecore.settings import VoiceCoreSettings
 
 
-def _livekit_gateway(settings: LiveKitSettings) -> LiveKitRoomGateway:
+def _livekit_gateway(settings: VoiceCoreSettings) -> LiveKitRoomGateway:
     return LiveKitRoomGateway(
         settings.livekit_url,
         settings.livekit_api_key,
@@ -40,7 +40,7 @@ def _livekit_gateway(settings: LiveKitSettings) -> LiveKitRoomGateway:
     )
 
 
-def _livekit_token_issuer(settings: LiveKitSettings) -> LiveKitTokenIssuer:
+def _livekit_token_issuer(settings: VoiceCoreSettings) -> LiveKitTokenIssuer:
     return LiveKitTokenIssuer(
         settings.livekit_api_key,
         settings.livekit_api_secret.get_secret_value(),
@@ -48,22 +48,22 @@ def _livekit_token_issuer(settings: LiveKitSettings) -> LiveKitTokenIssuer:
     )
 
 
-def _webhook_verifier(settings: LiveKitSettings) -> LiveKitWebhookVerifier:
+def _webhook_verifier(settings: VoiceCoreSettings) -> LiveKitWebhookVerifier:
     return LiveKitWebhookVerifier(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())
 
 
-def _session_store(settings: LiveKitSettings) -> SessionStore:
+def _session_store(settings: VoiceCoreSettings) -> SessionStore:
     if settings.session_store_url is None:
         return InProcessSessionStore()
     return RedisSessionStore(settings.session_store_url.get_secret_value())
 
 
-def _metrics(settings: LiveKitSettings) -> Metrics:
+def _metrics(settings: VoiceCoreSettings) -> Metrics:
     return PrometheusMetrics() if settings.metrics_enabled else NO_METRICS
 
 
 def _watchdog(
-    settings: LiveKitSettings, gateway: RoomGateway, store: SessionStore, metrics: Metrics
+    settings: VoiceCoreSettings, gateway: RoomGateway, store: SessionStore, metrics: Metrics
 ) -> AgentWatchdog:
     return AgentWatchdog(
         gateway,
@@ -76,15 +76,15 @@ def _watchdog(
 
 
 class VoiceCoreContainer(containers.DeclarativeContainer):
-    settings = providers.Dependency(instance_of=LiveKitSettings)
+    settings = providers.Dependency(instance_of=VoiceCoreSettings)
     metrics = providers.Singleton(_metrics, settings)
     room_gateway = providers.Singleton(_livekit_gateway, settings)
     # What the use cases call: the gateway (or its replacement), timed per operation.
     instrumented_gateway = providers.Singleton(InstrumentedRoomGateway, room_gateway, metrics)
     token_issuer = providers.Singleton(_livekit_token_issuer, settings)
     session_store = providers.Singleton(_session_store, settings)
-    session_policy = providers.Singleton(LiveKitSettings.session_policy, settings)
-    guardrail_policy = providers.Singleton(LiveKitSettings.guardrail_policy, settings)
+    session_policy = providers.Singleton(VoiceCoreSettings.session_policy, settings)
+    guardrail_policy = providers.Singleton(VoiceCoreSettings.guardrail_policy, settings)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=instrumented_gateway,
@@ -102,7 +102,7 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     @classmethod
     def from_settings(
         cls,
-        settings: LiveKitSettings,
+        settings: VoiceCoreSettings,
         *,
         room_gateway: RoomGateway | None = None,
         session_store: SessionStore | None = None,

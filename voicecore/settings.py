@@ -18,8 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from voicecore.core.domain import SessionPolicy
-from voicecore.core.guardrails import GuardrailPolicy
+from voicecore.core.domain import GuardrailPolicy, SessionPolicy
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
@@ -117,7 +116,7 @@ class SettingsError(Exception):
         )
 
 
-class LiveKitSettings(BaseSettings):
+class VoiceCoreSettings(BaseSettings):
     # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
@@ -206,5 +205,5 @@ def _values_only(cls: type[S]) -> type[S]:
     return type(cls.__name__, (cls,), {"settings_customise_sources": classmethod(sources)})
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> LiveKitSettings:
-    return read_settings(LiveKitSettings, environ, env_file=env_file)
+def load_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> VoiceCoreSettings:
+    return read_settings(VoiceCoreSettings, environ, env_file=env_file)

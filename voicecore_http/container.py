@@ -8,7 +8,7 @@ from dependency_injector import providers
 
 from voicecore.container import VoiceCoreContainer
 from voicecore.core.ports import RoomGateway
-from voicecore.settings import EnvFile, LiveKitSettings, SettingsError, load_settings
+from voicecore.settings import EnvFile, SettingsError, VoiceCoreSettings, load_settings
 from voicecore_http.auth import JwtAuthenticator
 from voicecore_http.settings import HttpSettings, load_http_settings
 
@@ -20,7 +20,7 @@ class ServiceContainer(VoiceCoreContainer):
     @classmethod
     def for_service(
         cls,
-        settings: LiveKitSettings,
+        settings: VoiceCoreSettings,
         http_settings: HttpSettings,
         *,
         room_gateway: RoomGateway | None = None,

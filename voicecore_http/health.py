@@ -13,13 +13,10 @@ from fastapi.responses import JSONResponse
 
 from voicecore.container import VoiceCoreContainer
 from voicecore.core.errors import GatewayError, GatewayFailure
-from voicecore_http.livekit_problems import livekit_problem
+from voicecore_http.livekit_problems import LIVEKIT_UNREACHABLE, livekit_problem
 from voicecore_http.schemas import ErrorBody, HealthBody
 
 logger = logging.getLogger(__name__)
-
-
-LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
 
 # Failures that no wait can mend: LIVEKIT_CHECK_ON_START refuses to start on them.
 _MISCONFIGURED = frozenset(

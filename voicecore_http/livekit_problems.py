@@ -13,8 +13,9 @@ class LiveKitProblem:
     check: str  # what the ERROR log tells an operator to check
 
 
-_LIVEKIT_UNREACHABLE = LiveKitProblem(
-    "LiveKit is not reachable",
+LIVEKIT_UNREACHABLE = "LiveKit is not reachable"
+_UNREACHABLE = LiveKitProblem(
+    LIVEKIT_UNREACHABLE,
     "check that LiveKit runs and that LIVEKIT_URL (host and port) reaches it from this machine",
 )
 # LiveKit failures, by kind: what /readyz says, and what the log says to check.
@@ -32,17 +33,17 @@ LIVEKIT_PROBLEMS: dict[GatewayFailure, LiveKitProblem] = {
         "TLS to LiveKit failed",
         "check LIVEKIT_URL's host name and LiveKit's TLS certificate: trusted here, and for that name?",
     ),
-    GatewayFailure.UNREACHABLE: _LIVEKIT_UNREACHABLE,
+    GatewayFailure.UNREACHABLE: _UNREACHABLE,
     GatewayFailure.TIMEOUT: LiveKitProblem(
-        "LiveKit is not reachable",
+        LIVEKIT_UNREACHABLE,
         "LiveKit did not answer within LIVEKIT_TIMEOUT_SECONDS: check that it runs, its load, and the "
         "network between",
     ),
     GatewayFailure.ERROR_ANSWER: LiveKitProblem(
-        "LiveKit is not reachable", "LiveKit answered with an error: check LiveKit's own log"
+        LIVEKIT_UNREACHABLE, "LiveKit answered with an error: check LiveKit's own log"
     ),
 }
 
 
 def livekit_problem(exc: GatewayError) -> LiveKitProblem:
-    return LIVEKIT_PROBLEMS.get(exc.reason, _LIVEKIT_UNREACHABLE)
+    return LIVEKIT_PROBLEMS.get(exc.reason, _UNREACHABLE)

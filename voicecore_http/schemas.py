@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from voicecore.core.agent_state import AgentState
-from voicecore.core.domain import AgentType
+from voicecore.core.domain import AgentState, AgentType
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
 EXAMPLE_ROOM = "fitness-voice-user-123-9f2c4e1ab37d5e60"

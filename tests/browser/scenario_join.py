@@ -25,8 +25,8 @@ from tests.browser.chromium import chromium_page
 from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import SessionPolicy, User
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server

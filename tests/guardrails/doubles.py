@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.ports import Room, RoomSpec
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 
 class YieldingGateway(InMemoryRoomGateway):

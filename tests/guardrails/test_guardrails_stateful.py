@@ -21,13 +21,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from tests.guardrails.doubles import StoppedClock, YieldingGateway
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.core.domain import AgentType, RoomMetadata, User
+from voicecore.core.domain import AgentType, GuardrailPolicy, User
 from voicecore.core.errors import IdempotencyKeyBusy, IdempotencyKeyReused, TooManyLiveSessions
-from voicecore.core.guardrails import GuardrailPolicy
-from voicecore.core.reconcile import INDEX_GRACE
+from voicecore.core.index import INDEX_GRACE
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
 from voicecore.testing.redis_server import LocalRedisServer

@@ -25,8 +25,8 @@ from tests.support.constants import (
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
 from tests.support.tokens import auth_header
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core import idempotency
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 DETAILS = f"{BASE}/connection-details"
 CAP = 2

@@ -11,8 +11,8 @@ import pytest
 
 from tests.support.constants import AUTH_SECRET, CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
 from tests.support.tokens import auth_header, bearer
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.ports import ParticipantKind
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore_http.logs import JsonFormatter, PlainFormatter, RequestContextFilter
 
 BASE = "/api/v1/voice-sessions"

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from tests.support.apps import service_container, serving
 from tests.support.constants import BASE, CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from tests.support.tokens import auth_header
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.settings import SettingsError
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore_http.demo_page import DEMO_DIRECTORY, LIVEKIT_CLIENT_BUNDLE, serve_demo_page
 
 APP_ORIGIN = "https://app.example.com"

@@ -9,9 +9,9 @@ import pytest
 
 from docs.examples.host_backend import create_host_app
 from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.container import VoiceCoreContainer
 from voicecore.settings import SettingsError, load_settings
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 
 @pytest.fixture

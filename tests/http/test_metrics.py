@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.apps import service_container, serving
 from tests.support.constants import BASE, CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from tests.support.tokens import auth_header
-from voicecore.adapters.memory import InMemoryRoomGateway
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

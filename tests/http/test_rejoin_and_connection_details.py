@@ -23,8 +23,8 @@ from tests.support.constants import (
 )
 from tests.support.leak_guard import LeakGuard
 from tests.support.tokens import auth_header
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.ports import ParticipantKind
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 DETAILS = f"{BASE}/connection-details"
 AGENT = "fitness-coach"

@@ -15,8 +15,8 @@ import pytest
 from livekit import api, rtc
 
 from tests.support.livekit import eventually, joined, raw_token, unique_user_id
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, SessionPolicy, User, utc_now
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.naming import new_room_name

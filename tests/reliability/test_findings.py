@@ -9,7 +9,7 @@ from tests.support.apps import check_clean_body
 from tests.support.constants import BASE
 from tests.support.leak_guard import LeakGuard
 from tests.support.tokens import auth_header
-from voicecore.adapters.memory import InMemoryRoomGateway
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,8 @@ from tests.support.constants import (
 from tests.support.figures import FIGURES
 from tests.support.leak_guard import LeakGuard
 from tests.support.tokens import auth_header, bad_auth
-from voicecore.adapters.memory import InMemoryRoomGateway
 from voicecore.core.naming import can_name_rooms, room_name_prefix_for
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore_http.container import ServiceContainer
 

@@ -25,7 +25,8 @@ from tests.support.apps import LoopHarness, service_container, session_path
 from tests.support.constants import BASE
 from tests.support.livekit import sessions_by_full_scan, unique_user_id
 from tests.support.tokens import auth_header
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, utc_now
+from voicecore.core.domain import AgentType, SessionMode, utc_now
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 from voicecore.testing.livekit_server import LocalLiveKitServer
 

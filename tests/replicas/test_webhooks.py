@@ -18,7 +18,8 @@ from tests.support.livekit import eventually, joined, livekit_sending_webhooks_t
 from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, utc_now
+from voicecore.core.domain import AgentType, SessionMode, utc_now
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 from voicecore.core.store import SessionRecord
 from voicecore.testing.livekit_server import LocalLiveKitServer

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from tests.store.support import FakeClock
-from voicecore.adapters.memory_store import InProcessSessionStore
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.store import SessionStore
 from voicecore.testing.redis_server import LocalRedisServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tests.store.support import record
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.errors import StoreError
-from voicecore.core.store import RateAllowed, RateLimited, SessionStore, SlotRefused, SlotReserved
+from voicecore.core.store import Admitted, RateLimited, SessionStore, SlotRefused
 from voicecore.testing.processes import free_port
 from voicecore.testing.redis_server import LocalRedisServer
 
@@ -48,8 +50,17 @@ async def build(empty_redis: LocalRedisServer) -> AsyncIterator[Build]:
         await store.aclose()
 
 
-async def test_a_redis_store_is_a_session_store(empty_redis: LocalRedisServer, build: Build) -> None:
-    assert isinstance(await build(), SessionStore)
+@pytest.mark.parametrize("store_class", [RedisSessionStore, InProcessSessionStore])
+def test_each_store_takes_exactly_the_ports_arguments(store_class: type[SessionStore]) -> None:
+    """Same names, kinds and defaults as the port's, method by method: a caller can swap stores."""
+    operations = [name for name in vars(SessionStore) if not name.startswith("_")]
+    assert len(operations) > 10
+    for name in operations:
+        port, implementation = (
+            inspect.signature(getattr(SessionStore, name)),
+            inspect.signature(getattr(store_class, name)),
+        )
+        assert list(implementation.parameters.values()) == list(port.parameters.values()), name
 
 
 async def test_two_replicas_see_each_others_writes(empty_redis: LocalRedisServer, build: Build) -> None:
@@ -59,24 +70,27 @@ async def test_two_replicas_see_each_others_writes(empty_redis: LocalRedisServer
     noted = await other.note_participant("room", agent=True, joined=True, at=created + timedelta(seconds=1))
     assert await one.get_session("room") == noted
     assert await one.user_sessions("alice") == [noted]
-    assert await other.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotRefused(live=1, pending=0)
+    assert await other.admit_session(record("room-2", "alice"), max_live=1, per_minute=0) == SlotRefused(
+        live=1
+    )
     assert await other.remove_session("room") == noted
     assert await one.all_sessions() == []
-    assert await one.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotReserved()
+    assert await one.admit_session(record("room-2", "alice"), max_live=1, per_minute=0) == Admitted()
 
 
-async def test_the_servers_clock_ends_reservations(empty_redis: LocalRedisServer, build: Build) -> None:
+async def test_the_servers_clock_ends_leases(empty_redis: LocalRedisServer, build: Build) -> None:
     store = await build()
     lease = timedelta(milliseconds=100)
-    assert await store.reserve_slot("alice", "room-1", limit=1, lease=lease) == SlotReserved()
-    await asyncio.sleep(0.2)
-    assert await store.reserve_slot("alice", "room-2", limit=1, lease=lease) == SlotReserved()
+    assert await store.acquire_lock("job", "replica-1", lease=lease)
+    assert not await store.acquire_lock("job", "replica-2", lease=lease)
+    await asyncio.sleep(0.2)  # the lease runs on the server's clock: only real time can end it
+    assert await store.acquire_lock("job", "replica-2", lease=lease)
 
 
 async def test_the_servers_clock_drives_the_rate_limit(empty_redis: LocalRedisServer, build: Build) -> None:
     store = await build()
-    assert await store.take_creation_token("alice", per_minute=1) == RateAllowed()
-    refused = await store.take_creation_token("alice", per_minute=1)
+    assert await store.admit_session(record("room-1", "alice"), max_live=0, per_minute=1) == Admitted()
+    refused = await store.admit_session(record("room-2", "alice"), max_live=0, per_minute=1)
     assert isinstance(refused, RateLimited)
     assert 1 <= refused.retry_after_seconds <= 60
 
@@ -90,7 +104,7 @@ async def test_a_record_left_alone_expires_and_frees_its_slot(
     assert await store.get_session("room") is None
     assert await store.user_sessions("alice") == []
     assert await store.all_sessions() == []
-    assert await store.reserve_slot("alice", "room-2", limit=1, lease=LEASE) == SlotReserved()
+    assert await store.admit_session(record("room-2", "alice"), max_live=1, per_minute=0) == Admitted()
 
 
 async def test_every_change_keeps_a_record_and_its_index_alive(build: Build, raw: aioredis.Redis) -> None:
@@ -105,10 +119,8 @@ async def test_every_change_keeps_a_record_and_its_index_alive(build: Build, raw
 
 async def test_nothing_is_kept_for_ever(build: Build, raw: aioredis.Redis) -> None:
     store = await build()
-    await store.reserve_slot("alice", "room-1", limit=3, lease=LEASE)
-    await store.reserve_slot("alice", "room-2", limit=3, lease=LEASE)
     await store.add_session(record("room-1", "alice"))
-    await store.take_creation_token("alice", per_minute=5)
+    await store.admit_session(record("room-2", "alice"), max_live=3, per_minute=5)
     await store.claim_idempotency_key("alice", "k", fingerprint="f", holder="h", ttl=LEASE, lease=LEASE)
     await store.first_sighting("EV_1", ttl=LEASE)
     await store.acquire_lock("reconcile", "me", lease=LEASE)
@@ -166,8 +178,8 @@ def silent_port() -> Iterator[int]:
 async def test_a_redis_that_does_not_answer_is_a_store_error(silent_port: int, build: Build) -> None:
     store = await build(f"redis://127.0.0.1:{silent_port}/0", timeout_seconds=0.2)
     with pytest.raises(StoreError, match="Redis failed") as raised:
-        await store.reserve_slot("alice", "room", limit=1, lease=LEASE)
-    assert raised.value.operation == "reserve_slot"
+        await store.admit_session(record("room", "alice"), max_live=1, per_minute=1)
+    assert raised.value.operation == "admit_session"
 
 
 async def test_no_redis_at_all_is_a_store_error_that_names_no_address(

@@ -1,4 +1,4 @@
-"""A state machine drives each store against a plain model: sessions, slots, admissions, lock, dedupe.
+"""A state machine drives each store against a plain model: sessions, admissions, lock, dedupe.
 
 User ids and room names are chosen to collide if keys were joined carelessly.
 """
@@ -6,9 +6,11 @@ User ids and room names are chosen to collide if keys were joined carelessly.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import TypeVar
 
 from hypothesis import settings
@@ -16,20 +18,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from tests.store.support import START, FakeClock, record
-from voicecore.adapters.memory_store import TOKEN_UNITS, InProcessSessionStore, take_token
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.store import (
     Admission,
     Admitted,
-    RateAllowed,
     RateLimited,
     RoomTaken,
     SessionRecord,
     SessionStore,
     SlotRefused,
-    SlotReservation,
-    SlotReserved,
-    to_milliseconds,
 )
 from voicecore.testing.redis_server import LocalRedisServer
 
@@ -51,10 +49,10 @@ class StoreMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.store = self.run(make_store(self.clock))
         self.sessions: dict[str, SessionRecord] = {}
-        self.pending: dict[str, dict[str, datetime]] = {user: {} for user in USERS}
         self.lock: tuple[str, datetime] | None = None
         self.sightings: dict[str, datetime] = {}
-        self.buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms), as the stores count
+        # user -> (tokens, when they were counted): the bucket as the spec reads, in exact fractions
+        self.buckets: dict[str, tuple[Fraction, datetime]] = {}
         self.created = 0
 
     def run(self, step: Awaitable[T]) -> T:
@@ -75,7 +73,6 @@ class StoreMachine(RuleBasedStateMachine):
         assert added == (room not in self.sessions)
         if added:
             self.sessions[room] = item
-            self.pending[user].pop(room, None)
 
     @rule(
         user=st.sampled_from(USERS),
@@ -90,35 +87,35 @@ class StoreMachine(RuleBasedStateMachine):
         expected = self.admission(item, max_live, per_minute)
         if expected == Admitted():
             self.sessions[room] = item
-            self.pending[user].pop(room, None)
         assert self.run(self.store.admit_session(item, max_live=max_live, per_minute=per_minute)) == expected
 
     def admission(self, item: SessionRecord, max_live: int, per_minute: int) -> Admission:
         if item.room_name in self.sessions:
             return RoomTaken()
-        user, now = item.user_id, self.clock.now
+        user = item.user_id
         if per_minute and (retry_after := self.take_token(user)):
             return RateLimited(retry_after)
         if max_live:
-            self.pending[user] = pending = {h: end for h, end in self.pending[user].items() if end > now}
             live = sum(1 for known in self.sessions.values() if known.user_id == user)
-            others = len(pending) - (item.room_name in pending)
-            if live + others >= max_live:
-                return SlotRefused(live=live, pending=others)
+            if live >= max_live:
+                return SlotRefused(live=live)
         return Admitted()
 
     def take_token(self, user: str) -> int:
-        now_ms = to_milliseconds(self.clock.now)
-        units, last = self.buckets.get(user, (PER_MINUTE * TOKEN_UNITS, now_ms))
-        units, last, retry_after = take_token(units, last, now_ms, PER_MINUTE)
-        self.buckets[user] = (units, last)
-        return retry_after
+        """0 if a token was taken, else the whole seconds until one is there (at least 1).
 
-    @rule(user=st.sampled_from(USERS))
-    def take_creation_token(self, user: str) -> None:
-        retry_after = self.take_token(user)
-        expected = RateLimited(retry_after) if retry_after else RateAllowed()
-        assert self.run(self.store.take_creation_token(user, per_minute=PER_MINUTE)) == expected
+        A bucket PER_MINUTE tokens deep that refills PER_MINUTE tokens a minute,
+        counted at the stores' resolution of a millisecond.
+        """
+        now = self.clock.now
+        tokens, counted = self.buckets.get(user, (Fraction(PER_MINUTE), now))
+        elapsed_ms = (now - counted) // timedelta(milliseconds=1)
+        tokens = min(Fraction(PER_MINUTE), tokens + Fraction(elapsed_ms * PER_MINUTE, 60_000))
+        self.buckets[user] = (tokens - 1, now) if tokens >= 1 else (tokens, now)
+        if tokens >= 1:
+            return 0
+        wait_ms = math.ceil((1 - tokens) * 60_000 / PER_MINUTE)
+        return max(1, math.ceil(wait_ms / 1000))
 
     @rule(room=st.sampled_from(ROOMS))
     def remove_session(self, room: str) -> None:
@@ -139,27 +136,6 @@ class StoreMachine(RuleBasedStateMachine):
             latest = max(at, getattr(known, field) or at)
             self.sessions[room] = known = replace(known, **{field: latest})
         assert noted == known
-
-    @rule(user=st.sampled_from(USERS), holder=st.sampled_from(ROOMS), limit=st.integers(1, 3), lease=seconds)
-    def reserve_slot(self, user: str, holder: str, limit: int, lease: timedelta) -> None:
-        now = self.clock.now
-        pending = {h: end for h, end in self.pending[user].items() if end > now}
-        live = {room for room, item in self.sessions.items() if item.user_id == user}
-        expected: SlotReservation = SlotReserved()
-        if holder not in live:
-            others = len(pending) - (holder in pending)
-            if len(live) + others >= limit:
-                expected = SlotRefused(live=len(live), pending=others)
-            else:
-                pending[holder] = now + lease
-        self.pending[user] = pending
-        assert self.run(self.store.reserve_slot(user, holder, limit=limit, lease=lease)) == expected
-
-    @rule(user=st.sampled_from(USERS), holder=st.sampled_from(ROOMS))
-    def release_slot(self, user: str, holder: str) -> None:
-        end = self.pending[user].pop(holder, None)
-        expected = end is not None and end > self.clock.now
-        assert self.run(self.store.release_slot(user, holder)) == expected
 
     @rule(owner=st.sampled_from(OWNERS), lease=seconds)
     def acquire_lock(self, owner: str, lease: timedelta) -> None:

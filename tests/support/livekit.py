@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from livekit import api, rtc
 
-from voicecore.core.domain import session_metadata
+from voicecore.core.metadata import session_metadata
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
 from voicecore_http.webhooks import WEBHOOK_PATH
 

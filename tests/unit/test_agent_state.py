@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicecore.core.agent_state import AgentFacts, AgentState, agent_state
+from voicecore.core.agents import AgentFacts, agent_state
+from voicecore.core.domain import AgentState
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TIMEOUT = timedelta(seconds=20)

@@ -7,15 +7,14 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.adapters.prometheus_metrics import PrometheusMetrics
-from voicecore.core.agent_state import AgentState
 from voicecore.core.agent_watchdog import AgentWatchdog
-from voicecore.core.domain import SessionPolicy, User
+from voicecore.core.domain import AgentState, SessionPolicy, User
 from voicecore.core.ports import ParticipantKind
 from voicecore.core.sessions import VoiceSessions
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 ALICE = User("alice")
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

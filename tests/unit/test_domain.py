@@ -10,8 +10,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.support.strategies import user_ids
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, owner_of, parse_agent_type
+from voicecore.core.domain import AgentType, SessionMode, parse_agent_type
 from voicecore.core.errors import MetadataNotReadable, UnknownAgentType
+from voicecore.core.metadata import RoomMetadata, owner_of
 
 aware_datetimes = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from voicecore.adapters.memory import InMemoryRoomGateway
-from voicecore.adapters.memory_store import InProcessSessionStore
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode
+from voicecore.adapters.in_process_store import InProcessSessionStore
+from voicecore.core.domain import AgentType, SessionMode
+from voicecore.core.index import INDEX_GRACE, LOCK_NAME, SessionIndexRepair
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
-from voicecore.core.reconcile import INDEX_GRACE, LOCK_NAME, SessionIndexRepair
 from voicecore.core.store import SessionRecord
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

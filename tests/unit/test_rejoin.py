@@ -10,13 +10,13 @@ import jwt
 import pytest
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway
-from voicecore.adapters.memory_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.ports import AgentDispatch, ParticipantKind
 from voicecore.core.sessions import VoiceSessions
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 ALICE = User("alice", "alice@example.com")
 BOB = User("bob")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicecore.adapters.memory_store import InProcessSessionStore
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode
+from voicecore.adapters.in_process_store import InProcessSessionStore
+from voicecore.core.domain import AgentType, SessionMode
 from voicecore.core.events import RoomEvent, RoomEventKind, SessionEvents
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 
 NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -10,14 +10,15 @@ import jwt
 import pytest
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
-from voicecore.adapters.memory_store import InProcessSessionStore
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User
+from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
 from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound, StoreError
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.ports import ParticipantKind, Room, RoomSpec
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import Admission, SessionRecord
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway, RoomFull
 
 ALICE = User("alice", "alice@example.com")
 BOB = User("bob", "bob@example.com")

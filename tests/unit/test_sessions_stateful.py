@@ -17,14 +17,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.memory import InMemoryRoomGateway, RoomFull
-from voicecore.adapters.memory_store import InProcessSessionStore
-from voicecore.core.domain import AgentType, SessionPolicy, User
+from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
-from voicecore.core.guardrails import GuardrailPolicy
 from voicecore.core.ports import ParticipantKind
 from voicecore.core.sessions import VoiceSessions
+from voicecore.testing.in_memory_gateway import InMemoryRoomGateway, RoomFull
 
 # Ids chosen so that one user's room names look like another's ("42" and "42-7").
 USERS = [User("42"), User("42-7"), User("7"), User("alice", "alice@example.com")]

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.constants import TEST_API_SECRET as SECRET
 from voicecore.core.domain import SessionPolicy
-from voicecore.settings import LiveKitSettings, SettingsError, load_settings
+from voicecore.settings import SettingsError, VoiceCoreSettings, load_settings
 
 REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 
@@ -158,7 +158,7 @@ def test_a_mapping_is_read_alone_never_the_environment(monkeypatch: pytest.Monke
         "k",
         2,
     )
-    assert isinstance(settings, LiveKitSettings)
+    assert isinstance(settings, VoiceCoreSettings)
     with pytest.raises(SettingsError) as failure:
         load_settings({"LIVEKIT_URL": "ws://given:7880", "LIVEKIT_API_KEY": ""})
     assert failure.value.missing == ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

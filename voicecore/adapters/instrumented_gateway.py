@@ -21,10 +21,6 @@ class InstrumentedRoomGateway(RoomGateway):
         self._inner = inner
         self._metrics = metrics
 
-    @property
-    def inner(self) -> RoomGateway:
-        return self._inner
-
     async def _timed(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
         try:

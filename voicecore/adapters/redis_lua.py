@@ -46,8 +46,7 @@ local function add_record(ttl, fields)
   end
   redis.call('HSET', KEYS[1], unpack(flat))
   redis.call('SADD', KEYS[2], fields.room_name)
-  redis.call('SADD', KEYS[4], fields.room_name)
-  redis.call('ZREM', KEYS[3], fields.room_name)
+  redis.call('SADD', KEYS[3], fields.room_name)
   -- touch(), knowing the user's index key already.
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
@@ -79,21 +78,16 @@ local function live_count(sessions_key)
   end
   return redis.call('SCARD', sessions_key)
 end
--- {live, pending of others} if they fill ``limit``, else nil (expired reservations are dropped).
--- The index is pruned of expired records only when its size alone would refuse: a
--- user far from the cap costs O(1), whatever the size of the index.
-local function slot_refusal(sessions_key, pending_key, holder, limit, now)
-  redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
-  local pending = redis.call('ZCARD', pending_key)
-  if redis.call('ZSCORE', pending_key, holder) then pending = pending - 1 end
+-- The user's live sessions. The index is pruned of expired records only when its size
+-- alone reaches ``limit``: a user far from the cap costs O(1), whatever the size of the index.
+local function live_sessions(sessions_key, limit)
   local live = redis.call('SCARD', sessions_key)
-  if live + pending >= limit then live = live_count(sessions_key) end
-  if live + pending >= limit then return {live, pending} end
-  return nil
+  if live >= limit then live = live_count(sessions_key) end
+  return live
 end
 """
 
-# KEYS: record, user's sessions, user's pending, all sessions.
+# KEYS: record, user's sessions, all sessions.
 # ARGV: 3 ttl ms, 4 the record (JSON).
 ADD_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -103,19 +97,18 @@ return 1
 
 # KEYS: as ADD_SESSION, then the user's bucket.
 # ARGV: 3 ttl ms, 4 max live (0: off), 5 per minute (0: off), 6 the record (JSON).
-# Returns {'admitted'}, {'taken'}, {'rate', retry after} or {'full', live, pending}.
+# Returns {'admitted'}, {'taken'}, {'rate', retry after} or {'full', live}.
 ADMIT_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
 local max_live, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
 local fields = cjson.decode(ARGV[6])
-local now = now_ms()
 if per_minute > 0 then
-  local retry_after = take_token(KEYS[5], per_minute, now)
+  local retry_after = take_token(KEYS[4], per_minute, now_ms())
   if retry_after > 0 then return {'rate', retry_after} end
 end
 if max_live > 0 then
-  local refused = slot_refusal(KEYS[2], KEYS[3], fields.room_name, max_live, now)
-  if refused then return {'full', refused[1], refused[2]} end
+  local live = live_sessions(KEYS[2], max_live)
+  if live >= max_live then return {'full', live} end
 end
 add_record(ARGV[3], fields)
 return {'admitted'}
@@ -168,35 +161,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local count = redis.call('HINCRBY', KEYS[1], 'agent_dispatches', 1)
 touch(KEYS[1], ARGV[3])
 return count
-"""
-
-# KEYS: user's sessions, user's pending (holder -> lease end ms).
-# ARGV: 3 holder, 4 limit, 5 lease ms. Returns {reserved 0/1, live, pending of others}.
-RESERVE_SLOT = """
-local now = now_ms()
--- A live session of the user's under this name already has its slot.
-if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 and redis.call('EXISTS', session_key(ARGV[3])) == 1 then
-  return {1, 0, 0}
-end
-local refused = slot_refusal(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), now)
-if refused then return {0, refused[1], refused[2]} end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-return {1, 0, 0}
-"""
-
-# KEYS: user's pending. ARGV: 3 holder. 1 if it held an unexpired reservation.
-RELEASE_SLOT = """
-local ends = redis.call('ZSCORE', KEYS[1], ARGV[3])
-if not ends then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[3])
-if tonumber(ends) > now_ms() then return 1 end
-return 0
-"""
-
-# KEYS: the user's bucket. ARGV: 3 per minute. Returns 0 (allowed) or Retry-After seconds.
-CREATION_BUCKET = """
-return take_token(KEYS[1], tonumber(ARGV[3]), now_ms())
 """
 
 # KEYS: the claim. ARGV: 3 fingerprint, 4 holder, 5 ttl ms, 6 lease ms.
@@ -272,9 +236,6 @@ SCRIPTS: dict[str, str] = {
         "REMOVE_SESSIONS": REMOVE_SESSIONS,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,
         "COUNT_DISPATCH": COUNT_DISPATCH,
-        "RESERVE_SLOT": RESERVE_SLOT,
-        "RELEASE_SLOT": RELEASE_SLOT,
-        "CREATION_BUCKET": CREATION_BUCKET,
         "CLAIM_KEY": CLAIM_KEY,
         "FINISH_CLAIM": FINISH_CLAIM,
         "FIRST_SIGHTING": FIRST_SIGHTING,

@@ -8,7 +8,6 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     session:{room}          hash   the SessionRecord (times in microseconds)
     sessions                set    every live room name
     user:{user}:sessions    set    the user's live room names
-    user:{user}:pending     zset   slot holders -> lease end (ms)
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
     event:{event id}        string when the event may be seen anew (ms)
@@ -22,11 +21,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from voicecore.core.store import SessionRecord, require_aware
+from voicecore.core.store import EPOCH, SessionRecord, require_aware
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _TIMES = ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at")
 
@@ -37,7 +35,7 @@ def key_part(text: str) -> str:
 
 
 def micros(moment: datetime) -> int:
-    return (require_aware(moment) - _EPOCH) // _MICROSECOND
+    return (require_aware(moment) - EPOCH) // _MICROSECOND
 
 
 def participant_field(*, agent: bool, joined: bool) -> str:
@@ -67,13 +65,13 @@ def encode(record: SessionRecord) -> str:
 def decode(fields: Mapping[str, str]) -> SessionRecord:
     def moment(name: str) -> datetime | None:
         value = fields.get(name)
-        return None if value is None else _EPOCH + int(value) * _MICROSECOND
+        return None if value is None else EPOCH + int(value) * _MICROSECOND
 
     return SessionRecord(
         room_name=fields["room_name"],
         user_id=fields["user_id"],
         agent_type=fields["agent_type"],
-        created_at=_EPOCH + int(fields["created_at"]) * _MICROSECOND,
+        created_at=EPOCH + int(fields["created_at"]) * _MICROSECOND,
         user_joined_at=moment("user_joined_at"),
         user_left_at=moment("user_left_at"),
         agent_joined_at=moment("agent_joined_at"),

@@ -42,18 +42,13 @@ from voicecore.core.store import (
     Completed,
     InProgress,
     Mismatch,
-    RateAllowed,
-    RateDecision,
     RateLimited,
     RoomTaken,
     SessionRecord,
     SessionStore,
     SlotRefused,
-    SlotReservation,
-    SlotReserved,
     positive_milliseconds,
     require_limits,
-    require_positive,
     require_room_name,
     to_milliseconds,
 )
@@ -72,7 +67,6 @@ _IDEMPOTENT = frozenset(
         "user_sessions",
         "all_sessions",
         "note_participant",
-        "reserve_slot",
         "claim_idempotency_key",
         "acquire_lock",
         "ping",
@@ -173,11 +167,10 @@ class RedisSessionStore(SessionStore):
     # --- live sessions -------------------------------------------------------------
 
     def _index_keys(self, record: SessionRecord) -> list[str]:
-        """What recording a session writes: the record, the user's index and reservations, all rooms."""
+        """What recording a session writes: the record, the user's index, the index of all rooms."""
         return [
             self._session_key(record.room_name),
             self._user_key(record.user_id, "sessions"),
-            self._user_key(record.user_id, "pending"),
             self._key("sessions"),
         ]
 
@@ -197,8 +190,8 @@ class RedisSessionStore(SessionStore):
                 return RoomTaken()
             case ["rate", retry_after]:
                 return RateLimited(int(retry_after))
-            case ["full", live, pending]:
-                return SlotRefused(live=int(live), pending=int(pending))
+            case ["full", live]:
+                return SlotRefused(live=int(live))
         raise StoreError("admit_session", "unexpected answer from the script")
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
@@ -249,28 +242,6 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(room_name)]
         count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, self._record_ttl_ms)
         return None if count is None else int(count)
-
-    # --- per-user cap ----------------------------------------------------------------
-
-    async def reserve_slot(
-        self, user_id: str, holder: str, *, limit: int, lease: timedelta
-    ) -> SlotReservation:
-        keys = [self._user_key(user_id, "sessions"), self._user_key(user_id, "pending")]
-        args = (holder, require_positive(limit, "limit"), positive_milliseconds(lease, "lease"))
-        reserved, live, pending = await self._run("reserve_slot", "RESERVE_SLOT", keys, *args)
-        return SlotReserved() if reserved else SlotRefused(live=int(live), pending=int(pending))
-
-    async def release_slot(self, user_id: str, holder: str) -> bool:
-        keys = [self._user_key(user_id, "pending")]
-        return bool(await self._run("release_slot", "RELEASE_SLOT", keys, holder))
-
-    # --- creation rate limit --------------------------------------------------------
-
-    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
-        keys = [self._rate_key(user_id)]
-        per_minute = require_positive(per_minute, "per_minute")
-        retry_after = int(await self._run("take_creation_token", "CREATION_BUCKET", keys, per_minute))
-        return RateLimited(retry_after) if retry_after else RateAllowed()
 
     # --- idempotency keys ----------------------------------------------------------
 

@@ -18,14 +18,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from voicecore.core.agent_state import AgentState
-from voicecore.core.creation import agent_dispatch_for
-from voicecore.core.domain import SessionPolicy, User, parse_agent_type
+from voicecore.core.agents import AgentPresence, agent_dispatch_for
+from voicecore.core.domain import AgentState, SessionPolicy, User, parse_agent_type
 from voicecore.core.errors import GatewayError, StoreError, VoiceCoreError
 from voicecore.core.log_context import LogContext
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import ParticipantKind, RoomGateway
-from voicecore.core.presence import AgentPresence
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
 from voicecore.core.store import SessionRecord, SessionStore
 

@@ -1,29 +1,45 @@
-"""Starting a session: guardrails, idempotency key, a fresh name, the index entry, the room, the token."""
+"""Starting a session: guardrails, idempotency key, a fresh name, the index entry, the room, the token.
+
+Every session dispatches a paid agent (speech-to-text, an LLM, text-to-speech), so a
+user may have at most ``max_live_per_user`` live sessions and start at most
+``creates_per_minute`` (a token bucket); 0 turns either off. Both are checked, and
+the session indexed, in one store step (``SessionStore.admit_session``), atomic
+across replicas, before the room exists.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Final
 
-from voicecore.core.domain import AgentType, RoomMetadata, SessionMode, SessionPolicy, User, parse_agent_type
-from voicecore.core.errors import GatewayError, IdempotencyKeyBusy
-from voicecore.core.guardrails import CreationGuard, GuardrailPolicy
+from voicecore.core.agents import agent_dispatch_for
+from voicecore.core.domain import (
+    AgentType,
+    GuardrailPolicy,
+    SessionMode,
+    SessionPolicy,
+    User,
+    parse_agent_type,
+)
+from voicecore.core.errors import CreationRateLimited, GatewayError, IdempotencyKeyBusy, TooManyLiveSessions
 from voicecore.core.idempotency import IdempotencyKeys, KeyClaim
+from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 from voicecore.core.orphans import OrphanSafeCreator
-from voicecore.core.ports import AgentDispatch, IssuedToken, RoomGateway, RoomSpec, TokenIssuer
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.ports import IssuedToken, RoomGateway, RoomSpec, TokenIssuer
+from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionRecord, SessionStore, SlotRefused
 from voicecore.core.views import StartedSession
 
 logger = logging.getLogger(__name__)
 
 # A fresh 64-bit name colliding with an existing room is astronomically unlikely;
 # a few attempts turn "unlikely" into "never" without looping forever.
-_CREATE_ATTEMPTS = 3
+CREATE_ATTEMPTS: Final = 3
 
 
 class SessionCreator:
@@ -42,9 +58,9 @@ class SessionCreator:
         self._tokens = tokens
         self._policy = policy
         self._store = store
+        self._guardrails = guardrails
         self._clock = clock
         self._rooms = OrphanSafeCreator(gateway, sleep)
-        self._guard = CreationGuard(store, gateway, guardrails, clock)
         self._keys = IdempotencyKeys(store, sleep)
 
     async def start(self, user: User, kind: AgentType, idempotency_key: str | None) -> StartedSession:
@@ -76,7 +92,7 @@ class SessionCreator:
 
     async def _new(self, user: User, kind: AgentType) -> StartedSession:
         rate_paid = False
-        for _ in range(_CREATE_ATTEMPTS):
+        for _ in range(CREATE_ATTEMPTS):
             room_name = new_room_name(user.id)
             metadata = RoomMetadata(
                 user_id=user.id, agent_type=kind, mode=SessionMode.VOICE, created_at=self._clock()
@@ -95,8 +111,7 @@ class SessionCreator:
             # Admitted (rate, cap and index entry in one store step) before the room
             # exists: the room's first webhooks (the agent joining) find the record.
             # A name already indexed is a collision.
-            record = SessionRecord(room_name, user.id, kind.value, metadata.created_at)
-            if not await self._guard.admit(record, rate_paid=rate_paid):
+            if not await self._admit(metadata.session_record(room_name), rate_paid=rate_paid):
                 continue
             rate_paid = True
             try:
@@ -115,6 +130,31 @@ class SessionCreator:
             await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def _admit(self, record: SessionRecord, *, rate_paid: bool) -> bool:
+        """Record the new session behind both guardrails, in one store step; False if its room is taken.
+
+        Raises CreationRateLimited past the user's rate (unless this create already
+        paid its token: ``rate_paid``) and TooManyLiveSessions at the cap. A refusal
+        at the cap is checked once against LiveKit: a session that expired unseen
+        (its webhook lost) must not hold a slot until the next index repair.
+        """
+        limit = self._guardrails.max_live_per_user
+        per_minute = 0 if rate_paid else self._guardrails.creates_per_minute
+        outcome = await self._store.admit_session(record, max_live=limit, per_minute=per_minute)
+        if isinstance(outcome, SlotRefused):
+            await confirmed_rooms(record.user_id, self._store, self._gateway, self._clock)
+            # The refused attempt took this create's token.
+            outcome = await self._store.admit_session(record, max_live=limit, per_minute=0)
+        match outcome:
+            case Admitted():
+                return True
+            case RoomTaken():
+                return False
+            case RateLimited(retry_after_seconds=retry_after):
+                raise CreationRateLimited(retry_after)
+            case SlotRefused(live=live):
+                raise TooManyLiveSessions(live=live, limit=limit)
 
     async def _resume(self, user: User, room_name: str) -> StartedSession | None:
         """The session an idempotency key made, with a fresh token; None if it has ended.
@@ -139,16 +179,6 @@ class SessionCreator:
 
     async def aclose(self) -> None:
         await self._rooms.aclose()
-
-
-def agent_dispatch_for(
-    policy: SessionPolicy, user: User, agent_type: AgentType, room_name: str
-) -> AgentDispatch | None:
-    """The explicit dispatch of the configured agent, or None (LiveKit's automatic dispatch)."""
-    if not policy.agent_name:
-        return None
-    payload = {"user_id": user.id, "agent_type": agent_type.value, "room_name": room_name}
-    return AgentDispatch(agent_name=policy.agent_name, metadata=json.dumps(payload))
 
 
 def started_session(

@@ -1,15 +1,12 @@
-"""Voice-session domain: agent types, users, the session policy and room metadata."""
+"""Voice-session domain: agent types, users, the session policy, and where a session's agent is."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
 
-from voicecore.core.errors import MetadataNotReadable, UnknownAgentType
-from voicecore.core.naming import room_name_user_id
+from voicecore.core.errors import UnknownAgentType
 
 
 class AgentType(StrEnum):
@@ -31,6 +28,15 @@ def parse_agent_type(value: AgentType | str) -> AgentType:
 
 class SessionMode(StrEnum):
     VOICE = "voice"
+
+
+class AgentState(StrEnum):
+    """Where a session's agent is (derived in core/agents.py)."""
+
+    PENDING = "pending"  # dispatched, not joined yet, within the join window (or nobody is waiting)
+    JOINED = "joined"  # an agent is in the room now
+    LEFT = "left"  # an agent was in the room and is gone, and none is on its way
+    MISSING = "missing"  # a user has waited longer than the join window and no agent came
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,89 +79,16 @@ class SessionPolicy:
             raise ValueError("agent_join_grace must not be negative")
 
 
-# --- Room metadata -----------------------------------------------------------
-
-METADATA_SCHEMA_VERSION: Final = 1
-_METADATA_KEYS: Final = frozenset({"v", "user_id", "agent_type", "mode", "created_at"})
-
-
 @dataclass(frozen=True, slots=True)
-class RoomMetadata:
-    user_id: str
-    agent_type: AgentType
-    mode: SessionMode
-    created_at: datetime  # aware, UTC
+class GuardrailPolicy:
+    """The per-user limits on starting sessions, each a paid agent; 0 turns one off."""
 
-    def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": METADATA_SCHEMA_VERSION,
-                "user_id": self.user_id,
-                "agent_type": self.agent_type.value,
-                "mode": self.mode.value,
-                "created_at": self.created_at.astimezone(UTC).isoformat(),
-            },
-            separators=(",", ":"),
-        )
+    max_live_per_user: int = 3
+    creates_per_minute: int = 10
 
-    @classmethod
-    def decode(cls, raw: str) -> RoomMetadata:
-        """Parse metadata written by ``encode``; anything else is MetadataNotReadable."""
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-            raise MetadataNotReadable("not JSON") from exc
-        if not isinstance(data, dict) or set(data) != _METADATA_KEYS:
-            raise MetadataNotReadable("not a voicecore metadata object")
-        if type(data["v"]) is not int or data["v"] != METADATA_SCHEMA_VERSION:
-            raise MetadataNotReadable("unknown schema version")
-        user_id, agent_type, mode, created_at = (
-            data["user_id"],
-            data["agent_type"],
-            data["mode"],
-            data["created_at"],
-        )
-        if not all(isinstance(v, str) for v in (user_id, agent_type, mode, created_at)):
-            raise MetadataNotReadable("a field has the wrong type")
-        try:
-            parsed_agent_type = AgentType(agent_type)
-            parsed_mode = SessionMode(mode)
-            parsed_created_at = datetime.fromisoformat(created_at)
-        except ValueError as exc:
-            raise MetadataNotReadable("a field has an unknown value") from exc
-        if parsed_created_at.tzinfo is None:
-            raise MetadataNotReadable("created_at has no UTC offset")
-        try:
-            created_at_utc = parsed_created_at.astimezone(UTC)
-        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
-            raise MetadataNotReadable("created_at is out of range") from exc
-        return cls(
-            user_id=user_id,
-            agent_type=parsed_agent_type,
-            mode=parsed_mode,
-            created_at=created_at_utc,
-        )
-
-
-def owner_of(raw_metadata: str) -> RoomMetadata | None:
-    """The metadata of a voicecore room, or None: such a room belongs to nobody."""
-    try:
-        return RoomMetadata.decode(raw_metadata)
-    except MetadataNotReadable:
-        return None
-
-
-def session_metadata(room_name: str, raw_metadata: str) -> RoomMetadata | None:
-    """The metadata of a voice session, or None if the room is not one.
-
-    A room is a voice session when its metadata is readable and its name was made
-    for the user that metadata names. Its owner is then ``metadata.user_id``: the
-    name never grants anything, it can only disqualify.
-    """
-    metadata = owner_of(raw_metadata)
-    if metadata is None or room_name_user_id(room_name) != metadata.user_id:
-        return None
-    return metadata
+    def __post_init__(self) -> None:
+        if self.max_live_per_user < 0 or self.creates_per_minute < 0:
+            raise ValueError("guardrail limits cannot be negative (0 turns one off)")
 
 
 def utc_now() -> datetime:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol, runtime_checkable
 
-from voicecore.core.domain import session_metadata
 from voicecore.core.log_context import LogContext
+from voicecore.core.metadata import session_metadata
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.store import DEFAULT_RECORD_TTL, SessionRecord, SessionStore
 
@@ -91,10 +91,7 @@ class SessionEvents:
         metadata = session_metadata(event.room_name, event.room_metadata)
         if metadata is None:
             return False
-        record = SessionRecord(
-            event.room_name, metadata.user_id, metadata.agent_type.value, metadata.created_at
-        )
-        await self._store.add_session(record)
+        await self._store.add_session(metadata.session_record(event.room_name))
         return True
 
     async def _agent_arrived(self, event: RoomEvent, record: SessionRecord | None) -> None:

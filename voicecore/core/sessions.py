@@ -18,37 +18,28 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar, cast
 
-from voicecore.core.aio import all_or_first_error
+from voicecore.core.agents import AgentPresence
 from voicecore.core.creation import SessionCreator, started_session
-from voicecore.core.domain import (
-    AgentType,
-    RoomMetadata,
-    SessionPolicy,
-    User,
-    parse_agent_type,
-    session_metadata,
-    utc_now,
-)
+from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User, parse_agent_type, utc_now
 from voicecore.core.errors import NotSessionOwner, SessionNotFound, VoiceCoreError
-from voicecore.core.guardrails import GuardrailPolicy
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
+from voicecore.core.metadata import RoomMetadata, session_metadata
 from voicecore.core.metrics import NO_METRICS, Metrics, refusal_reason
 from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
-from voicecore.core.presence import AgentPresence
 from voicecore.core.replica_work import lock_if_free
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 __all__ = ["SessionStatus", "SessionSummary", "StartedSession", "VoiceSessions"]
 
-# A fresh 64-bit name colliding with an existing room is astronomically unlikely;
-# a few attempts turn "unlikely" into "never" without looping forever.
-_CREATE_ATTEMPTS = 3
 # An end holds this lock, and keeps it once the room is deleted: any other end of the
 # same room meanwhile, on any replica, is "not found" without a second DeleteRoom.
 _END_LOCK_LEASE = timedelta(seconds=60)
@@ -124,7 +115,7 @@ class VoiceSessions:
         Raises ``SessionNotFound`` (missing, ended, or not a voice session) or
         ``NotSessionOwner``; nothing is created either way.
         """
-        metadata, participants = await self._owned_with_participants(user, room_name)
+        metadata, participants = await self._owned(user, room_name)
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         # One rejoin at a time per room, on any replica, decides whether an agent is
         # needed: two racing rejoins must not dispatch one each.
@@ -150,9 +141,7 @@ class VoiceSessions:
 
         Raises ``SessionNotFound`` (missing, or not a voice session) or ``NotSessionOwner``.
         """
-        # Metadata and participants are fetched together; participants of a room
-        # that turns out not to be the caller's are dropped unread.
-        metadata, participants = await self._owned_with_participants(user, room_name)
+        metadata, participants = await self._owned(user, room_name)
         status = SessionStatus(
             room_name=room_name,
             active=len(participants) > 0,
@@ -180,7 +169,7 @@ class VoiceSessions:
         Raises ``SessionNotFound`` (also to every caller but one when ends race, on
         any replica) or ``NotSessionOwner``; ``StoreError`` if the store fails.
         """
-        metadata = await self._owned(user, room_name)
+        metadata, _ = await self._owned(user, room_name, participants=False)
         lock, holder = f"end:{room_name}", uuid.uuid4().hex
         if not await self._store.acquire_lock(lock, holder, lease=_END_LOCK_LEASE):
             raise SessionNotFound(room_name)  # another end has it, or has just deleted it
@@ -212,10 +201,10 @@ class VoiceSessions:
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
                 owned.append((room, metadata))
-        participant_lists = await all_or_first_error(
+        participant_lists = await _all_or_first_error(
             *(self._gateway.list_participants(room.name) for room, _ in owned)
         )
-        states = await all_or_first_error(
+        states = await _all_or_first_error(
             *(
                 self._presence.state(room.name, participants)
                 for (room, _), participants in zip(owned, participant_lists, strict=True)
@@ -256,18 +245,19 @@ class VoiceSessions:
 
     # --- ownership ---------------------------------------------------------
 
-    async def _owned(self, user: User, room_name: str) -> RoomMetadata:
-        if room_name_user_id(room_name) is None:
-            raise SessionNotFound(room_name)
-        room = await self._gateway.get_room(room_name)
-        return self._check_owner(user, room_name, room)
-
-    async def _owned_with_participants(
-        self, user: User, room_name: str
+    async def _owned(
+        self, user: User, room_name: str, *, participants: bool = True
     ) -> tuple[RoomMetadata, Sequence[Participant]]:
+        """The session's metadata, if ``user`` owns it, and (unless asked not to) who is in it.
+
+        The room and its participants are asked for together; participants of a room
+        that turns out not to be the caller's are dropped unread.
+        """
         if room_name_user_id(room_name) is None:
             raise SessionNotFound(room_name)
-        room, participants = await asyncio.gather(
+        if not participants:
+            return self._check_owner(user, room_name, await self._gateway.get_room(room_name)), ()
+        room, present = await asyncio.gather(
             self._gateway.get_room(room_name),
             self._gateway.list_participants(room_name),
             return_exceptions=True,
@@ -275,9 +265,9 @@ class VoiceSessions:
         if isinstance(room, BaseException):
             raise room
         metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
-        if isinstance(participants, BaseException):
-            raise participants
-        return metadata, participants
+        if isinstance(present, BaseException):
+            raise present
+        return metadata, present
 
     @staticmethod
     def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
@@ -293,3 +283,12 @@ class VoiceSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
+
+
+async def _all_or_first_error(*calls: Awaitable[T]) -> list[T]:
+    """Like gather, but never leaves a sibling call running after a failure."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)

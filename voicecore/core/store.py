@@ -2,14 +2,14 @@
 
 It holds, per user, the live sessions and the facts known about each (created,
 user or agent joined or left, agents dispatched), and the primitives that need
-one atomic step across replicas: slot reservations for a per-user cap, a
-creation rate limit, idempotency keys, event dedupe and a lock with a lease.
+one atomic step across replicas: admission behind the per-user cap and creation
+rate, idempotency keys, event dedupe and a lock with a lease.
 
 Every operation that must be atomic is one call here, so an adapter can make it
 one server-side step. Every method raises ``StoreError`` when the backend fails
 and ``ValueError`` for a meaningless argument (a lease of zero, a naive time).
 
-Time. A store has one clock for all its expiries (reservations, claims, locks,
+Time. A store has one clock for all its expiries (records, claims, locks,
 dedupe) and the rate limit, so a test can inject one; the Redis store defaults
 to the Redis server's clock, the one clock every replica shares.
 """
@@ -23,7 +23,7 @@ from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 # How long a record is kept after its last change, when nothing removes it.
 DEFAULT_RECORD_TTL: Final = timedelta(hours=24)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,44 +68,21 @@ class SessionRecord:
         return self
 
 
-# --- Per-user cap: reservations ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SlotReserved:
-    """The holder has a slot until its lease ends, ``add_session`` confirms it, or it is released."""
-
-
-@dataclass(frozen=True, slots=True)
-class SlotRefused:
-    """The user is at the limit: ``live`` sessions plus ``pending`` reservations of others."""
-
-    live: int
-    pending: int
-
-
-SlotReservation: TypeAlias = SlotReserved | SlotRefused
-
-
-# --- Creation rate limit ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RateAllowed:
-    """A creation token was taken."""
+# --- Admission: a new session behind both guardrails, in one step -------------------
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimited:
-    """No token now; one will be there in at most ``retry_after_seconds`` (at least 1)."""
+    """No creation token now; one will be there in at most ``retry_after_seconds`` (at least 1)."""
 
     retry_after_seconds: int
 
 
-RateDecision: TypeAlias = RateAllowed | RateLimited
+@dataclass(frozen=True, slots=True)
+class SlotRefused:
+    """The user already has ``live`` live sessions: the cap."""
 
-
-# --- Admission: a new session behind both guardrails, in one step -------------------
+    live: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +131,7 @@ class SessionStore(Protocol):
     # --- live sessions and their facts ---------------------------------------
 
     async def add_session(self, record: SessionRecord) -> bool:
-        """Record a new live session, and confirm the slot reserved with holder == room name.
-
-        False (and nothing changes) if a session of that room is already recorded.
-        """
+        """Record a new live session; False (and nothing changes) if one of that room is recorded."""
         ...
 
     async def get_session(self, room_name: str) -> SessionRecord | None: ...
@@ -171,7 +145,7 @@ class SessionStore(Protocol):
         ...
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
-        """Forget the session and free its slot; of concurrent callers exactly one gets the record."""
+        """Forget the session (freeing its place under the cap); of concurrent callers exactly one gets it."""
         ...
 
     async def remove_sessions(self, room_names: Sequence[str]) -> list[SessionRecord]:
@@ -195,32 +169,11 @@ class SessionStore(Protocol):
         """``add_session`` behind the creation guardrails, in one atomic step (0 turns a check off).
 
         Checked in order, the first refusal answers: a room already recorded is
-        ``RoomTaken``; past the user's creation rate, ``RateLimited`` (the bucket of
-        ``take_creation_token``); at ``max_live`` live sessions plus others' unexpired
-        reservations, ``SlotRefused``. The first two change nothing; ``SlotRefused``
-        keeps the token it took, so retrying at the cap still spends the user's rate.
+        ``RoomTaken``; past the user's creation rate, ``RateLimited`` (a token bucket
+        ``per_minute`` deep, refilled evenly); at ``max_live`` live sessions,
+        ``SlotRefused``. The first two change nothing; ``SlotRefused`` keeps the token
+        it took, so retrying at the cap still spends the user's rate.
         """
-        ...
-
-    # --- per-user cap -------------------------------------------------------------
-
-    async def reserve_slot(
-        self, user_id: str, holder: str, *, limit: int, lease: timedelta
-    ) -> SlotReservation:
-        """Reserve a slot if live sessions plus unexpired reservations are under ``limit``.
-
-        Reserving again with the same holder renews its lease.
-        """
-        ...
-
-    async def release_slot(self, user_id: str, holder: str) -> bool:
-        """Drop the holder's pending reservation; False if it had none."""
-        ...
-
-    # --- creation rate limit ----------------------------------------------------
-
-    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
-        """Take one token from the user's bucket (``per_minute`` deep, refilled evenly)."""
         ...
 
     # --- idempotency keys ---------------------------------------------------------
@@ -288,7 +241,7 @@ def require_aware(moment: datetime) -> datetime:
 
 def to_milliseconds(moment: datetime) -> int:
     """Milliseconds since 1970: the stores' resolution for deadlines."""
-    return (require_aware(moment) - _EPOCH) // timedelta(milliseconds=1)
+    return (require_aware(moment) - EPOCH) // timedelta(milliseconds=1)
 
 
 def require_room_name(room_name: str) -> str:
@@ -312,9 +265,3 @@ def positive_milliseconds(duration: timedelta, what: str) -> int:
 def require_limits(max_live: int, per_minute: int) -> None:
     if max_live < 0 or per_minute < 0:
         raise ValueError("max_live and per_minute cannot be negative (0 turns a check off)")
-
-
-def require_positive(value: int, what: str) -> int:
-    if value < 1:
-        raise ValueError(f"{what} must be at least 1")
-    return value

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from voicecore.core.agent_state import AgentState
-from voicecore.core.domain import AgentType
+from voicecore.core.domain import AgentState, AgentType
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from voicecore.core.errors import WebhookNotReadable, WebhookNotVerified
 from voicecore.core.events import RoomEvent, RoomEventKind, WebhookVerifier
 
 _EVENT_KINDS = {kind.value: kind for kind in RoomEventKind}
-_AGENT = api.ParticipantInfo.Kind.AGENT
 
 
 class LiveKitWebhookVerifier(WebhookVerifier):

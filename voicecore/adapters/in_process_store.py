@@ -22,19 +22,14 @@ from voicecore.core.store import (
     Completed,
     InProgress,
     Mismatch,
-    RateAllowed,
-    RateDecision,
     RateLimited,
     RoomTaken,
     SessionRecord,
     SessionStore,
     SlotRefused,
-    SlotReservation,
-    SlotReserved,
     positive_milliseconds,
     require_aware,
     require_limits,
-    require_positive,
     require_room_name,
     to_milliseconds,
 )
@@ -87,7 +82,6 @@ class InProcessSessionStore(SessionStore):
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
         self._sessions: dict[str, _Stored] = {}
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
-        self._pending: dict[str, dict[str, int]] = {}  # user -> holder -> lease end (ms)
         self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
         self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
         self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
@@ -107,10 +101,6 @@ class InProcessSessionStore(SessionStore):
         """Forget what has expired, as Redis key expiry does, so nothing grows forever."""
         self._next_sweep_ms = now + _SWEEP_EVERY_MS
         self._live_records(now)
-        for user in list(self._pending):
-            self._pending[user] = {h: end for h, end in self._pending[user].items() if end > now}
-            if not self._pending[user]:
-                del self._pending[user]
         # A bucket left alone for a minute is full again: the same as no bucket.
         self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < _MINUTE_MS}
         self._claims = {k: c for k, c in self._claims.items() if c.expires_ms > now}
@@ -151,7 +141,6 @@ class InProcessSessionStore(SessionStore):
     def _add(self, record: SessionRecord, now: int) -> None:
         self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
         self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
-        self._pending.get(record.user_id, {}).pop(record.room_name, None)
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
@@ -160,8 +149,8 @@ class InProcessSessionStore(SessionStore):
             return RoomTaken()
         if per_minute and (retry_after := self._take_token(record.user_id, per_minute, now)):
             return RateLimited(retry_after)
-        if max_live and (refused := self._slot_refusal(record.user_id, record.room_name, max_live, now)):
-            return refused
+        if max_live and (live := self._live_count(record.user_id, max_live, now)) >= max_live:
+            return SlotRefused(live)
         self._add(record, now)
         return Admitted()
 
@@ -214,47 +203,10 @@ class InProcessSessionStore(SessionStore):
         stored.expires_ms = now + self._record_ttl_ms
         return count
 
-    # --- per-user cap ----------------------------------------------------------------
-
-    async def reserve_slot(
-        self, user_id: str, holder: str, *, limit: int, lease: timedelta
-    ) -> SlotReservation:
-        require_positive(limit, "limit")
-        lease_ms = positive_milliseconds(lease, "lease")
-        now = self._now("reserve_slot")
-        held = self._live(holder, now)
-        if held is not None and held.record.user_id == user_id:
-            return SlotReserved()  # a live session of the user's under this name has its slot
-        refused = self._slot_refusal(user_id, holder, limit, now)
-        if refused is None:
-            self._pending[user_id][holder] = now + lease_ms
-            return SlotReserved()
-        return refused
-
-    def _slot_refusal(self, user_id: str, holder: str, limit: int, now: int) -> SlotRefused | None:
-        """The refusal if the user's live sessions and others' reservations fill ``limit``.
-
-        Expired records are looked for only when the count alone would refuse (as in Redis).
-        """
-        pending = {h: end for h, end in self._pending.get(user_id, {}).items() if end > now}
-        self._pending[user_id] = pending
-        others = len(pending) - (holder in pending)
+    def _live_count(self, user_id: str, limit: int, now: int) -> int:
+        """The user's live sessions; expired ones are sought only when the count alone reaches ``limit``."""
         live = len(self._rooms_of.get(user_id, ()))
-        if live + others >= limit:
-            live = len(self._live_rooms_of(user_id, now))
-        return SlotRefused(live=live, pending=others) if live + others >= limit else None
-
-    async def release_slot(self, user_id: str, holder: str) -> bool:
-        now = self._now("release_slot")
-        end = self._pending.get(user_id, {}).pop(holder, None)
-        return end is not None and end > now
-
-    # --- creation rate limit --------------------------------------------------------
-
-    async def take_creation_token(self, user_id: str, *, per_minute: int) -> RateDecision:
-        require_positive(per_minute, "per_minute")
-        retry_after = self._take_token(user_id, per_minute, self._now("take_creation_token"))
-        return RateLimited(retry_after) if retry_after else RateAllowed()
+        return len(self._live_rooms_of(user_id, now)) if live >= limit else live
 
     def _take_token(self, user_id: str, per_minute: int, now: int) -> int:
         """0 if a token was taken, else the Retry-After seconds."""

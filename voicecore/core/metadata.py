@@ -1,0 +1,104 @@
+"""Room metadata: what voicecore writes on each room it creates, and the ownership rule read from it.
+
+A room is a voice session when its metadata is readable and its name was made
+for the user that metadata names; its owner is then ``metadata.user_id``. The
+session store's record of a session is built from the metadata here, once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from voicecore.core.domain import AgentType, SessionMode
+from voicecore.core.errors import MetadataNotReadable
+from voicecore.core.naming import room_name_user_id
+from voicecore.core.store import SessionRecord
+
+METADATA_SCHEMA_VERSION: Final = 1
+_METADATA_KEYS: Final = frozenset({"v", "user_id", "agent_type", "mode", "created_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMetadata:
+    user_id: str
+    agent_type: AgentType
+    mode: SessionMode
+    created_at: datetime  # aware, UTC
+
+    def session_record(self, room_name: str) -> SessionRecord:
+        """The session store's record of the session in ``room_name``, as at its creation."""
+        return SessionRecord(room_name, self.user_id, self.agent_type.value, self.created_at)
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "v": METADATA_SCHEMA_VERSION,
+                "user_id": self.user_id,
+                "agent_type": self.agent_type.value,
+                "mode": self.mode.value,
+                "created_at": self.created_at.astimezone(UTC).isoformat(),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, raw: str) -> RoomMetadata:
+        """Parse metadata written by ``encode``; anything else is MetadataNotReadable."""
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise MetadataNotReadable("not JSON") from exc
+        if not isinstance(data, dict) or set(data) != _METADATA_KEYS:
+            raise MetadataNotReadable("not a voicecore metadata object")
+        if type(data["v"]) is not int or data["v"] != METADATA_SCHEMA_VERSION:
+            raise MetadataNotReadable("unknown schema version")
+        user_id, agent_type, mode, created_at = (
+            data["user_id"],
+            data["agent_type"],
+            data["mode"],
+            data["created_at"],
+        )
+        if not all(isinstance(v, str) for v in (user_id, agent_type, mode, created_at)):
+            raise MetadataNotReadable("a field has the wrong type")
+        try:
+            parsed_agent_type = AgentType(agent_type)
+            parsed_mode = SessionMode(mode)
+            parsed_created_at = datetime.fromisoformat(created_at)
+        except ValueError as exc:
+            raise MetadataNotReadable("a field has an unknown value") from exc
+        if parsed_created_at.tzinfo is None:
+            raise MetadataNotReadable("created_at has no UTC offset")
+        try:
+            created_at_utc = parsed_created_at.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
+            raise MetadataNotReadable("created_at is out of range") from exc
+        return cls(
+            user_id=user_id,
+            agent_type=parsed_agent_type,
+            mode=parsed_mode,
+            created_at=created_at_utc,
+        )
+
+
+def owner_of(raw_metadata: str) -> RoomMetadata | None:
+    """The metadata of a voicecore room, or None: such a room belongs to nobody."""
+    try:
+        return RoomMetadata.decode(raw_metadata)
+    except MetadataNotReadable:
+        return None
+
+
+def session_metadata(room_name: str, raw_metadata: str) -> RoomMetadata | None:
+    """The metadata of a voice session, or None if the room is not one.
+
+    A room is a voice session when its metadata is readable and its name was made
+    for the user that metadata names. Its owner is then ``metadata.user_id``: the
+    name never grants anything, it can only disqualify.
+    """
+    metadata = owner_of(raw_metadata)
+    if metadata is None or room_name_user_id(room_name) != metadata.user_id:
+        return None
+    return metadata
