@@ -29,11 +29,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # --- Debian packages the tests need ---------------------------------------------
-# redis-server for the Redis session store; chromium (driven by Playwright, never
+# redis-server for the Redis session store; postgresql for the journal; chromium (driven by Playwright, never
 # `playwright install`) and npm (the livekit-client bundle) for the real-browser tests;
 # unshare and ip give each browser test its own network namespace.
 system_packages=()
 command -v redis-server >/dev/null 2>&1 || [ -n "${REDIS_SERVER_BIN:-}" ] || system_packages+=(redis-server)
+# PostgreSQL 15 for the journal at scale (run per test run as Debian's postgres user).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || [ -n "${POSTGRES_BIN_DIR:-}" ] || system_packages+=(postgresql)
 [ -x /usr/bin/chromium ] || system_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || system_packages+=(npm)
 command -v unshare >/dev/null 2>&1 || system_packages+=(util-linux)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +14,13 @@ from livekit import api
 from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.journals import sqlite_journal_url
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
+from voicecore.adapters.sql_journal import SqlSessionJournal
+from voicecore.core.domain import utc_now
+from voicecore.core.history import NO_APP_EVENTS
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
@@ -26,7 +32,20 @@ from voicecore_http.container import ServiceContainer
 settings.register_profile("voicecore", deadline=None, print_blob=True)
 settings.load_profile("voicecore")
 
-_CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "DEMO_", "CORS_", "AGENT_", "HTTP_")
+_CONFIGURATION_PREFIXES = (
+    "LIVEKIT_",
+    "SESSION_",
+    "AUTH_JWT_",
+    "LOG_",
+    "DEMO_",
+    "CORS_",
+    "AGENT_",
+    "HTTP_",
+    "JOURNAL_",
+    "APP_WEBHOOK_",
+    "USAGE_",
+    "METRICS_",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,8 +74,19 @@ def token_issuer() -> LiveKitTokenIssuer:
 
 
 @pytest.fixture
-def sessions(memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer) -> VoiceSessions:
-    return VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
+async def recorder(tmp_path: Path) -> AsyncIterator[SessionRecorder]:
+    """A recorder on a journal of the test's own: a migrated SQLite file, opened and closed here."""
+    journal = SqlSessionJournal(sqlite_journal_url(tmp_path))
+    await journal.open()
+    yield SessionRecorder(journal, NO_APP_EVENTS, clock=utc_now)
+    await journal.aclose()
+
+
+@pytest.fixture
+def sessions(
+    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
+) -> VoiceSessions:
+    return VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder)
 
 
 @pytest.fixture

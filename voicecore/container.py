@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import logging
 from collections.abc import AsyncIterator
-from typing import Protocol, Self, runtime_checkable
+from datetime import timedelta
+from typing import Final, Protocol, Self, runtime_checkable
 
 from dependency_injector import containers, providers
 
@@ -20,15 +24,27 @@ from voicecore.adapters.instrumented_gateway import InstrumentedRoomGateway
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer, LiveKitWebhookVerifier
 from voicecore.adapters.prometheus_metrics import PrometheusMetrics
 from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.adapters.sql_journal import SqlSessionJournal
 from voicecore.core.agent_watchdog import AgentWatchdog
 from voicecore.core.domain import utc_now
+from voicecore.core.errors import JournalUnavailable
 from voicecore.core.events import SessionEvents
-from voicecore.core.index import SessionIndexRepair
+from voicecore.core.history import AppEvents
+from voicecore.core.journal import SessionJournal
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import RoomGateway
+from voicecore.core.recorder import SessionRecorder
+from voicecore.core.repair import SessionRepair
+from voicecore.core.retention import JournalRetention
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
 from voicecore.settings import VoiceCoreSettings
+
+logger = logging.getLogger(__name__)
+
+# How often waiting journal writes are retried, and how often old records are purged.
+JOURNAL_FLUSH_SECONDS: Final = 2.0
+RETENTION_PASS_SECONDS: Final = 3600.0
 
 
 def _livekit_gateway(settings: VoiceCoreSettings) -> LiveKitRoomGateway:
@@ -58,16 +74,41 @@ def _session_store(settings: VoiceCoreSettings) -> SessionStore:
     return RedisSessionStore(settings.session_store_url.get_secret_value())
 
 
+def _journal(settings: VoiceCoreSettings) -> SessionJournal:
+    return SqlSessionJournal(
+        settings.journal_location(),
+        migrate=settings.journal_migrate_on_start,
+        timeout_seconds=settings.journal_timeout_seconds,
+    )
+
+
+def _history_key(settings: VoiceCoreSettings) -> bytes:
+    """The key history cursors are signed with: the same on every replica, known to no client."""
+    secret = settings.livekit_api_secret.get_secret_value().encode()
+    return hmac.new(secret, b"voicecore history cursors v1", hashlib.sha256).digest()
+
+
+def _retention(settings: VoiceCoreSettings, journal: SessionJournal, store: SessionStore) -> JournalRetention:
+    return JournalRetention(
+        journal, store, keep=timedelta(days=settings.journal_retention_days), clock=utc_now
+    )
+
+
 def _metrics(settings: VoiceCoreSettings) -> Metrics:
     return PrometheusMetrics() if settings.metrics_enabled else NO_METRICS
 
 
 def _watchdog(
-    settings: VoiceCoreSettings, gateway: RoomGateway, store: SessionStore, metrics: Metrics
+    settings: VoiceCoreSettings,
+    gateway: RoomGateway,
+    store: SessionStore,
+    recorder: SessionRecorder,
+    metrics: Metrics,
 ) -> AgentWatchdog:
     return AgentWatchdog(
         gateway,
         store,
+        recorder,
         settings.session_policy(),
         redispatch_limit=settings.agent_redispatch_limit,
         clock=utc_now,
@@ -85,19 +126,31 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     session_store = providers.Singleton(_session_store, settings)
     session_policy = providers.Singleton(VoiceCoreSettings.session_policy, settings)
     guardrail_policy = providers.Singleton(VoiceCoreSettings.guardrail_policy, settings)
+    journal = providers.Singleton(_journal, settings)
+    app_events = providers.Singleton(AppEvents, enabled=False, clock=utc_now)
+    recorder = providers.Singleton(SessionRecorder, journal, app_events, clock=utc_now)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=instrumented_gateway,
         token_issuer=token_issuer,
         policy=session_policy,
         store=session_store,
+        recorder=recorder,
         guardrails=guardrail_policy,
         metrics=metrics,
+        history_key=providers.Singleton(_history_key, settings),
     )
-    session_events = providers.Singleton(SessionEvents, store=session_store, metrics=metrics)
+    session_events = providers.Singleton(
+        SessionEvents, store=session_store, recorder=recorder, metrics=metrics
+    )
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
-    index_repair = providers.Singleton(SessionIndexRepair, gateway=instrumented_gateway, store=session_store)
-    agent_watchdog = providers.Singleton(_watchdog, settings, instrumented_gateway, session_store, metrics)
+    repair = providers.Singleton(
+        SessionRepair, instrumented_gateway, session_store, recorder, session_policy, clock=utc_now
+    )
+    agent_watchdog = providers.Singleton(
+        _watchdog, settings, instrumented_gateway, session_store, recorder, metrics
+    )
+    retention = providers.Singleton(_retention, settings, journal, session_store)
 
     @classmethod
     def from_settings(
@@ -106,13 +159,16 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
         *,
         room_gateway: RoomGateway | None = None,
         session_store: SessionStore | None = None,
+        journal: SessionJournal | None = None,
     ) -> Self:
-        """The container for ``settings``; the keywords replace LiveKit or the store (tests, development)."""
+        """The container for ``settings``; the keywords replace LiveKit, the store or the journal."""
         container = cls(settings=settings)
         if room_gateway is not None:
             container.room_gateway.override(providers.Object(room_gateway))
         if session_store is not None:
             container.session_store.override(providers.Object(session_store))
+        if journal is not None:
+            container.journal.override(providers.Object(journal))
         return container
 
 
@@ -124,36 +180,45 @@ class _Opened(Protocol):
 
 @contextlib.asynccontextmanager
 async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[VoiceSessions]:
-    """Open the network clients in the running loop, yield the use cases, close on the way out.
+    """Open the clients and the journal in the running loop, yield the use cases, close on the way out.
 
-    While open, one replica at a time repairs the session index from LiveKit: at
-    start-up and every SESSION_RECONCILE_INTERVAL_SECONDS; and one at a time runs
-    the agent watchdog every AGENT_WATCHDOG_INTERVAL_SECONDS. Hosts enter this in their
-    own lifespan; the standalone app does it for itself; a plain asyncio program
-    wraps its work in it.
+    While open, one replica at a time repairs the session index and the journal from
+    LiveKit (at start-up and every SESSION_RECONCILE_INTERVAL_SECONDS), runs the agent
+    watchdog (every AGENT_WATCHDOG_INTERVAL_SECONDS) and purges old records
+    (JOURNAL_RETENTION_DAYS); every replica retries its journal writes that waited for
+    the database. Hosts enter this in their own lifespan; the standalone app does it
+    for itself; a plain asyncio program wraps its work in it.
+
+    Raises ``JournalSchemaOutdated`` when the journal's schema is older than the code
+    and may not be migrated here. A journal whose database does not answer yet is
+    no reason not to start: status, list and end work without it.
     """
-    clients = [
-        client
-        for client in (container.room_gateway(), container.session_store())
-        if isinstance(client, _Opened)
-    ]
+    settings = container.settings()
     async with contextlib.AsyncExitStack() as stack:
-        for client in clients:
-            await client.open()
-            stack.push_async_callback(client.aclose)
+        for client in (container.room_gateway(), container.session_store()):
+            if isinstance(client, _Opened):
+                await client.open()
+                stack.push_async_callback(client.aclose)
+        journal = container.journal()
+        stack.push_async_callback(journal.aclose)
+        try:
+            await journal.open()
+        except JournalUnavailable as exc:
+            logger.error("the session journal does not answer at start-up; starting without it: %s", exc)
         stack.push_async_callback(container.sessions().aclose)  # cleanups end before the clients
-        repair = container.index_repair()
+        repair = container.repair()
         await repair.run_logged()  # at start-up, before serving: a restarted store is whole again
-        interval = container.settings().session_reconcile_interval_seconds
-        if interval:
-            task = asyncio.create_task(repair.run_every(interval), name="voicecore-index-repair")
+        loops = [(container.recorder().flush_every(JOURNAL_FLUSH_SECONDS), "journal-flush")]
+        if settings.session_reconcile_interval_seconds:
+            loops.append((repair.run_every(settings.session_reconcile_interval_seconds), "repair"))
+        if settings.agent_watchdog_interval_seconds:
+            watchdog = container.agent_watchdog()
+            loops.append((watchdog.run_every(settings.agent_watchdog_interval_seconds), "agent-watchdog"))
+        if settings.journal_retention_days:
+            loops.append((container.retention().run_every(RETENTION_PASS_SECONDS), "journal-retention"))
+        for loop, name in loops:
+            task = asyncio.create_task(loop, name=f"voicecore-{name}")
             stack.push_async_callback(_cancelled, task)
-        watchdog_interval = container.settings().agent_watchdog_interval_seconds
-        if watchdog_interval:
-            watchdog = asyncio.create_task(
-                container.agent_watchdog().run_every(watchdog_interval), name="voicecore-agent-watchdog"
-            )
-            stack.push_async_callback(_cancelled, watchdog)
         yield container.sessions()
 
 

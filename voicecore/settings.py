@@ -80,6 +80,22 @@ def _check_store_url(url: SecretStr) -> SecretStr:
     return url
 
 
+_JOURNAL_URL_SCHEMES = frozenset({"sqlite", "postgresql", "postgres"})
+DEFAULT_JOURNAL_FILE = "voicecore-journal.sqlite3"
+
+
+def _check_journal_url(url: SecretStr) -> SecretStr:
+    # The URL may carry a password: messages never quote it.
+    parts = urlsplit(url.get_secret_value())
+    if parts.scheme not in _JOURNAL_URL_SCHEMES:
+        raise ValueError("must be a sqlite:///path or postgresql://user@host:port/database URL")
+    if parts.scheme == "sqlite" and (parts.netloc or not parts.path.strip("/")):
+        raise ValueError("a sqlite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    if parts.scheme != "sqlite" and not parts.hostname:
+        raise ValueError("a postgresql:// URL needs a host")
+    return url
+
+
 class SettingsError(Exception):
     """Configuration is missing or invalid. Names variables, never their values."""
 
@@ -151,6 +167,21 @@ class VoiceCoreSettings(BaseSettings):
     agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # /metrics in Prometheus' text format, and the counting behind it.
     metrics_enabled: bool = True
+
+    # The journal: every session's durable record. Unset: a SQLite file in the working
+    # directory (DEFAULT_JOURNAL_FILE); postgresql://... for many replicas.
+    journal_url: Annotated[SecretStr, AfterValidator(_check_journal_url)] | None = None
+    # PostgreSQL's schema is migrated by `python -m voicecore_http migrate`, or at start with this.
+    journal_migrate_on_start: bool = False
+    # Ended records older than this are purged by one replica at a time; 0 keeps everything.
+    journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
+    journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    def journal_location(self) -> str:
+        """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
+        if self.journal_url is not None:
+            return self.journal_url.get_secret_value()
+        return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(

@@ -14,6 +14,7 @@ the agent's audio. ``OUT/result.json`` says what was seen and how long each step
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.browser.chromium import chromium_page
 from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
+from tests.support.journals import sqlite_recorder
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import SessionPolicy, User
@@ -55,11 +57,13 @@ async def join_from_the_browser(
 ) -> dict[str, Any]:
     gateway = LiveKitRoomGateway(server.url, server.api_key, server.api_secret, timeout_seconds=5)
     await gateway.open()
+    journal = contextlib.AsyncExitStack()
     sessions = VoiceSessions(
         gateway,
         LiveKitTokenIssuer(server.api_key, server.api_secret, server_url=server.url),
         SessionPolicy(agent_name=DEV_AGENT_NAME),
         store=InProcessSessionStore(),
+        recorder=await journal.enter_async_context(sqlite_recorder()),
     )
     try:
         user = User(id="browser-user")
@@ -120,6 +124,7 @@ async def join_from_the_browser(
             }
     finally:
         await sessions.aclose()
+        await journal.aclose()
         await gateway.aclose()
 
 

@@ -10,6 +10,7 @@ shows that exactly ``cap`` creates then succeed: no slot leaked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from tests.guardrails.doubles import StoppedClock, YieldingGateway
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.journals import sqlite_recorder
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.adapters.redis_store import RedisSessionStore
@@ -64,6 +66,8 @@ class GuardrailMachine(RuleBasedStateMachine):
         self.clock = StoppedClock(datetime(2031, 3, 1, 12, 0, tzinfo=UTC))
         self.gateway = YieldingGateway(clock=self.clock)
         self.store = self.build_store(self.clock)
+        self.journal = contextlib.AsyncExitStack()
+        recorder = self.loop.run_until_complete(self.journal.enter_async_context(sqlite_recorder()))
         issuer = LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL)
         self.sessions = VoiceSessions(
             self.gateway,
@@ -73,6 +77,7 @@ class GuardrailMachine(RuleBasedStateMachine):
             guardrails=GuardrailPolicy(max_live_per_user=CAP, creates_per_minute=1_000_000),
             clock=self.clock,
             sleep=_short_sleep,
+            recorder=recorder,
         )
         self.made: dict[str, Made] = {}  # every room a caller was told about
         self.keys: dict[tuple[str, str], str] = {}  # (user, key) -> the room it last answered
@@ -81,6 +86,7 @@ class GuardrailMachine(RuleBasedStateMachine):
         try:
             self.loop.run_until_complete(self.sessions.aclose())
             self.loop.run_until_complete(self.store.aclose())
+            self.loop.run_until_complete(self.journal.aclose())
         finally:
             self.loop.close()
 

@@ -269,7 +269,7 @@ async def test_session_events_are_logged_at_info_with_context_and_no_token(
     events = {
         r.getMessage(): r
         for r in caplog.records
-        if r.name in {"voicecore.core.sessions", "voicecore.core.creation"}
+        if r.name in {"voicecore.core.live_sessions", "voicecore.core.creation"}
     }
     assert set(events) == {
         "voice session created",

@@ -21,6 +21,7 @@ from voicecore.core.domain import AgentType, SessionPolicy, User, utc_now
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.naming import new_room_name
 from voicecore.core.ports import AgentDispatch, RoomSpec
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
@@ -47,10 +48,17 @@ def sessions_with(
     gateway: LiveKitRoomGateway,
     issuer: LiveKitTokenIssuer,
     clock: ShiftedClock | None = None,
+    *,
+    recorder: SessionRecorder,
     **policy: object,
 ) -> VoiceSessions:
     return VoiceSessions(
-        gateway, issuer, SessionPolicy(**policy), clock=clock or utc_now, store=InProcessSessionStore()
+        gateway,
+        issuer,
+        SessionPolicy(**policy),
+        clock=clock or utc_now,
+        store=InProcessSessionStore(),
+        recorder=recorder,
     )  # type: ignore[arg-type]
 
 
@@ -148,8 +156,9 @@ async def test_ended_means_ended_the_old_token_cannot_bring_the_room_back(
     livekit_server: LocalLiveKitServer,
     lk: api.LiveKitAPI,
     user: User,
+    recorder: SessionRecorder,
 ) -> None:
-    sessions = sessions_with(livekit_gateway, livekit_token_issuer)
+    sessions = sessions_with(livekit_gateway, livekit_token_issuer, recorder=recorder)
     started = await sessions.start(user)
     async with joined(livekit_server.url, started.token):
         pass
@@ -169,8 +178,11 @@ async def test_a_room_outlives_its_last_participant_by_the_policys_departure_tim
     livekit_token_issuer: LiveKitTokenIssuer,
     lk: api.LiveKitAPI,
     user: User,
+    recorder: SessionRecorder,
 ) -> None:
-    sessions = sessions_with(livekit_gateway, livekit_token_issuer, departure_timeout_seconds=90)
+    sessions = sessions_with(
+        livekit_gateway, livekit_token_issuer, departure_timeout_seconds=90, recorder=recorder
+    )
     started = await sessions.start(user)
     [info] = (await lk.room.list_rooms(api.ListRoomsRequest(names=[started.room_name]))).rooms
     assert (info.departure_timeout, info.empty_timeout) == (90, 300)
@@ -181,8 +193,9 @@ async def test_the_owner_rejoins_with_a_fresh_token_and_others_cannot(
     livekit_token_issuer: LiveKitTokenIssuer,
     livekit_server: LocalLiveKitServer,
     user: User,
+    recorder: SessionRecorder,
 ) -> None:
-    sessions = sessions_with(livekit_gateway, livekit_token_issuer)
+    sessions = sessions_with(livekit_gateway, livekit_token_issuer, recorder=recorder)
     started = await sessions.start(user, AgentType.TRACKER)
     async with joined(livekit_server.url, started.token):
         pass  # the app was killed
@@ -207,10 +220,16 @@ async def test_rejoin_sends_the_agent_again_only_when_none_is_there_or_coming(
     livekit_token_issuer: LiveKitTokenIssuer,
     livekit_server: LocalLiveKitServer,
     user: User,
+    recorder: SessionRecorder,
 ) -> None:
     clock = ShiftedClock()
     sessions = sessions_with(
-        livekit_gateway, livekit_token_issuer, clock, agent_name=AGENT, agent_join_grace=GRACE
+        livekit_gateway,
+        livekit_token_issuer,
+        clock,
+        agent_name=AGENT,
+        agent_join_grace=GRACE,
+        recorder=recorder,
     )
     started = await sessions.start(user, AgentType.DIET)
 
@@ -239,10 +258,13 @@ async def test_a_rejoin_racing_an_end_creates_nothing(
     livekit_token_issuer: LiveKitTokenIssuer,
     lk: api.LiveKitAPI,
     user: User,
+    recorder: SessionRecorder,
 ) -> None:
     clock = ShiftedClock()
     clock.offset = GRACE * 2  # every dispatch is stale: each rejoin tries to send the agent
-    sessions = sessions_with(livekit_gateway, livekit_token_issuer, clock, agent_name=AGENT)
+    sessions = sessions_with(
+        livekit_gateway, livekit_token_issuer, clock, agent_name=AGENT, recorder=recorder
+    )
     started = await sessions.start(user)
     results = await asyncio.gather(
         sessions.end(user, started.room_name),

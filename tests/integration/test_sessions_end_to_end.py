@@ -14,13 +14,18 @@ from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
 
 @pytest.fixture
-def sessions(livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer) -> VoiceSessions:
-    return VoiceSessions(livekit_gateway, livekit_token_issuer, store=InProcessSessionStore())
+def sessions(
+    livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
+) -> VoiceSessions:
+    return VoiceSessions(
+        livekit_gateway, livekit_token_issuer, store=InProcessSessionStore(), recorder=recorder
+    )
 
 
 @pytest.fixture
@@ -155,7 +160,10 @@ async def test_other_users_cannot_reach_the_session(sessions: VoiceSessions, use
 
 
 async def test_with_an_agent_name_the_dispatch_is_on_the_room(
-    livekit_gateway: LiveKitRoomGateway, livekit_server: LocalLiveKitServer, user: User
+    livekit_gateway: LiveKitRoomGateway,
+    livekit_server: LocalLiveKitServer,
+    user: User,
+    recorder: SessionRecorder,
 ) -> None:
     policy = SessionPolicy(agent_name="fitness-coach")
     sessions = VoiceSessions(
@@ -163,6 +171,7 @@ async def test_with_an_agent_name_the_dispatch_is_on_the_room(
         LiveKitTokenIssuer(livekit_server.api_key, livekit_server.api_secret, server_url=livekit_server.url),
         policy,
         store=InProcessSessionStore(),
+        recorder=recorder,
     )
     started = await sessions.start(user, AgentType.SUPPLEMENT)
     async with api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret) as lk:
@@ -185,12 +194,15 @@ async def test_without_an_agent_name_automatic_dispatch_applies(
 
 @pytest.mark.slow
 async def test_a_stopped_server_fails_fast_and_the_same_client_recovers(
-    livekit_server: LocalLiveKitServer, livekit_token_issuer: LiveKitTokenIssuer, user: User
+    livekit_server: LocalLiveKitServer,
+    livekit_token_issuer: LiveKitTokenIssuer,
+    user: User,
+    recorder: SessionRecorder,
 ) -> None:
     gateway = LiveKitRoomGateway(
         livekit_server.url, livekit_server.api_key, livekit_server.api_secret, timeout_seconds=2
     )
-    sessions = VoiceSessions(gateway, livekit_token_issuer, store=InProcessSessionStore())
+    sessions = VoiceSessions(gateway, livekit_token_issuer, store=InProcessSessionStore(), recorder=recorder)
     try:
         started = await sessions.start(user)
         livekit_server.stop()

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from tests.support.constants import AUTH_SECRET, BASE, BASE_URL
+from tests.support.journals import scratch_directory, sqlite_journal_url
 from tests.support.leak_guard import LeakGuard
 from voicecore.core.ports import RoomGateway
 from voicecore.settings import load_settings
@@ -41,7 +42,8 @@ def service_container(
     """A standalone-service container from these values alone; ``variables`` adds settings by name.
 
     The guardrails are off unless a test names them: the suites that make many
-    sessions per user are about other rules (tests/guardrails is about these).
+    sessions per user are about other rules (tests/guardrails is about these). Each
+    container gets a journal of its own (a migrated SQLite file) unless JOURNAL_URL is given.
     """
     environ = {
         "LIVEKIT_URL": livekit_url,
@@ -51,6 +53,8 @@ def service_container(
         **GUARDRAILS_OFF,
         **variables,
     }
+    if "JOURNAL_URL" not in environ:
+        environ["JOURNAL_URL"] = sqlite_journal_url(scratch_directory())
     return ServiceContainer.for_service(
         load_settings(environ), load_http_settings(environ), room_gateway=room_gateway
     )

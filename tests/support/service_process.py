@@ -29,7 +29,20 @@ QUICK_IDLE_SECONDS = 1
 QUICK_REQUEST_SECONDS = 2
 
 # Variables that would change what the service does: only the ones given reach it.
-_SCRUBBED_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "HTTP_", "CORS_", "AGENT_", "DEMO_")
+_SCRUBBED_PREFIXES = (
+    "LIVEKIT_",
+    "SESSION_",
+    "AUTH_JWT_",
+    "LOG_",
+    "HTTP_",
+    "CORS_",
+    "AGENT_",
+    "DEMO_",
+    "JOURNAL_",
+    "APP_WEBHOOK_",
+    "USAGE_",
+    "METRICS_",
+)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from voicecore.adapters.prometheus_metrics import PrometheusMetrics
 from voicecore.core.agent_watchdog import AgentWatchdog
 from voicecore.core.domain import AgentState, SessionPolicy, User
 from voicecore.core.ports import ParticipantKind
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
@@ -40,7 +41,9 @@ def _sample(metrics: PrometheusMetrics, name: str) -> float:
     raise AssertionError(f"{name} not exposed")
 
 
-async def test_a_missing_agent_is_dispatched_again_once_then_reported_missing() -> None:
+async def test_a_missing_agent_is_dispatched_again_once_then_reported_missing(
+    recorder: SessionRecorder,
+) -> None:
     clock = Clock()
     gateway, store, metrics = (
         InMemoryRoomGateway(clock),
@@ -54,8 +57,11 @@ async def test_a_missing_agent_is_dispatched_again_once_then_reported_missing() 
         store=store,
         clock=clock,
         metrics=metrics,
+        recorder=recorder,
     )
-    watchdog = AgentWatchdog(gateway, store, POLICY, redispatch_limit=1, clock=clock, metrics=metrics)
+    watchdog = AgentWatchdog(
+        gateway, store, recorder, POLICY, redispatch_limit=1, clock=clock, metrics=metrics
+    )
     room = (await sessions.start(ALICE)).room_name
     assert (await sessions.status(ALICE, room)).agent_state is AgentState.PENDING
 
@@ -81,7 +87,9 @@ async def test_a_missing_agent_is_dispatched_again_once_then_reported_missing() 
     assert _sample(metrics, "voicecore_agent_misses_total") == 2  # once per dispatch round
 
 
-async def test_an_agent_that_left_a_waiting_user_is_replaced_and_the_state_says_so() -> None:
+async def test_an_agent_that_left_a_waiting_user_is_replaced_and_the_state_says_so(
+    recorder: SessionRecorder,
+) -> None:
     clock = Clock()
     gateway, store = InMemoryRoomGateway(clock), InProcessSessionStore(clock=clock)
     sessions = VoiceSessions(
@@ -90,8 +98,9 @@ async def test_an_agent_that_left_a_waiting_user_is_replaced_and_the_state_says_
         POLICY,
         store=store,
         clock=clock,
+        recorder=recorder,
     )
-    watchdog = AgentWatchdog(gateway, store, POLICY, redispatch_limit=1, clock=clock)
+    watchdog = AgentWatchdog(gateway, store, recorder, POLICY, redispatch_limit=1, clock=clock)
     room = (await sessions.start(ALICE)).room_name
     gateway.join(room, "alice")
     gateway.join(room, "agent-1", ParticipantKind.AGENT)
@@ -109,7 +118,7 @@ async def test_an_agent_that_left_a_waiting_user_is_replaced_and_the_state_says_
     assert (await sessions.status(ALICE, room)).agent_state is AgentState.JOINED
 
 
-async def test_an_agent_that_left_an_empty_room_is_not_replaced() -> None:
+async def test_an_agent_that_left_an_empty_room_is_not_replaced(recorder: SessionRecorder) -> None:
     clock = Clock()
     gateway, store = InMemoryRoomGateway(clock), InProcessSessionStore(clock=clock)
     sessions = VoiceSessions(
@@ -118,8 +127,9 @@ async def test_an_agent_that_left_an_empty_room_is_not_replaced() -> None:
         POLICY,
         store=store,
         clock=clock,
+        recorder=recorder,
     )
-    watchdog = AgentWatchdog(gateway, store, POLICY, redispatch_limit=1, clock=clock)
+    watchdog = AgentWatchdog(gateway, store, recorder, POLICY, redispatch_limit=1, clock=clock)
     room = (await sessions.start(ALICE)).room_name
     await store.note_participant(room, agent=True, joined=True, at=clock())
     clock.advance(30)

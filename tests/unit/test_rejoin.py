@@ -15,6 +15,7 @@ from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, SessionPolicy, User
 from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.ports import AgentDispatch, ParticipantKind
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
@@ -45,9 +46,13 @@ def gateway(clock: Clock) -> InMemoryRoomGateway:
 
 
 @pytest.fixture
-def with_agent(gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, clock: Clock) -> VoiceSessions:
+def with_agent(
+    gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, clock: Clock, recorder: SessionRecorder
+) -> VoiceSessions:
     policy = SessionPolicy(agent_name="coach", agent_join_grace=GRACE)
-    return VoiceSessions(gateway, token_issuer, policy, clock=clock, store=InProcessSessionStore())
+    return VoiceSessions(
+        gateway, token_issuer, policy, clock=clock, store=InProcessSessionStore(), recorder=recorder
+    )
 
 
 def named(gateway: InMemoryRoomGateway, room: str) -> list[str]:
@@ -186,7 +191,10 @@ async def test_a_finished_dispatch_is_not_on_its_way_even_when_recent(
 
 
 async def test_another_agents_dispatch_does_not_count_as_ours(
-    gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, clock: Clock
+    gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    clock: Clock,
+    recorder: SessionRecorder,
 ) -> None:
     plain = VoiceSessions(
         gateway,
@@ -194,6 +202,7 @@ async def test_another_agents_dispatch_does_not_count_as_ours(
         SessionPolicy(agent_join_grace=GRACE),
         clock=clock,
         store=InProcessSessionStore(),
+        recorder=recorder,
     )
     started = await plain.start(ALICE)  # the automatic dispatch, with no agent name
     named_agent = VoiceSessions(
@@ -202,6 +211,7 @@ async def test_another_agents_dispatch_does_not_count_as_ours(
         SessionPolicy(agent_name="coach", agent_join_grace=GRACE),
         clock=clock,
         store=InProcessSessionStore(),
+        recorder=recorder,
     )
     await named_agent.rejoin(ALICE, started.room_name)
     assert named(gateway, started.room_name) == ["", "coach"]

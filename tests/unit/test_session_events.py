@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.journals import sqlite_recorder
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.core.domain import AgentType, SessionMode
 from voicecore.core.events import RoomEvent, RoomEventKind, SessionEvents
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
+from voicecore.core.recorder import SessionRecorder
 
 NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)
 ROOM = new_room_name("auth0|42")
@@ -43,9 +45,10 @@ LIFE = [
 
 async def apply(events: list[RoomEvent]) -> InProcessSessionStore:
     store = InProcessSessionStore(clock=lambda: NOON)
-    handler = SessionEvents(store)
-    for item in events:
-        await handler.handle(item)
+    async with sqlite_recorder() as recorder:
+        handler = SessionEvents(store, recorder)
+        for item in events:
+            await handler.handle(item)
     return store
 
 
@@ -72,18 +75,22 @@ async def test_a_session_life_is_recorded() -> None:
     )
 
 
-async def test_room_finished_forgets_the_session_and_a_duplicate_is_ignored() -> None:
+async def test_room_finished_forgets_the_session_and_a_duplicate_is_ignored(
+    recorder: SessionRecorder,
+) -> None:
     store = await apply(LIFE)
-    handler = SessionEvents(store)
+    handler = SessionEvents(store, recorder)
     finished = event(5, RoomEventKind.ROOM_FINISHED)
     assert await handler.handle(finished) is True
     assert await handler.handle(finished) is False
     assert await store.get_session(ROOM) is None
 
 
-async def test_rooms_that_are_not_voice_sessions_and_unknown_kinds_change_nothing() -> None:
+async def test_rooms_that_are_not_voice_sessions_and_unknown_kinds_change_nothing(
+    recorder: SessionRecorder,
+) -> None:
     store = InProcessSessionStore(clock=lambda: NOON)
-    handler = SessionEvents(store)
+    handler = SessionEvents(store, recorder)
     foreign = RoomEvent("EV_9", RoomEventKind.ROOM_STARTED, "lobby-1", METADATA, NOON)
     forged = RoomEvent("EV_10", RoomEventKind.ROOM_STARTED, new_room_name("mallory"), METADATA, NOON)
     egress = RoomEvent("EV_11", "egress_started", ROOM, METADATA, NOON)

@@ -16,6 +16,7 @@ from voicecore.core.domain import AgentType, SessionMode, SessionPolicy, User
 from voicecore.core.errors import GatewayError, InvalidUserId, NotSessionOwner, SessionNotFound, StoreError
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.ports import ParticipantKind, Room, RoomSpec
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import Admission, SessionRecord
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway, RoomFull
@@ -61,7 +62,9 @@ async def test_started_token_joins_only_that_room_as_the_user(sessions: VoiceSes
     assert claims["exp"] - claims["nbf"] == 6 * 3600
 
 
-async def test_start_uses_the_configured_policy(memory_gateway: InMemoryRoomGateway) -> None:
+async def test_start_uses_the_configured_policy(
+    memory_gateway: InMemoryRoomGateway, recorder: SessionRecorder
+) -> None:
     policy = SessionPolicy(
         token_ttl=timedelta(minutes=30), empty_timeout_seconds=60, max_participants=3, agent_name="coach"
     )
@@ -70,6 +73,7 @@ async def test_start_uses_the_configured_policy(memory_gateway: InMemoryRoomGate
         LiveKitTokenIssuer("k", TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
         policy,
         store=InProcessSessionStore(),
+        recorder=recorder,
     )
     started = await sessions.start(BOB, AgentType.DIET)
 
@@ -95,14 +99,17 @@ async def test_start_refuses_a_user_id_that_cannot_name_a_room(
 
 
 async def test_start_never_reports_a_room_that_already_existed(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: SessionRecorder,
 ) -> None:
     # Every name drawn is already taken by someone else's room.
     taken = "fitness-voice-alice-0000000000000000"
     squatter = RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode()
     memory_gateway.put_room(taken, squatter)
     monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: taken)
-    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder)
 
     with pytest.raises(GatewayError, match="fresh room name"):
         await sessions.start(ALICE)
@@ -111,13 +118,16 @@ async def test_start_never_reports_a_room_that_already_existed(
 
 
 async def test_start_draws_another_name_after_a_collision(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: SessionRecorder,
 ) -> None:
     taken = "fitness-voice-alice-0000000000000000"
     memory_gateway.put_room(taken, "not ours")
     names = iter([taken, "fitness-voice-alice-1111111111111111"])
     monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: next(names))
-    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore())
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder)
     started = await sessions.start(ALICE)
     assert started.room_name == "fitness-voice-alice-1111111111111111"
     assert [s.room_name for s in await sessions.list(ALICE)] == [started.room_name]
@@ -243,11 +253,17 @@ async def test_concurrent_ends_give_exactly_one_success(
 
 
 async def test_list_shows_only_the_callers_rooms_newest_first(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     ticks = iter(NOON + timedelta(minutes=m) for m in range(10))
     sessions = VoiceSessions(
-        memory_gateway, token_issuer, clock=lambda: next(ticks), store=InProcessSessionStore()
+        memory_gateway,
+        token_issuer,
+        clock=lambda: next(ticks),
+        store=InProcessSessionStore(),
+        recorder=recorder,
     )
     first = await sessions.start(ALICE, AgentType.DIET)
     await sessions.start(User("alice-2"))  # a name that starts like alice's
@@ -266,10 +282,12 @@ async def test_list_shows_only_the_callers_rooms_newest_first(
 
 
 async def test_list_filters_whatever_the_gateway_returns(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     store = InProcessSessionStore()
-    sessions = VoiceSessions(memory_gateway, token_issuer, store=store)
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=store, recorder=recorder)
     mine = await sessions.start(ALICE)
     bobs = await sessions.start(BOB)
     # An index that went wrong (another user's room, a room with foreign metadata under
@@ -316,9 +334,10 @@ def test_memory_gateway_models_max_participants_without_counting_agents(
 
 async def test_a_create_that_fails_after_reaching_the_service_leaves_no_room(
     token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     gateway = _CreatesThenTimesOut()
-    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore())
+    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder)
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert gateway.room_names == frozenset()
@@ -335,7 +354,9 @@ async def test_a_failed_create_whose_cleanup_also_fails_still_reports_the_create
 
 
 async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
-    token_issuer: LiveKitTokenIssuer, monkeypatch: pytest.MonkeyPatch
+    token_issuer: LiveKitTokenIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: SessionRecorder,
 ) -> None:
     class FailsToCreate(InMemoryRoomGateway):
         async def create_room(self, spec: RoomSpec) -> Room:
@@ -346,7 +367,9 @@ async def test_cleanup_after_a_failed_create_never_removes_someone_elses_room(
     gateway.put_room(taken, RoomMetadata("mallory", AgentType.GENERAL, SessionMode.VOICE, NOON).encode())
     monkeypatch.setattr("voicecore.core.creation.new_room_name", lambda _user_id: taken)
     with pytest.raises(GatewayError):
-        await VoiceSessions(gateway, token_issuer, store=InProcessSessionStore()).start(ALICE)
+        await VoiceSessions(gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder).start(
+            ALICE
+        )
     assert gateway.room_names == {taken}
 
 
@@ -364,10 +387,13 @@ async def _no_wait(_seconds: float) -> None:
 
 async def test_a_half_created_room_is_removed_in_the_background_once_livekit_answers(
     token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")  # the inline check cannot get an answer either
-    sessions = VoiceSessions(gateway, token_issuer, sleep=_no_wait, store=InProcessSessionStore())
+    sessions = VoiceSessions(
+        gateway, token_issuer, sleep=_no_wait, store=InProcessSessionStore(), recorder=recorder
+    )
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     assert len(gateway.room_names) == 1
@@ -384,6 +410,7 @@ async def test_a_half_created_room_is_removed_in_the_background_once_livekit_ans
 
 async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_cleanly(
     token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")
@@ -393,7 +420,9 @@ async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_clea
         slept.append(seconds)
         await asyncio.sleep(0)
 
-    sessions = VoiceSessions(gateway, token_issuer, sleep=record, store=InProcessSessionStore())
+    sessions = VoiceSessions(
+        gateway, token_issuer, sleep=record, store=InProcessSessionStore(), recorder=recorder
+    )
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
     for _ in range(50):
@@ -404,11 +433,13 @@ async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_clea
     assert len(gateway.room_names) == 1
 
 
-async def test_aclose_cancels_pending_cleanups(token_issuer: LiveKitTokenIssuer) -> None:
+async def test_aclose_cancels_pending_cleanups(
+    token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
+) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")
     sessions = VoiceSessions(
-        gateway, token_issuer, store=InProcessSessionStore()
+        gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder
     )  # real sleeps: the cleanup is waiting
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
@@ -417,7 +448,9 @@ async def test_aclose_cancels_pending_cleanups(token_issuer: LiveKitTokenIssuer)
     assert sessions.cleanups_pending == 0
 
 
-async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTokenIssuer) -> None:
+async def test_only_answers_from_livekit_count_as_absent(
+    token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
+) -> None:
     class CreateLostThenSlowToAnswer(InMemoryRoomGateway):
         """The create never lands; the first three lookups get no answer."""
 
@@ -439,7 +472,11 @@ async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTo
         await asyncio.sleep(0)
 
     sessions = VoiceSessions(
-        CreateLostThenSlowToAnswer(), token_issuer, sleep=record, store=InProcessSessionStore()
+        CreateLostThenSlowToAnswer(),
+        token_issuer,
+        sleep=record,
+        store=InProcessSessionStore(),
+        recorder=recorder,
     )
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)  # the inline lookup is the first unanswered one
@@ -449,10 +486,12 @@ async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTo
     assert len(checks) == 5  # two more unanswered, then three "absent" answers
 
 
-async def test_no_cleanup_is_scheduled_after_aclose(token_issuer: LiveKitTokenIssuer) -> None:
+async def test_no_cleanup_is_scheduled_after_aclose(
+    token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
+) -> None:
     gateway = _CreatesThenTimesOut()
     gateway.fail("get_room")
-    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore())
+    sessions = VoiceSessions(gateway, token_issuer, store=InProcessSessionStore(), recorder=recorder)
     await sessions.aclose()
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
@@ -465,19 +504,23 @@ class _StoreDown(InProcessSessionStore):
 
 
 async def test_a_store_failure_during_create_leaves_no_room_and_is_a_store_error(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
-    sessions = VoiceSessions(memory_gateway, token_issuer, store=_StoreDown())
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=_StoreDown(), recorder=recorder)
     with pytest.raises(StoreError):
         await sessions.start(ALICE)
     assert memory_gateway.room_names == frozenset()
 
 
 async def test_a_create_that_fails_in_livekit_leaves_nothing_indexed(
-    memory_gateway: InMemoryRoomGateway, token_issuer: LiveKitTokenIssuer
+    memory_gateway: InMemoryRoomGateway,
+    token_issuer: LiveKitTokenIssuer,
+    recorder: SessionRecorder,
 ) -> None:
     store = InProcessSessionStore()
-    sessions = VoiceSessions(memory_gateway, token_issuer, store=store)
+    sessions = VoiceSessions(memory_gateway, token_issuer, store=store, recorder=recorder)
     memory_gateway.fail("create_room")
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)

@@ -9,6 +9,7 @@ again exactly when none is in the room.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.journals import sqlite_recorder
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User
@@ -38,6 +40,8 @@ class SessionsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
+        self.journal = contextlib.AsyncExitStack()
+        recorder = self.loop.run_until_complete(self.journal.enter_async_context(sqlite_recorder()))
         self.gateway = InMemoryRoomGateway(clock=lambda: self.clock)
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.sessions = VoiceSessions(
@@ -47,6 +51,7 @@ class SessionsMachine(RuleBasedStateMachine):
             clock=self._tick,
             store=InProcessSessionStore(),
             guardrails=NO_GUARDRAILS,  # ownership is the subject here (guardrails: test_guardrails_stateful)
+            recorder=recorder,
         )
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}
@@ -57,7 +62,10 @@ class SessionsMachine(RuleBasedStateMachine):
         return self.clock
 
     def teardown(self) -> None:
-        self.loop.close()
+        try:
+            self.loop.run_until_complete(self.journal.aclose())
+        finally:
+            self.loop.close()
 
     @rule(target=rooms, user=st.sampled_from(USERS), agent_type=st.sampled_from(AgentType))
     def start(self, user: User, agent_type: AgentType) -> str:

@@ -259,6 +259,13 @@ class InProcessSessionStore(SessionStore):
         del self._claims[(user_id, key)]
         return True
 
+    async def forget_idempotency_keys(self, user_id: str) -> int:
+        self._now("forget_idempotency_keys")
+        keys = [claim for claim in self._claims if claim[0] == user_id]
+        for claim in keys:
+            del self._claims[claim]
+        return len(keys)
+
     def _unfinished_claim(
         self, operation: str, user_id: str, key: str, holder: str
     ) -> _IdempotencyClaim | None:

@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from voicecore.core.store import EPOCH, SessionRecord, require_aware
+from voicecore.core.store import SessionRecord, from_microseconds, to_microseconds
 
-_MICROSECOND = timedelta(microseconds=1)
 _TIMES = ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at")
 
 
 def key_part(text: str) -> str:
     """Escape ``%`` and ``:`` so that no two different parts make one key (as Lua's ``part``)."""
     return text.replace("%", "%25").replace(":", "%3A")
-
-
-def micros(moment: datetime) -> int:
-    return (require_aware(moment) - EPOCH) // _MICROSECOND
 
 
 def participant_field(*, agent: bool, joined: bool) -> str:
@@ -58,20 +53,20 @@ def encode(record: SessionRecord) -> str:
     for name in _TIMES:
         moment: datetime | None = getattr(record, name)
         if moment is not None:
-            fields[name] = str(micros(moment))
+            fields[name] = str(to_microseconds(moment))
     return json.dumps(fields, separators=(",", ":"))
 
 
 def decode(fields: Mapping[str, str]) -> SessionRecord:
     def moment(name: str) -> datetime | None:
         value = fields.get(name)
-        return None if value is None else EPOCH + int(value) * _MICROSECOND
+        return None if value is None else from_microseconds(int(value))
 
     return SessionRecord(
         room_name=fields["room_name"],
         user_id=fields["user_id"],
         agent_type=fields["agent_type"],
-        created_at=EPOCH + int(fields["created_at"]) * _MICROSECOND,
+        created_at=from_microseconds(int(fields["created_at"])),
         user_joined_at=moment("user_joined_at"),
         user_left_at=moment("user_left_at"),
         agent_joined_at=moment("agent_joined_at"),

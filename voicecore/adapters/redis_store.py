@@ -29,7 +29,6 @@ from voicecore.adapters.redis_records import (
     encode,
     in_order,
     key_part,
-    micros,
     participant_field,
 )
 from voicecore.core.errors import StoreError
@@ -50,6 +49,7 @@ from voicecore.core.store import (
     positive_milliseconds,
     require_limits,
     require_room_name,
+    to_microseconds,
     to_milliseconds,
 )
 
@@ -92,6 +92,11 @@ async def _translated(operation: str, call: Callable[[], Awaitable[Any]], timeou
             raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
         except RedisError as exc:
             raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern (SCAN MATCH)."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 class RedisSessionStore(SessionStore):
@@ -234,7 +239,7 @@ class RedisSessionStore(SessionStore):
             [self._session_key(room_name)],
             self._record_ttl_ms,
             field,
-            micros(at),
+            to_microseconds(at),
         )
         return decode_flat(flat) if flat else None
 
@@ -280,6 +285,18 @@ class RedisSessionStore(SessionStore):
     async def release_idempotency_key(self, user_id: str, key: str, *, holder: str) -> bool:
         keys = [self._claim_key(user_id, key)]
         return bool(await self._run("release_idempotency_key", "FINISH_CLAIM", keys, holder, ""))
+
+    async def forget_idempotency_keys(self, user_id: str) -> int:
+        # A SCAN of the key space, not an index of each user's keys: it runs once per
+        # deleted account, where an index would cost every start that carries a key.
+        client = self._redis("forget_idempotency_keys")
+        pattern = _glob_literal(self._key("idem", key_part(user_id), "")) + "*"
+
+        async def forget() -> int:
+            found = [key async for key in client.scan_iter(match=pattern, count=1000)]
+            return int(await client.delete(*found)) if found else 0
+
+        return int(await _translated("forget_idempotency_keys", forget, self._timeout_seconds * 10))
 
     # --- event dedupe and the lock -------------------------------------------------
 

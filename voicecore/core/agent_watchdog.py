@@ -24,6 +24,7 @@ from voicecore.core.errors import GatewayError, StoreError, VoiceCoreError
 from voicecore.core.log_context import LogContext
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import ParticipantKind, RoomGateway
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
 from voicecore.core.store import SessionRecord, SessionStore
 
@@ -38,6 +39,7 @@ class AgentWatchdog:
         self,
         gateway: RoomGateway,
         store: SessionStore,
+        recorder: SessionRecorder,
         policy: SessionPolicy,
         *,
         redispatch_limit: int,
@@ -47,11 +49,12 @@ class AgentWatchdog:
     ) -> None:
         self._gateway = gateway
         self._store = store
+        self._recorder = recorder
         self._policy = policy
         self._limit = redispatch_limit
         self._metrics = metrics
         self._lease = lease
-        self._presence = AgentPresence(gateway, store, policy, clock)
+        self._presence = AgentPresence(gateway, store, policy, clock, on_agent_seen=recorder.agent_joined)
 
     async def run_once(self) -> list[str] | None:
         """One pass: the rooms dispatched again; None if another replica holds the lock.
@@ -91,6 +94,8 @@ class AgentWatchdog:
             f"agent-miss:{record.room_name}:{record.agent_dispatches}", ttl=_MISS_MEMORY
         ):
             self._metrics.agent_missed()
+            if state is AgentState.MISSING:
+                await self._recorder.agent_missing(record.room_name)
         if record.agent_dispatches >= self._limit:
             logger.warning("voice session has no agent; re-dispatch limit reached", extra=context)
             return False
@@ -103,6 +108,7 @@ class AgentWatchdog:
         if dispatch is None:
             return False
         dispatch_id = await self._gateway.dispatch_agent(record.room_name, dispatch)
+        await self._recorder.dispatched(record.room_name)
         self._metrics.agent_redispatched()
         logger.warning(
             "voice session has no agent; dispatched again (%d of %d)",

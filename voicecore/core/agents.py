@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -121,11 +121,14 @@ class AgentPresence:
         store: SessionStore,
         policy: SessionPolicy,
         clock: Callable[[], datetime],
+        on_agent_seen: Callable[[str, datetime], Awaitable[None]],
     ) -> None:
+        """``on_agent_seen(room_name, at)`` is told the first time this process sees a room's agent."""
         self._gateway = gateway
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._on_agent_seen = on_agent_seen
         self._noted: OrderedDict[str, str] = OrderedDict()  # room -> the agent last noted there
 
     async def state(self, room_name: str, participants: Sequence[Participant]) -> AgentState:
@@ -152,7 +155,9 @@ class AgentPresence:
         """
         if self._noted.get(room_name) == agent_identity:
             return
-        await self._store.note_participant(room_name, agent=True, joined=True, at=self._clock())
+        seen_at = self._clock()
+        await self._store.note_participant(room_name, agent=True, joined=True, at=seen_at)
+        await self._on_agent_seen(room_name, seen_at)
         self._noted[room_name] = agent_identity
         self._noted.move_to_end(room_name)
         while len(self._noted) > _NOTED_KEPT:

@@ -24,16 +24,23 @@ from voicecore.core.domain import (
     User,
     parse_agent_type,
 )
-from voicecore.core.errors import CreationRateLimited, GatewayError, IdempotencyKeyBusy, TooManyLiveSessions
+from voicecore.core.errors import (
+    CreationRateLimited,
+    GatewayError,
+    IdempotencyKeyBusy,
+    JournalUnavailable,
+    TooManyLiveSessions,
+)
 from voicecore.core.idempotency import IdempotencyKeys, KeyClaim
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.log_context import LogContext
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 from voicecore.core.orphans import OrphanSafeCreator
-from voicecore.core.ports import IssuedToken, RoomGateway, RoomSpec, TokenIssuer
+from voicecore.core.ports import RoomGateway, RoomSpec, TokenIssuer
+from voicecore.core.recorder import SessionRecorder
 from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionRecord, SessionStore, SlotRefused
-from voicecore.core.views import StartedSession
+from voicecore.core.views import StartedSession, started_session
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ class SessionCreator:
         policy: SessionPolicy,
         *,
         store: SessionStore,
+        recorder: SessionRecorder,
         guardrails: GuardrailPolicy,
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -58,6 +66,7 @@ class SessionCreator:
         self._tokens = tokens
         self._policy = policy
         self._store = store
+        self._recorder = recorder
         self._guardrails = guardrails
         self._clock = clock
         self._rooms = OrphanSafeCreator(gateway, sleep)
@@ -122,6 +131,7 @@ class SessionCreator:
             # LiveKit returns an existing room of the same name unchanged: only a
             # room carrying exactly our metadata is the one we just made.
             if room.metadata == spec.metadata:
+                await self._record(metadata, spec)
                 logger.info(
                     "voice session created",
                     extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
@@ -130,6 +140,16 @@ class SessionCreator:
             await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def _record(self, metadata: RoomMetadata, spec: RoomSpec) -> None:
+        """The session's journal record, written once the room exists (or no session: 503, no room)."""
+        record = metadata.journal_record(spec.name, dispatches=1 if spec.agent_dispatch else 0)
+        try:
+            await self._recorder.started(record)
+        except JournalUnavailable:
+            await self._store.remove_session(spec.name)
+            await self._rooms.remove(spec)
+            raise
 
     async def _admit(self, record: SessionRecord, *, rate_paid: bool) -> bool:
         """Record the new session behind both guardrails, in one store step; False if its room is taken.
@@ -179,16 +199,3 @@ class SessionCreator:
 
     async def aclose(self) -> None:
         await self._rooms.aclose()
-
-
-def started_session(
-    issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
-) -> StartedSession:
-    return StartedSession(
-        room_name=room_name,
-        token=issued.token,
-        livekit_url=issued.server_url,
-        expires_at=issued.expires_at,
-        agent_type=kind,
-        created_at=created_at,
-    )

@@ -9,6 +9,9 @@
     ├── FieldNotAllowed       a request set a field the caller may not set
     ├── GatewayError          the room service failed; carries operation, room and a GatewayFailure
     ├── StoreError            the session store failed; carries the operation
+    ├── JournalUnavailable    the session journal's database failed; carries the operation
+    ├── JournalSchemaOutdated the journal's schema is older than the code; names the command to run
+    ├── InvalidHistoryCursor  a history cursor this user was not given (tampered, or someone else's)
     ├── TooManyLiveSessions   the user is at the live-session cap
     ├── CreationRateLimited   the user started too many sessions lately; carries retry_after_seconds
     ├── InvalidIdempotencyKey an Idempotency-Key that is empty, too long or not printable ASCII
@@ -124,6 +127,33 @@ class StoreError(VoiceCoreError):
         super().__init__(f"session store {operation} failed: {detail}")
         self.operation = operation
         self.detail = detail
+
+
+class JournalUnavailable(VoiceCoreError):
+    """The session journal's database failed (unreachable, timed out, closed); ``operation`` is for logs."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"session journal {operation} failed: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
+class JournalSchemaOutdated(VoiceCoreError):
+    """The journal database's schema is older than this code's and may not be migrated here."""
+
+    def __init__(self, current: str | None, head: str, command: str) -> None:
+        super().__init__(
+            f"the session journal's schema is at {current or 'nothing'} and this code needs {head}: "
+            f"run `{command}`"
+        )
+        self.current = current
+        self.head = head
+        self.command = command
+
+
+class InvalidHistoryCursor(VoiceCoreError):
+    def __init__(self) -> None:
+        super().__init__("the history cursor is not one this service gave this user")
 
 
 class WebhookNotVerified(VoiceCoreError):

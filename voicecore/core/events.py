@@ -1,4 +1,4 @@
-"""LiveKit's webhook events, as the core sees them, and what they change in the session store.
+"""LiveKit's webhook events, as the core sees them, and what they change in the session store and journal.
 
 LiveKit stays the truth; events only keep the store's index and facts fresh
 between reconciliations. Delivery is not guaranteed and order holds only per
@@ -10,14 +10,19 @@ twice changes nothing, and each event id is applied once (dedupe).
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol, runtime_checkable
 
+from voicecore.core.history import SessionEnd
+from voicecore.core.journal import EndReason
 from voicecore.core.log_context import LogContext
 from voicecore.core.metadata import session_metadata
 from voicecore.core.metrics import NO_METRICS, Metrics
+from voicecore.core.recorder import SessionRecorder
+from voicecore.core.replica_work import END_LOCK_LEASE, end_lock
 from voicecore.core.store import DEFAULT_RECORD_TTL, SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -55,8 +60,9 @@ class WebhookVerifier(Protocol):
 class SessionEvents:
     """Applies verified room events to the session store."""
 
-    def __init__(self, store: SessionStore, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(self, store: SessionStore, recorder: SessionRecorder, metrics: Metrics = NO_METRICS) -> None:
         self._store = store
+        self._recorder = recorder
         self._metrics = metrics
 
     async def handle(self, event: RoomEvent) -> bool:
@@ -71,6 +77,7 @@ class SessionEvents:
                 await self._index(event)
             case RoomEventKind.ROOM_FINISHED:
                 await self._store.remove_session(event.room_name)
+                await self._room_closed(event)
             case _:
                 joined = event.kind == RoomEventKind.PARTICIPANT_JOINED
                 noted = await self._store.note_participant(
@@ -86,6 +93,17 @@ class SessionEvents:
         logger.debug("room event applied", extra=context)
         return True
 
+    async def _room_closed(self, event: RoomEvent) -> None:
+        """Record that LiveKit closed the room, unless someone ended it (they record their own reason).
+
+        LiveKit sends room_finished for a room voicecore deleted too; whoever deletes
+        a room holds its end lock, so the lock tells the two apart.
+        """
+        if session_metadata(event.room_name, event.room_metadata) is None:
+            return
+        if await self._store.acquire_lock(end_lock(event.room_name), uuid.uuid4().hex, lease=END_LOCK_LEASE):
+            await self._recorder.ended(event.room_name, SessionEnd(event.created_at, EndReason.ROOM_CLOSED))
+
     async def _index(self, event: RoomEvent) -> bool:
         """Add the event's room to the index if it is a voice session; True if it is one."""
         metadata = session_metadata(event.room_name, event.room_metadata)
@@ -96,6 +114,7 @@ class SessionEvents:
 
     async def _agent_arrived(self, event: RoomEvent, record: SessionRecord | None) -> None:
         """Time from creation to the session's first agent, once per session on any replica."""
+        await self._recorder.agent_joined(event.room_name, event.created_at)
         if record is None:
             record = await self._store.get_session(event.room_name)
         if record is not None and await self._store.first_sighting(

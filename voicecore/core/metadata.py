@@ -2,7 +2,7 @@
 
 A room is a voice session when its metadata is readable and its name was made
 for the user that metadata names; its owner is then ``metadata.user_id``. The
-session store's record of a session is built from the metadata here, once.
+session store's and the journal's records of a session are built from it here, once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Final
 
 from voicecore.core.domain import AgentType, SessionMode
 from voicecore.core.errors import MetadataNotReadable
+from voicecore.core.journal import JournalRecord
 from voicecore.core.naming import room_name_user_id
 from voicecore.core.store import SessionRecord
 
@@ -31,6 +32,12 @@ class RoomMetadata:
     def session_record(self, room_name: str) -> SessionRecord:
         """The session store's record of the session in ``room_name``, as at its creation."""
         return SessionRecord(room_name, self.user_id, self.agent_type.value, self.created_at)
+
+    def journal_record(self, room_name: str, *, dispatches: int = 0) -> JournalRecord:
+        """The journal's record of the session in ``room_name``, as at its creation."""
+        return JournalRecord(
+            room_name, self.user_id, self.agent_type.value, self.created_at, dispatches=dispatches
+        )
 
     def encode(self) -> str:
         return json.dumps(

@@ -47,6 +47,13 @@ class OrphanSafeCreator:
                 self._clean_up_later(spec)
             raise
 
+    async def remove(self, spec: RoomSpec) -> None:
+        """Delete a room this creator made that must not live on (say, nobody could record it)."""
+        try:
+            await self._remove_if_ours(spec)
+        except GatewayError:
+            self._clean_up_later(spec)
+
     @property
     def pending(self) -> int:
         return len(self._cleanups)

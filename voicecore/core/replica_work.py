@@ -12,13 +12,22 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from voicecore.core.errors import GatewayError, StoreError
+from voicecore.core.errors import GatewayError, JournalUnavailable, StoreError
 from voicecore.core.log_context import LogContext
 from voicecore.core.store import SessionStore
 
 T = TypeVar("T")
+
+# Whoever ends a room holds this lock, and keeps it once the room is deleted: any other
+# end of the same room meanwhile, on any replica, knows it is not the one that ended it.
+END_LOCK_LEASE: Final = timedelta(seconds=60)
+
+
+def end_lock(room_name: str) -> str:
+    """The lock of ending ``room_name``, shared by the owner's end, LiveKit's webhook and the bounds."""
+    return f"end:{room_name}"
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +48,7 @@ async def logged_pass(
     """One pass whose failure is logged, not raised: the next pass tries again."""
     try:
         return await run_once()
-    except (GatewayError, StoreError) as exc:
+    except (GatewayError, StoreError, JournalUnavailable) as exc:
         logger.warning(
             "%s failed; the next pass tries again: %s", what, exc, extra=LogContext(operation=operation)
         )

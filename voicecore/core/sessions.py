@@ -1,55 +1,56 @@
-"""The voice-session use cases: start, rejoin, status, end and list, with ownership rules.
+"""VoiceSessions: every use case voicecore offers, in one object (what hosts and the HTTP layer call).
 
-LiveKit is the truth; the session store is an index of each user's sessions (so
-a listing never scans other users' rooms) and the arbiter of exactly-once ends
-across replicas. A listing confirms every indexed name with LiveKit.
-
-Ownership is the room metadata's ``user_id``, compared exactly; the name never
-grants anything. A room is a voice session only if its metadata is readable and
-its name was made for the user that metadata names; any other room belongs to
-nobody and is reported as not found, as is any name voicecore could never have
-made (checked before the gateway is called). rejoin, status, end and list share this rule.
+Starting is core/creation.py; a live session's rejoin, status, end and list are
+core/live_sessions.py; a user's history is core/session_history.py. This module
+puts them behind one face, counts starts and refusals, and erases a user.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TypeVar, cast
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from voicecore.core.agents import AgentPresence
-from voicecore.core.creation import SessionCreator, started_session
+from voicecore.core.creation import SessionCreator
 from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User, parse_agent_type, utc_now
-from voicecore.core.errors import NotSessionOwner, SessionNotFound, VoiceCoreError
-from voicecore.core.index import confirmed_rooms
+from voicecore.core.errors import VoiceCoreError
+from voicecore.core.journal import EndReason, JournalRecord
+from voicecore.core.live_sessions import LiveSessions
 from voicecore.core.log_context import LogContext
-from voicecore.core.metadata import RoomMetadata, session_metadata
 from voicecore.core.metrics import NO_METRICS, Metrics, refusal_reason
 from voicecore.core.naming import can_name_rooms, escape_user_id, room_name_user_id
-from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
-from voicecore.core.replica_work import lock_if_free
+from voicecore.core.ports import RoomGateway, TokenIssuer
+from voicecore.core.recorder import SessionRecorder
+from voicecore.core.session_history import HistoryCursors, HistoryPage, SessionHistory
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
+__all__ = ["ForgottenUser", "SessionStatus", "SessionSummary", "StartedSession", "VoiceSessions"]
 
-__all__ = ["SessionStatus", "SessionSummary", "StartedSession", "VoiceSessions"]
 
-# An end holds this lock, and keeps it once the room is deleted: any other end of the
-# same room meanwhile, on any replica, is "not found" without a second DeleteRoom.
-_END_LOCK_LEASE = timedelta(seconds=60)
-_REJOIN_LOCK_LEASE = timedelta(seconds=30)
+@dataclass(frozen=True, slots=True)
+class ForgottenUser:
+    """What ``forget_user`` removed."""
+
+    live_sessions_ended: int
+    records_erased: int
+    undelivered_events_dropped: int
+    idempotency_keys: int
+    index_entries: int
 
 
 class VoiceSessions:
-    """The use cases over one room gateway and one token issuer.
+    """The use cases over one room gateway, one token issuer, the session store and the journal.
 
-    Every method may also raise ``GatewayError`` when LiveKit fails or does not answer.
+    Every method may also raise ``GatewayError`` (LiveKit failed or did not answer),
+    ``StoreError`` (the session store did) and, where the journal is read or a start
+    is recorded, ``JournalUnavailable``.
     """
 
     def __init__(
@@ -59,27 +60,43 @@ class VoiceSessions:
         policy: SessionPolicy | None = None,
         *,
         store: SessionStore,
+        recorder: SessionRecorder,
         guardrails: GuardrailPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics = NO_METRICS,
+        history_key: bytes | None = None,
     ) -> None:
         self._gateway = gateway
-        self._tokens = token_issuer
         self._policy = policy or SessionPolicy()
         self._store = store
-        self._clock = clock
+        self._recorder = recorder
         self._metrics = metrics
-        self._presence = AgentPresence(gateway, store, self._policy, clock)
+        # An agent seen in the room bounds its first join, should LiveKit's webhook not come.
+        presence = AgentPresence(gateway, store, self._policy, clock, on_agent_seen=recorder.agent_joined)
         self._creator = SessionCreator(
             gateway,
             token_issuer,
             self._policy,
             store=store,
+            recorder=recorder,
             guardrails=guardrails or GuardrailPolicy(),
             clock=clock,
             sleep=sleep,
         )
+        self._live = LiveSessions(
+            gateway,
+            token_issuer,
+            self._policy,
+            store=store,
+            recorder=recorder,
+            presence=presence,
+            clock=clock,
+            metrics=metrics,
+        )
+        # Without a key of the deployment's, cursors are good for this object's life only.
+        cursors = HistoryCursors(history_key or secrets.token_bytes(32))
+        self._history = SessionHistory(recorder.journal, cursors, clock)
 
     async def start(
         self,
@@ -88,13 +105,14 @@ class VoiceSessions:
         *,
         idempotency_key: str | None = None,
     ) -> StartedSession:
-        """Create a room for ``user`` and a token that joins only it.
+        """Create a room for ``user`` and a token that joins only it, and record the session.
 
         ``agent_type`` may be given as its value (``"diet"``). With an
         ``idempotency_key``, a retry gets the same session (see core/idempotency.py).
         Raises, before anything is created: ``InvalidUserId``, ``UnknownAgentType``,
         ``InvalidIdempotencyKey``, ``IdempotencyKeyReused``, ``IdempotencyKeyBusy``,
-        ``CreationRateLimited`` and ``TooManyLiveSessions``.
+        ``CreationRateLimited`` and ``TooManyLiveSessions``; ``JournalUnavailable``
+        when the session cannot be recorded (its room is removed again).
         """
         try:
             kind = parse_agent_type(agent_type)
@@ -115,120 +133,76 @@ class VoiceSessions:
         Raises ``SessionNotFound`` (missing, ended, or not a voice session) or
         ``NotSessionOwner``; nothing is created either way.
         """
-        metadata, participants = await self._owned(user, room_name)
-        issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
-        # One rejoin at a time per room, on any replica, decides whether an agent is
-        # needed: two racing rejoins must not dispatch one each.
-        redispatched = False
-        async with lock_if_free(self._store, f"rejoin:{room_name}", lease=_REJOIN_LOCK_LEASE) as held:
-            if held:
-                redispatched = await self._presence.redispatch_if_no_agent(
-                    user, metadata.agent_type, room_name, participants
-                )
-        logger.info(
-            "voice session rejoined",
-            extra=LogContext(
-                user_id=user.id,
-                room_name=room_name,
-                agent_type=metadata.agent_type.value,
-                agent_dispatched=redispatched,
-            ),
-        )
-        return started_session(issued, room_name, metadata.agent_type, metadata.created_at)
+        return await self._live.rejoin(user, room_name)
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
-        """Who is in ``user``'s session now.
-
-        Raises ``SessionNotFound`` (missing, or not a voice session) or ``NotSessionOwner``.
-        """
-        metadata, participants = await self._owned(user, room_name)
-        status = SessionStatus(
-            room_name=room_name,
-            active=len(participants) > 0,
-            participant_count=len(participants),
-            agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
-            created_at=metadata.created_at,
-            agent_state=await self._presence.state(room_name, participants),
-        )
-        logger.info(
-            "voice session status queried",
-            extra=LogContext(
-                user_id=user.id,
-                room_name=room_name,
-                agent_type=metadata.agent_type.value,
-                participant_count=status.participant_count,
-                agent_connected=status.agent_connected,
-                agent_state=status.agent_state.value,
-            ),
-        )
-        return status
+        """Who is in ``user``'s session now. Raises ``SessionNotFound`` or ``NotSessionOwner``."""
+        return await self._live.status(user, room_name)
 
     async def end(self, user: User, room_name: str) -> None:
-        """Delete ``user``'s session; everyone in it is disconnected.
+        """Delete ``user``'s session; everyone in it is disconnected; its record says ``user_ended``.
 
         Raises ``SessionNotFound`` (also to every caller but one when ends race, on
-        any replica) or ``NotSessionOwner``; ``StoreError`` if the store fails.
+        any replica) or ``NotSessionOwner``.
         """
-        metadata, _ = await self._owned(user, room_name, participants=False)
-        lock, holder = f"end:{room_name}", uuid.uuid4().hex
-        if not await self._store.acquire_lock(lock, holder, lease=_END_LOCK_LEASE):
-            raise SessionNotFound(room_name)  # another end has it, or has just deleted it
-        try:
-            if not await self._gateway.delete_room(room_name):
-                raise SessionNotFound(room_name)
-        except BaseException:
-            await self._store.release_lock(lock, holder)
-            raise
-        await self._store.remove_session(room_name)
-        self._metrics.session_ended()
-        logger.info(
-            "voice session ended",
-            extra=LogContext(user_id=user.id, room_name=room_name, agent_type=metadata.agent_type.value),
-        )
+        await self._live.end(user, room_name)
 
     async def list(self, user: User) -> list[SessionSummary]:
-        """``user``'s live sessions, newest first; empty if there are none.
+        """``user``'s live sessions, newest first; empty if there are none."""
+        return await self._live.list(user)
 
-        Reads the user's indexed names and confirms them with one LiveKit call, so
-        its cost does not grow with other users' rooms. Names LiveKit no longer has
-        are dropped (and, once settled, forgotten).
+    async def history(
+        self,
+        user: User,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        agent_type: AgentType | str | None = None,
+        end_reason: EndReason | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> HistoryPage:
+        """``user``'s sessions, live and ended, newest first (see SessionHistory.page)."""
+        return await self._history.page(
+            user,
+            limit=limit,
+            cursor=cursor,
+            agent_type=None if agent_type is None else parse_agent_type(agent_type).value,
+            end_reason=None if end_reason is None else EndReason(end_reason),
+            since=since,
+            until=until,
+        )
+
+    async def session_record(self, user: User, room_name: str) -> JournalRecord:
+        """One of ``user``'s sessions, live or ended. Raises ``SessionNotFound`` or ``NotSessionOwner``."""
+        return await self._history.record(user, room_name)
+
+    async def erase_history(self, user: User) -> int:
+        """Erase ``user``'s ended records (live ones stay, and are recorded when they end)."""
+        return await self._history.erase(user)
+
+    async def forget_user(self, user_id: str) -> ForgottenUser:
+        """A host's account deletion: end the user's live sessions, then erase all voicecore keeps of them.
+
+        Their records and undelivered events go from the journal, their idempotency
+        keys and index entries from the store. Nothing about them is sent afterwards.
         """
-        if not can_name_rooms(user.id):
-            return []  # an id that cannot name a room owns nothing
-        rooms = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
-        owned: list[tuple[Room, RoomMetadata]] = []
-        for name, room in rooms.items():
-            metadata = session_metadata(name, room.metadata)
-            if metadata is not None and metadata.user_id == user.id:
-                owned.append((room, metadata))
-        participant_lists = await _all_or_first_error(
-            *(self._gateway.list_participants(room.name) for room, _ in owned)
+        indexed = [r.room_name for r in await self._store.user_sessions(user_id)]
+        recorded = [r.room_name for r in await self._recorder.journal.live(user_id)]
+        live = sorted({*indexed, *recorded})
+        ended = 0
+        if can_name_rooms(user_id):
+            for room_name in live:
+                if room_name_user_id(room_name) == user_id and await self._gateway.delete_room(room_name):
+                    ended += 1
+        index_entries = len(await self._store.remove_sessions(live))
+        keys = await self._store.forget_idempotency_keys(user_id)
+        erased = await self._recorder.journal.erase_user(user_id)
+        logger.info(
+            "voice sessions of a user forgotten",
+            extra=LogContext(user_id=user_id, session_count=erased.records),
         )
-        states = await _all_or_first_error(
-            *(
-                self._presence.state(room.name, participants)
-                for (room, _), participants in zip(owned, participant_lists, strict=True)
-            )
-        )
-        sessions = sorted(
-            (
-                SessionSummary(
-                    room_name=room.name,
-                    agent_type=metadata.agent_type,
-                    participant_count=len(participants),
-                    created_at=metadata.created_at,
-                    agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
-                    agent_state=state,
-                )
-                for (room, metadata), participants, state in zip(
-                    owned, participant_lists, states, strict=True
-                )
-            ),
-            key=lambda s: (s.created_at, s.room_name),
-            reverse=True,
-        )
-        logger.info("voice sessions listed", extra=LogContext(user_id=user.id, session_count=len(sessions)))
-        return sessions
+        return ForgottenUser(ended, erased.records, erased.undelivered_events, keys, index_entries)
 
     @property
     def agent_name(self) -> str | None:
@@ -242,53 +216,3 @@ class VoiceSessions:
     async def aclose(self) -> None:
         """Cancel background cleanups (at shutdown); empty_timeout covers what they leave."""
         await self._creator.aclose()
-
-    # --- ownership ---------------------------------------------------------
-
-    async def _owned(
-        self, user: User, room_name: str, *, participants: bool = True
-    ) -> tuple[RoomMetadata, Sequence[Participant]]:
-        """The session's metadata, if ``user`` owns it, and (unless asked not to) who is in it.
-
-        The room and its participants are asked for together; participants of a room
-        that turns out not to be the caller's are dropped unread.
-        """
-        if room_name_user_id(room_name) is None:
-            raise SessionNotFound(room_name)
-        if not participants:
-            return self._check_owner(user, room_name, await self._gateway.get_room(room_name)), ()
-        room, present = await asyncio.gather(
-            self._gateway.get_room(room_name),
-            self._gateway.list_participants(room_name),
-            return_exceptions=True,
-        )
-        if isinstance(room, BaseException):
-            raise room
-        metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
-        if isinstance(present, BaseException):
-            raise present
-        return metadata, present
-
-    @staticmethod
-    def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
-        if room is None:
-            raise SessionNotFound(room_name)
-        metadata = session_metadata(room_name, room.metadata)
-        if metadata is None:
-            raise SessionNotFound(room_name)  # not a voice session: it belongs to nobody
-        if metadata.user_id != user.id:
-            logger.warning(
-                "voice session access refused: not the owner",
-                extra=LogContext(user_id=user.id, room_name=room_name),
-            )
-            raise NotSessionOwner(room_name, user.id)
-        return metadata
-
-
-async def _all_or_first_error(*calls: Awaitable[T]) -> list[T]:
-    """Like gather, but never leaves a sibling call running after a failure."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast(list[T], results)

@@ -207,6 +207,10 @@ class SessionStore(Protocol):
         """Give up the holder's unfinished claim (the create failed); False if it had none."""
         ...
 
+    async def forget_idempotency_keys(self, user_id: str) -> int:
+        """Drop every idempotency key of the user (their account is being deleted); how many there were."""
+        ...
+
     # --- event dedupe and the lock -------------------------------------------------
 
     async def first_sighting(self, event_id: str, *, ttl: timedelta) -> bool:
@@ -242,6 +246,15 @@ def require_aware(moment: datetime) -> datetime:
 def to_milliseconds(moment: datetime) -> int:
     """Milliseconds since 1970: the stores' resolution for deadlines."""
     return (require_aware(moment) - EPOCH) // timedelta(milliseconds=1)
+
+
+def to_microseconds(moment: datetime) -> int:
+    """Microseconds since 1970: exact for every aware datetime, and ordered like them."""
+    return (require_aware(moment) - EPOCH) // timedelta(microseconds=1)
+
+
+def from_microseconds(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def require_room_name(room_name: str) -> str:

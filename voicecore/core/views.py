@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from voicecore.core.domain import AgentState, AgentType
+from voicecore.core.ports import IssuedToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,16 @@ class SessionSummary:
     created_at: datetime
     agent_connected: bool = False
     agent_state: AgentState = AgentState.PENDING
+
+
+def started_session(
+    issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
+) -> StartedSession:
+    return StartedSession(
+        room_name=room_name,
+        token=issued.token,
+        livekit_url=issued.server_url,
+        expires_at=issued.expires_at,
+        agent_type=kind,
+        created_at=created_at,
+    )

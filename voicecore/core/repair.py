@@ -1,0 +1,145 @@
+"""The repair: LiveKit is the truth, and the session index and the journal are mended from it.
+
+One replica at a time runs a pass (a lock with a lease in the session store), at
+start-up and every SESSION_RECONCILE_INTERVAL_SECONDS. A pass:
+
+- indexes every voice session LiveKit has and the index lacks, and forgets every
+  indexed one LiveKit no longer has (what a lost webhook or an emptied store left);
+- records in the journal every voice session LiveKit has and the journal lacks (no
+  session without a record: a replica killed between creating a room and recording it);
+- ends every live journal record whose room LiveKit no longer has, as ``unobserved``,
+  at the best bound known (no false live: its end was seen by nobody, or its write was
+  lost with a replica).
+
+Records younger than ``grace`` are left alone: their create may be in flight. The
+journal's part waits for the next pass while its database is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from voicecore.core.domain import SessionPolicy, utc_now
+from voicecore.core.errors import JournalUnavailable
+from voicecore.core.history import SessionEnd, unobserved_end
+from voicecore.core.index import INDEX_GRACE, gone
+from voicecore.core.journal import EndReason
+from voicecore.core.log_context import LogContext
+from voicecore.core.metadata import RoomMetadata, session_metadata
+from voicecore.core.ports import RoomGateway
+from voicecore.core.recorder import SessionRecorder
+from voicecore.core.replica_work import every, lock_if_free, logged_pass
+from voicecore.core.store import SessionRecord, SessionStore
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME: Final = "reconcile"
+_KNOWN_PER_QUERY: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RepairReport:
+    added: tuple[str, ...]  # to the index
+    removed: tuple[str, ...]  # from the index
+    recorded: tuple[str, ...] = ()  # new journal records
+    ended: tuple[str, ...] = ()  # journal records ended as unobserved
+
+
+class SessionRepair:
+    def __init__(
+        self,
+        gateway: RoomGateway,
+        store: SessionStore,
+        recorder: SessionRecorder,
+        policy: SessionPolicy,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        grace: timedelta = INDEX_GRACE,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._gateway = gateway
+        self._store = store
+        self._recorder = recorder
+        self._policy = policy
+        self._lease = lease
+        self._grace = grace
+        self._clock = clock
+
+    async def run_once(self) -> RepairReport | None:
+        """One pass; None if another replica holds the lock. Raises GatewayError or StoreError."""
+        async with lock_if_free(self._store, LOCK_NAME, lease=self._lease) as held:
+            if not held:
+                return None
+            rooms = await self._gateway.list_rooms()
+            records = await self._store.all_sessions()
+            sessions = {
+                room.name: metadata
+                for room in rooms
+                if (metadata := session_metadata(room.name, room.metadata)) is not None
+            }
+            indexed = {record.room_name for record in records}
+            added = []
+            for name, metadata in sessions.items():
+                if name not in indexed and await self._store.add_session(metadata.session_record(name)):
+                    added.append(name)
+            settled = self._clock() - self._grace
+            removed = [
+                r.room_name for r in await self._store.remove_sessions(gone(records, sessions, settled))
+            ]
+            recorded, ended = await self._repair_journal(sessions, {r.room_name: r for r in records}, settled)
+        report = RepairReport(tuple(added), tuple(removed), tuple(recorded), tuple(ended))
+        if added or removed or recorded or ended:
+            logger.info(
+                "sessions repaired from LiveKit: index %d added, %d removed; journal %d recorded, %d ended",
+                len(added),
+                len(removed),
+                len(recorded),
+                len(ended),
+                extra=LogContext(operation="reconcile", session_count=len(sessions)),
+            )
+        return report
+
+    async def _repair_journal(
+        self,
+        sessions: Mapping[str, RoomMetadata],
+        indexed: Mapping[str, SessionRecord],
+        settled: datetime,
+    ) -> tuple[list[str], list[str]]:
+        try:
+            known = await self._known(list(sessions))
+            recorded = []
+            for name, metadata in sessions.items():
+                if name not in known and await self._recorder.started(metadata.journal_record(name)):
+                    recorded.append(name)
+            now = self._clock()
+            live = {record.room_name: record for record in await self._recorder.journal.live()}
+            ended = gone(live.values(), sessions, settled)
+            for name in ended:
+                bound = unobserved_end(live[name], indexed.get(name), self._policy, now)
+                await self._recorder.ended(name, SessionEnd(bound, EndReason.UNOBSERVED, approximate=True))
+        except JournalUnavailable as exc:
+            logger.warning(
+                "the repair could not reach the session journal; the next pass tries again: %s",
+                exc,
+                extra=LogContext(operation="reconcile"),
+            )
+            return [], []
+        return recorded, ended
+
+    async def _known(self, names: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(names), _KNOWN_PER_QUERY):
+            known |= await self._recorder.journal.known(names[start : start + _KNOWN_PER_QUERY])
+        return known
+
+    async def run_logged(self) -> RepairReport | None:
+        """One pass whose failure is logged, not raised: the next pass tries again."""
+        return await logged_pass(self.run_once, logger=logger, what="session repair", operation="reconcile")
+
+    async def run_every(self, interval_seconds: float) -> None:
+        """A pass every ``interval_seconds``, the first after one interval, until cancelled."""
+        await every(interval_seconds, self.run_logged)
