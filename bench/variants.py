@@ -19,7 +19,7 @@ from bench.cpu import CpuMeter
 from bench.harness import SETTLE_SECONDS, Harness
 from bench.loops import Burst, SlotOperation, burst, interleaved_latency
 from bench.service import ServiceProcess, running
-from bench.summaries import burst_summary
+from bench.stats import burst_summary
 from bench.targets import Settings, Target
 
 Samples = dict[str, list[float]]

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench import goals
-from bench.stats import ratio
-from bench.summaries import p50_difference_ms
+from bench.stats import p50_difference_ms, ratio
 from bench.targets import PRIMARY, PROXY, PROXY_REDIS, REDIS
 
 REDIS_UNUSED = "redis-server received no commands: the service ran its in-process path, not the Redis store"

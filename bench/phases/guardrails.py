@@ -12,8 +12,7 @@ from typing import Any, Final
 
 from bench.harness import Harness
 from bench.progress import progress
-from bench.stats import percentile, ratio
-from bench.summaries import latency_block
+from bench.stats import latency_block, percentile, ratio
 from bench.targets import BULK_PHASE_ENV, STORE_LABELS, Settings, StoreMode, Target
 from bench.variants import serving_variants
 

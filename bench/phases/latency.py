@@ -8,7 +8,7 @@ from bench.clients import ApiUser
 from bench.harness import Harness
 from bench.loops import Operation
 from bench.progress import progress
-from bench.summaries import latency_block
+from bench.stats import latency_block
 from bench.targets import DIRECT_USER, FLOOR, PRIMARY
 
 

@@ -18,8 +18,7 @@ from bench.goals import LIST_OTHER_ROOMS
 from bench.harness import Harness
 from bench.loops import Operation
 from bench.progress import progress
-from bench.stats import percentile, ratio
-from bench.summaries import latency_block
+from bench.stats import latency_block, percentile, ratio
 from bench.targets import DIRECT_USER, STORE_LABELS, StoreMode
 
 DIRECT_SIDES = ("direct_list", "direct_scan", "direct_indexed", "direct_lookup")

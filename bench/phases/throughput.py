@@ -8,8 +8,7 @@ from bench.clients import ApiUser
 from bench.harness import Harness
 from bench.loops import Burst, SlotOperation, burst
 from bench.progress import progress
-from bench.stats import ratio
-from bench.summaries import burst_summary
+from bench.stats import burst_summary, ratio
 from bench.targets import DIRECT_USER
 
 
