@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from bench.targets import Target
 from voicecore.testing.processes import free_port
 
 # What a Python subprocess needs from this shell; every setting comes from the target.
@@ -126,3 +127,10 @@ class ServiceProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def target_process(target: Target, settings: Mapping[str, str], log_dir: Path) -> ServiceProcess:
+    """The target served as it says, with ``settings``, logging to ``log_dir/service-NAME.log``."""
+    return ServiceProcess(
+        target.name, settings, log_dir / f"service-{target.name}.log", target.module, target.pythonpath
+    )

@@ -7,36 +7,16 @@ measured interleaved: create latency one at a time, then throughput in ABBA burs
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from bench.harness import Harness
 from bench.progress import progress
 from bench.stats import latency_block, percentile, ratio
-from bench.targets import BULK_PHASE_ENV, STORE_LABELS, Settings, StoreMode, Target
+from bench.targets import guardrail_targets
 from bench.variants import serving_variants
 
-# The highest the settings accept, and never reached (every session is ended between rounds):
-# the cost of the checks, not of refusals.
-NEVER_REFUSING: Final = {"SESSION_MAX_LIVE_PER_USER": "1000", "SESSION_CREATES_PER_MINUTE": "100000"}
 
-
-def guardrail_targets() -> dict[StoreMode, tuple[Target, Target]]:
-    """Per store: (guardrails on, guardrails off)."""
-    pairs: dict[StoreMode, tuple[Target, Target]] = {}
-    for mode, label in STORE_LABELS.items():
-        on = Target(
-            f"guard_on_{mode}",
-            f"{label}, guardrails on (limits never reached)",
-            store=mode,
-            env=NEVER_REFUSING,
-        )
-        off = Target(f"guard_off_{mode}", f"{label}, guardrails off", store=mode, env=BULK_PHASE_ENV)
-        pairs[mode] = (on, off)
-    return pairs
-
-
-async def guardrails_phase(h: Harness, settings: Settings, log_dir: Path) -> dict[str, Any]:
+async def guardrails_phase(h: Harness) -> dict[str, Any]:
     plan = h.plan
     pairs = guardrail_targets()
     targets = [t for pair in pairs.values() for t in pair]
@@ -45,7 +25,7 @@ async def guardrails_phase(h: Harness, settings: Settings, log_dir: Path) -> dic
         f"{plan.throughput_count} creates per side in bursts, on vs off, each store"
     )
     out: dict[str, Any] = {"targets": {t.name: t.description for t in targets}, "stores": {}}
-    async with serving_variants(h, targets, settings, log_dir) as variants:
+    async with serving_variants(h, targets) as variants:
         names = [t.name for t in targets]
         samples, cpu = await variants.latency(names)
         latency = latency_block(samples, names[-1], cpu)
