@@ -22,7 +22,7 @@ from bench.loops import burst
 from bench.plan import Plan
 from bench.progress import progress
 from bench.service import running, wait_ready
-from bench.targets import LiveKitAccess, Target, service_environment
+from bench.targets import PROFILED, LiveKitAccess, service_environment
 from voicecore.testing.processes import free_port
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
@@ -68,15 +68,12 @@ class ProfiledService:
         self._thread.join(timeout=30)
 
 
-_TARGET = Target("in-process", "voicecore_http in this process's thread, under pyinstrument")
-
-
 async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, count: int) -> None:
     async with (
-        http_client(base_url, bearer(_TARGET.user_id, auth_secret), connections=32) as client,
+        http_client(base_url, bearer(PROFILED.user_id, auth_secret), connections=32) as client,
         livekit_client(livekit) as lk,
     ):
-        user = ApiUser(_TARGET.name, client, _TARGET.user_id)
+        user = ApiUser(PROFILED.name, client, PROFILED.user_id)
         made: set[str] = set()
         for _ in range(count):
             made.add(await user.create())
@@ -94,7 +91,7 @@ async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, cou
 def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path) -> int:
     html, text = results / "profile.html", results / "profile.txt"
     service = ProfiledService(
-        _TARGET.name, service_environment(_TARGET, livekit, auth_secret), profile_to=html
+        PROFILED.name, service_environment(PROFILED, livekit, auth_secret), profile_to=html
     )
     count = 200 if plan.mode == "quick" else 600
     progress(
