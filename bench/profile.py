@@ -53,7 +53,6 @@ class ProfiledService:
             asyncio.run(self._server.serve())
         finally:
             profiler.stop()
-            self._profile_to.parent.mkdir(parents=True, exist_ok=True)
             self._profile_to.write_text(profiler.output_html())
             self.profile_text = profiler.output_text(unicode=False, color=False, show_all=False)
 
@@ -89,6 +88,7 @@ async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, cou
 
 
 def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path) -> int:
+    results.mkdir(parents=True, exist_ok=True)
     html, text = results / "profile.html", results / "profile.txt"
     service = ProfiledService(
         PROFILED.name, service_environment(PROFILED, livekit, auth_secret), profile_to=html

@@ -147,7 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     plan = QUICK if args.quick else FULL
     command = shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
-    RESULTS.mkdir(exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     auth_secret = secrets.token_urlsafe(32)
     started_at = datetime.now(UTC)
@@ -202,7 +201,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "voicecore HTTP API vs direct livekit-api",
         "mode": plan.mode,
         "command": command,
-        "make_target": None if args.compare or args.target else ("bench-quick" if args.quick else "bench"),
         "started_at": started_at.isoformat(),
         "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
         "machine": info,

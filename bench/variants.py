@@ -111,4 +111,3 @@ async def serving_variants(h: Harness, targets: Sequence[Target]) -> AsyncIterat
             yield Variants(h, users, pools, CpuMeter(pids))
         finally:
             await h.rooms.delete_and_settle()
-            await asyncio.sleep(0)
