@@ -30,7 +30,7 @@ from bench.harness import livekit_client
 from bench.plan import Plan
 from bench.plot import ecdf_plot
 from bench.progress import progress
-from bench.service import target_process
+from bench.service import running, target_process
 from bench.stats import percentile
 from bench.targets import LiveKitAccess, agent_target, service_environment
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
@@ -196,9 +196,7 @@ def time_to_agent_phase(plan: Plan, auth_secret: str, log_dir: Path, png: Path) 
         target = agent_target(DEV_AGENT_NAME)
         settings = service_environment(target, _access(voicecore_server), auth_secret)
         service = target_process(target, settings, log_dir)
-        service.start()
-        stack.callback(service.stop)
-        service.wait_ready()
+        stack.enter_context(running([service]))
         figures = asyncio.run(
             _measure(plan.agent_sessions, service.base_url, auth_secret, voicecore_server, starter)
         )
