@@ -112,12 +112,10 @@ class Harness:
         block: int | None = None,
         between_rounds: Between | None = None,
         cpu: dict[str, dict[str, float]] | None = None,
-        meter: CpuMeter | None = None,
     ) -> dict[str, list[float]]:
         """Interleaved latency rounds over ``operations`` (the plan's latency rounds unless told).
 
-        Given ``cpu``, each process's CPU time per operation (of ``meter``'s, the harness's
-        unless told) is added up in it.
+        Given ``cpu``, each process's CPU time per operation is added up in it.
         """
         return await interleaved_latency(
             operations,
@@ -125,7 +123,7 @@ class Harness:
             block=self.plan.latency_block if block is None else block,
             warmup_rounds=self.plan.warmup_rounds,
             between_rounds=between_rounds,
-            meter=(meter or self.meter) if cpu is not None else None,
+            meter=self.meter if cpu is not None else None,
             cpu=cpu,
         )
 

@@ -43,16 +43,17 @@ def ratio(numerator: float, denominator: float) -> float:
 
 def latency_block(
     samples: Mapping[str, Sequence[float]],
-    baseline: str,
+    baseline: str | None,
     cpu: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Each operation's summary; the ratio of each service's p50 and p95 to ``baseline``'s."""
+    """Each operation's summary; given a ``baseline``, each service's p50 and p95 over its."""
     out: dict[str, Any] = {name: summary_ms(values) for name, values in samples.items()}
-    base_p50 = percentile(samples[baseline], 50)
-    base_p95 = percentile(samples[baseline], 95)
-    compared = [name for name in samples if name not in (baseline, FLOOR) and not name.startswith("direct")]
-    out["ratio_p50"] = {name: ratio(percentile(samples[name], 50), base_p50) for name in compared}
-    out["ratio_p95"] = {name: ratio(percentile(samples[name], 95), base_p95) for name in compared}
+    if baseline is not None:
+        base_p50 = percentile(samples[baseline], 50)
+        base_p95 = percentile(samples[baseline], 95)
+        compared = [n for n in samples if n not in (baseline, FLOOR) and not n.startswith("direct")]
+        out["ratio_p50"] = {name: ratio(percentile(samples[name], 50), base_p50) for name in compared}
+        out["ratio_p95"] = {name: ratio(percentile(samples[name], 95), base_p95) for name in compared}
     if cpu:
         # CPU time of each process per request, one request at a time (clock ticks, summed).
         out["cpu_ms_per_request"] = {

@@ -66,18 +66,11 @@ class Variants:
             rooms.clear()
         await asyncio.sleep(SETTLE_SECONDS)
 
-    async def latency(
-        self, names: Sequence[str]
-    ) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
-        """Interleaved create latency of ``names``, and each process's CPU seconds per variant."""
-        cpu: dict[str, dict[str, float]] = {}
-        samples = await self.h.sample(
-            {name: self._create(self.users[name]) for name in names},
-            between_rounds=self.end_all,
-            cpu=cpu,
-            meter=self.meter,
+    async def latency(self, names: Sequence[str]) -> dict[str, list[float]]:
+        """Interleaved create latency of ``names``, one request at a time."""
+        return await self.h.sample(
+            {name: self._create(self.users[name]) for name in names}, between_rounds=self.end_all
         )
-        return samples, cpu
 
     async def bursts(self, names: Sequence[str], *, count: int, rounds: int) -> dict[str, Any]:
         """Fixed-count bursts of creates with the plan's in-flight, in ABBA order; each one's summary."""
