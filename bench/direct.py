@@ -94,11 +94,9 @@ class DirectBackend:
         """Full ListRooms, filtered by name prefix and owner, then ListParticipants per owned room."""
         prefix = f"fitness-voice-{user_id}-"
         rooms = (await self._lk.room.list_rooms(api.ListRoomsRequest())).rooms
-        owned = [r.name for r in rooms if r.name.startswith(prefix) and _owner(r.metadata) == user_id]
-        counts = await asyncio.gather(
-            *(self._lk.room.list_participants(api.ListParticipantsRequest(room=n)) for n in owned)
+        return await self._head_counts(
+            [r.name for r in rooms if r.name.startswith(prefix) and _owner(r.metadata) == user_id]
         )
-        return [(n, len(c.participants)) for n, c in zip(owned, counts, strict=True)]
 
     async def list_indexed(self, user_id: str, names: list[str]) -> list[tuple[str, int]]:
         """What a per-user index would leave to do: ListRooms(names=the user's rooms), then the counts.
@@ -106,11 +104,14 @@ class DirectBackend:
         The index lookup itself (a dict, a Redis set) is left out: this is the LiveKit side.
         """
         rooms = (await self._lk.room.list_rooms(api.ListRoomsRequest(names=names))).rooms
-        owned = [r.name for r in rooms if _owner(r.metadata) == user_id]
+        return await self._head_counts([r.name for r in rooms if _owner(r.metadata) == user_id])
+
+    async def _head_counts(self, names: list[str]) -> list[tuple[str, int]]:
+        """ListParticipants per room, concurrently."""
         counts = await asyncio.gather(
-            *(self._lk.room.list_participants(api.ListParticipantsRequest(room=n)) for n in owned)
+            *(self._lk.room.list_participants(api.ListParticipantsRequest(room=n)) for n in names)
         )
-        return [(n, len(c.participants)) for n, c in zip(owned, counts, strict=True)]
+        return [(n, len(c.participants)) for n, c in zip(names, counts, strict=True)]
 
 
 def _owner(metadata: str) -> object:

@@ -1,11 +1,17 @@
-"""What every phase works with: the plan, LiveKit, the clients of each service, the rooms made."""
+"""What every phase works with: the plan, LiveKit, the clients of each service, the rooms made.
+
+A phase is a module in ``bench.phases`` with one entry function, a ``Phase``: given the
+``Harness``, it measures and returns its block of the results JSON (``bench.run`` lists them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from livekit import api
 
@@ -15,7 +21,7 @@ from bench.direct import DirectBackend, delete_rooms
 from bench.loops import Between, Operation, interleaved_latency
 from bench.plan import Plan
 from bench.progress import progress
-from bench.targets import LiveKitAccess
+from bench.targets import LiveKitAccess, Settings
 
 # After deleting rooms, LiveKit goes on closing them for a moment: untimed, let it.
 SETTLE_SECONDS = 0.25
@@ -69,6 +75,8 @@ class Harness:
     lk: api.LiveKitAPI
     meter: CpuMeter
     stack: contextlib.AsyncExitStack  # closes every client a phase opens, at the end of the run
+    settings: Settings  # for the services a phase starts of its own
+    out: Path  # the results JSON: service logs and plots go beside it
     rooms: Rooms = field(init=False)
     direct: DirectBackend = field(init=False)
     users: dict[str, ApiUser] = field(default_factory=dict)  # one client per service
@@ -88,6 +96,13 @@ class Harness:
     async def add_service(self, name: str, base_url: str, user_id: str) -> None:
         self.users[name] = await self.user(name, base_url, user_id)
         self.pools[name] = [await self.user(name, base_url, user_id) for _ in range(self.plan.in_flight)]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.out.parent
+
+    def plot_path(self, figure: str) -> Path:
+        return self.out.with_name(f"{self.out.stem}-{figure}.png")
 
     async def sample(
         self,
@@ -111,3 +126,6 @@ class Harness:
             meter=self.meter if cpu is not None else None,
             cpu=cpu,
         )
+
+
+Phase = Callable[[Harness], Awaitable[dict[str, Any]]]

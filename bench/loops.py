@@ -1,4 +1,4 @@
-"""Measurement loops: interleaved latency rounds and fixed-count concurrent bursts."""
+"""Measurement loops: interleaved latency rounds, and fixed-count concurrent bursts taken ABBA."""
 
 from __future__ import annotations
 
@@ -91,3 +91,34 @@ async def burst(operation: SlotOperation, *, count: int, in_flight: int) -> Burs
     started = time.perf_counter()
     await asyncio.gather(*(worker(slot) for slot in range(in_flight)))
     return Burst(requests=count, seconds=time.perf_counter() - started, latencies=latencies)
+
+
+async def abba_bursts(
+    operations: Mapping[str, SlotOperation],
+    *,
+    count: int,
+    rounds: int,
+    in_flight: int,
+    warmup: int,
+    meter: CpuMeter,
+    between: Between,
+) -> dict[str, tuple[list[Burst], dict[str, float]]]:
+    """A warm-up burst per side, then ``rounds`` bursts of ``count`` per side in ABBA order.
+
+    ``between`` (room clean-up) runs after every burst, untimed. Each side's bursts,
+    and the CPU seconds each of ``meter``'s processes spent during them.
+    """
+    names = list(operations)
+    for name in names:
+        await burst(operations[name], count=warmup, in_flight=in_flight)
+        await between()
+    done: dict[str, list[Burst]] = {name: [] for name in names}
+    cpu = {name: dict.fromkeys(meter.pids, 0.0) for name in names}
+    for round_index in range(rounds):
+        for name in names if round_index % 2 == 0 else reversed(names):
+            before = meter.snapshot()
+            done[name].append(await burst(operations[name], count=count, in_flight=in_flight))
+            for process, used in meter.since(before).items():
+                cpu[name][process] += used
+            await between()
+    return {name: (done[name], cpu[name]) for name in names}

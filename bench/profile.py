@@ -1,12 +1,19 @@
 """``--profile``: the service in this process under pyinstrument, through a short workload.
 
-Figures under a profiler are not benchmarks; this says where the time goes.
+Figures under a profiler are not benchmarks; this says where the time goes. The service
+gets the same settings mapping as a measured target and is built through the composition
+root, ``ServiceContainer.from_environment(mapping)``, then served by uvicorn in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Mapping
 from pathlib import Path
+
+import uvicorn
+from pyinstrument import Profiler
 
 from bench.clients import ApiUser, bearer, http_client
 from bench.direct import delete_rooms
@@ -14,18 +21,58 @@ from bench.harness import livekit_client
 from bench.loops import burst
 from bench.plan import Plan
 from bench.progress import progress
-from bench.service import InProcessService, running
-from bench.targets import LiveKitAccess, Target, service_environment
+from bench.service import running, wait_ready
+from bench.targets import PROFILED, LiveKitAccess, service_environment
+from voicecore.testing.processes import free_port
+from voicecore_http.app import create_app
+from voicecore_http.container import ServiceContainer
 
-_TARGET = Target("in-process", "voicecore_http in this process's thread, under pyinstrument")
+
+class ProfiledService:
+    """uvicorn.Server in a background thread of this process, under pyinstrument until it stops."""
+
+    def __init__(self, name: str, settings: Mapping[str, str], *, profile_to: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        app = create_app(ServiceContainer.from_environment(settings))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
+        )
+        self._profile_to = profile_to
+        self._thread = threading.Thread(target=self._run, name="voicecore-http", daemon=True)
+        self.profile_text = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+        try:
+            asyncio.run(self._server.serve())
+        finally:
+            profiler.stop()
+            self._profile_to.write_text(profiler.output_html())
+            self.profile_text = profiler.output_text(unicode=False, color=False, show_all=False)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        wait_ready(self.base_url, timeout, alive=self._thread.is_alive)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
 
 
 async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, count: int) -> None:
     async with (
-        http_client(base_url, bearer(_TARGET.user_id, auth_secret), connections=32) as client,
+        http_client(base_url, bearer(PROFILED.user_id, auth_secret), connections=32) as client,
         livekit_client(livekit) as lk,
     ):
-        user = ApiUser(_TARGET.name, client, _TARGET.user_id)
+        user = ApiUser(PROFILED.name, client, PROFILED.user_id)
         made: set[str] = set()
         for _ in range(count):
             made.add(await user.create())
@@ -41,9 +88,10 @@ async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, cou
 
 
 def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path) -> int:
+    results.mkdir(parents=True, exist_ok=True)
     html, text = results / "profile.html", results / "profile.txt"
-    service = InProcessService(
-        _TARGET.name, service_environment(_TARGET, livekit, auth_secret), profile_to=html
+    service = ProfiledService(
+        PROFILED.name, service_environment(PROFILED, livekit, auth_secret), profile_to=html
     )
     count = 200 if plan.mode == "quick" else 600
     progress(

@@ -24,30 +24,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from bench.charts import list_cost_chart
 from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
-from bench.harness import Harness, livekit_client
+from bench.harness import Harness, Phase, livekit_client
 from bench.machine import machine_info
 from bench.phases.calls import calls_phase
+from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
 from bench.phases.guardrails import guardrails_phase
-from bench.phases.latency import create_phase, status_phase
 from bench.phases.listing import list_phase
+from bench.phases.status import status_phase
 from bench.phases.throughput import throughput_phase
 from bench.phases.time_to_agent import time_to_agent_phase
 from bench.plan import FULL, QUICK, Plan
 from bench.profile import profile
 from bench.progress import progress
-from bench.service import ServiceProcess, running
+from bench.service import ServiceProcess, running, target_process
 from bench.stores import RedisDatabases, redis_databases
 from bench.table import table
 from bench.targets import (
-    FLOOR,
-    PRIMARY,
-    REDIS,
+    REFERENCES,
     LiveKitAccess,
     Settings,
     Target,
@@ -61,6 +59,18 @@ from voicecore.testing.livekit_server import running_livekit_server
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench-results"
+
+# The phases on the shared LiveKit and redis-server, in this order: each one's block goes into
+# the results under its key. Time to agent runs after them, on servers of its own.
+PHASES: Final[Mapping[str, Phase]] = {
+    "create": create_phase,
+    "status": status_phase,
+    "list": list_phase,
+    "throughput": throughput_phase,
+    "guardrails": guardrails_phase,
+    "edge_limits": edge_limits_phase,
+    "livekit_calls": calls_phase,
+}
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -101,7 +111,7 @@ def _settings(auth_secret: str, redis: RedisDatabases) -> Settings:
     return settings
 
 
-async def measure(
+async def _measure(
     plan: Plan,
     livekit: LiveKitAccess,
     served: Sequence[tuple[Target, ServiceProcess]],
@@ -109,21 +119,17 @@ async def measure(
     auth_secret: str,
     meter: CpuMeter,
     settings: Settings,
+    out: Path,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
         lk = await stack.enter_async_context(livekit_client(livekit))
-        h = Harness(plan, livekit, auth_secret, lk, meter, stack)
+        h = Harness(plan, livekit, auth_secret, lk, meter, stack, settings, out)
         for target, service in served:
             await h.add_service(target.name, service.base_url, target.user_id)
         try:
-            results["create"] = await create_phase(h)
-            results["status"] = await status_phase(h)
-            results["list"] = await list_phase(h, {PRIMARY: "memory", REDIS: "redis"})
-            results["throughput"] = await throughput_phase(h)
-            results["guardrails"] = await guardrails_phase(h, settings, RESULTS)
-            results["edge_limits"] = await edge_limits_phase(h, settings, RESULTS)
-            results["livekit_calls"] = await calls_phase(h, counted_targets(), settings, RESULTS)
+            for key, phase in PHASES.items():
+                results[key] = await phase(h)
         finally:
             results["cleanup"] = await h.rooms.delete_leftovers()
     return results
@@ -141,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     plan = QUICK if args.quick else FULL
     command = shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
-    RESULTS.mkdir(exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     auth_secret = secrets.token_urlsafe(32)
     started_at = datetime.now(UTC)
     with (
@@ -158,15 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets += [parse_target(spec) for spec in args.target]
         settings = _settings(auth_secret, redis)
         redis.start_counting()
-        served = [
-            (
-                t,
-                ServiceProcess(
-                    t.name, settings(t, livekit), RESULTS / f"service-{t.name}.log", t.module, t.pythonpath
-                ),
-            )
-            for t in targets
-        ]
+        served = [(t, target_process(t, settings(t, livekit), args.out.parent)) for t in targets]
         services = [service for _, service in served]
         info = machine_info(server.binary, REPO)
         with running(services):
@@ -176,7 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             meter = CpuMeter(pids)
             load = MachineLoad(meter)
             figures = asyncio.run(
-                measure(plan, livekit, served, auth_secret=auth_secret, meter=meter, settings=settings)
+                _measure(
+                    plan,
+                    livekit,
+                    served,
+                    auth_secret=auth_secret,
+                    meter=meter,
+                    settings=settings,
+                    out=args.out,
+                )
             )
             figures["machine_load"] = load.shares()
             # None of it when no service used the Redis store: its figures are the in-process path's.
@@ -188,23 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Its own two servers and workers: agent jobs must not share the CPU with the phases above.
     figures["time_to_agent"] = time_to_agent_phase(
-        plan, auth_secret, RESULTS, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
+        plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
     )
 
     results: dict[str, Any] = {
         "benchmark": "voicecore HTTP API vs direct livekit-api",
         "mode": plan.mode,
         "command": command,
-        "make_target": None if args.compare or args.target else ("bench-quick" if args.quick else "bench"),
         "started_at": started_at.isoformat(),
         "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
         "machine": info,
         "plan": asdict(plan),
-        "targets": {t.name: t.description for t in [*targets, *counted_targets()]}
-        | {
-            "direct": "one warm livekit.api.LiveKitAPI in the benchmark process",
-            FLOOR: "GET /healthz of the api service: the HTTP round trip alone, for reference",
-        },
+        "targets": {t.name: t.description for t in [*targets, *counted_targets()]} | dict(REFERENCES),
         "client": (
             "httpx.AsyncClient with keep-alive in the benchmark process: one per service for the "
             "one-at-a-time phases, one per worker (each one connection) for the concurrent phase"
@@ -212,12 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **figures,
     }
     results["goals"] = verdicts(results)
-    list_cost_png = args.out.with_name(f"{args.out.stem}-list-cost.png")
-    results["plots"] = {
-        "list_cost": str(list_cost_chart(results["list"], list_cost_png)),
-        "time_to_agent": results["time_to_agent"]["plot"],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    results["plots"] = {key: block["plot"] for key, block in figures.items() if "plot" in block}
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     progress(f"figures written to {args.out}")

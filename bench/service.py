@@ -1,21 +1,17 @@
-"""The voicecore HTTP service under test: a real uvicorn server on 127.0.0.1.
+"""A target served: ``python -m voicecore_http`` (or the floor) in a subprocess on 127.0.0.1.
 
-``ServiceProcess`` runs ``python -m voicecore_http`` in a subprocess, exactly as
-production does (the measured targets). ``InProcessService`` runs uvicorn in a
-background thread of this process, for ``--profile`` only. Both get their settings
-as one mapping (``bench.targets.service_environment``) and build the service
-through the composition root, ``ServiceContainer.from_environment``.
+``ServiceProcess`` runs it exactly as production does, with its settings as one
+mapping (``bench.targets.service_environment``) and nothing else from the shell; the
+service builds itself through the composition root, ``ServiceContainer.from_environment``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,11 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-import uvicorn
-
+from bench.targets import Target
 from voicecore.testing.processes import free_port
-from voicecore_http.app import create_app
-from voicecore_http.container import ServiceContainer
 
 # What a Python subprocess needs from this shell; every setting comes from the target.
 _PASSED_FROM_SHELL = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
@@ -136,46 +129,8 @@ class ServiceProcess:
             self._log = None
 
 
-class InProcessService:
-    """uvicorn.Server in a background thread, optionally under pyinstrument (``--profile``)."""
-
-    def __init__(self, name: str, settings: Mapping[str, str], *, profile_to: Path | None) -> None:
-        self.name = name
-        self.port = free_port()
-        self._app = create_app(ServiceContainer.from_environment(settings))
-        self._server = uvicorn.Server(
-            uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
-        )
-        self._profile_to = profile_to
-        self._thread = threading.Thread(target=self._run, name="voicecore-http", daemon=True)
-        self.profile_text = ""
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        profiler = None
-        if self._profile_to is not None:
-            from pyinstrument import Profiler  # noqa: PLC0415 - only --profile needs it
-
-            profiler = Profiler(interval=0.0005, async_mode="disabled")
-            profiler.start()
-        try:
-            asyncio.run(self._server.serve())
-        finally:
-            if profiler is not None and self._profile_to is not None:
-                profiler.stop()
-                self._profile_to.parent.mkdir(parents=True, exist_ok=True)
-                self._profile_to.write_text(profiler.output_html())
-                self.profile_text = profiler.output_text(unicode=False, color=False, show_all=False)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        wait_ready(self.base_url, timeout, alive=self._thread.is_alive)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
+def target_process(target: Target, settings: Mapping[str, str], log_dir: Path) -> ServiceProcess:
+    """The target served as it says, with ``settings``, logging to ``log_dir/service-NAME.log``."""
+    return ServiceProcess(
+        target.name, settings, log_dir / f"service-{target.name}.log", target.module, target.pythonpath
+    )

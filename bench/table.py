@@ -78,18 +78,21 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
     caveats: list[str] = []
     for verdict in judgement["verdicts"]:
         goal = by_key[verdict["goal"]]
-        value = f"{verdict['value']:.2f}{'x' if goal.unit == 'x' else ' ms'}"
         caveat = verdict.get("caveat")
         if caveat is not None and caveat not in caveats:
             caveats.append(caveat)
         mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
-        floor = verdict.get("floor")
-        lines.append(
-            f"  {goal.what[:62]:62} {verdict['subject']:>12} {value:>9}  {goal.limit_text:>10}  "
-            f"{'met' if verdict['met'] else 'NOT met'}{mark}"
-            + ("" if floor is None else f"  (one bare redis-py call added {floor:.2f} ms to the floor)")
+        added = (
+            f"  (added {verdict['added_ms']:.2f} ms; one bare Redis call, to the floor: "
+            f"{verdict['floor_added_ms']:.2f} ms)"
+            if "floor_added_ms" in verdict
+            else ""
         )
+        met = "met" if verdict["met"] else "NOT met"
+        figure = f"{verdict['value']:>8.2f}x  {goal.limit_text:>10}"
+        lines.append(f"  {goal.what[:66]:66} {verdict['subject']:>16} {figure}  {met}{mark}{added}")
     lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
+    lines += [f"  not judged: {key}: {why}" for key, why in judgement["not_judged"].items()]
     if judgement["not_measured_yet"]:
         lines.append("  not measured by any phase yet: " + ", ".join(judgement["not_measured_yet"]))
     return lines

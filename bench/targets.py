@@ -1,11 +1,11 @@
-"""What the benchmark serves: each target is the service with its own settings.
+"""What the benchmark serves, every target declared here: each is the service with its own settings.
 
 A target's settings are a plain mapping of variables, read by the service through
 the composition root (``ServiceContainer.from_environment``), in a subprocess or
 in this process alike. Phases compare variants of the service by giving targets
 different ``env``: ``store="redis"`` adds ``SESSION_STORE_URL`` for a database of
 the benchmark's own redis-server; an empty value restores the service's default
-(the settings treat empty as unset).
+(the settings treat empty as unset). The floors (``bench.floor_app``) are targets too.
 """
 
 from __future__ import annotations
@@ -35,6 +35,17 @@ STORE_LABELS: Final[Mapping[StoreMode, str]] = {"memory": "in-process store", "r
 BULK_PHASE_ENV: Final[Mapping[str, str]] = {
     "SESSION_MAX_LIVE_PER_USER": "0",
     "SESSION_CREATES_PER_MINUTE": "0",
+}
+# The highest the settings accept, and never reached (every session is ended between rounds):
+# the cost of the guardrails' checks, not of refusals.
+NEVER_REFUSING: Final[Mapping[str, str]] = {
+    "SESSION_MAX_LIVE_PER_USER": "1000",
+    "SESSION_CREATES_PER_MINUTE": "100000",
+}
+# What the latency phases measure beside the served targets, described in the JSON.
+REFERENCES: Final[Mapping[str, str]] = {
+    "direct": "one warm livekit.api.LiveKitAPI in the benchmark process",
+    FLOOR: "GET /healthz of the api service: the HTTP round trip alone, for reference",
 }
 
 
@@ -88,6 +99,10 @@ def standard_targets(repo: Path) -> list[Target]:
     ]
 
 
+# The standard targets that list, with their stores (the list phase gives each a fresh user).
+LISTING: Final[Mapping[str, StoreMode]] = {PRIMARY: "memory", REDIS: "redis"}
+
+
 def counted_targets() -> list[Target]:
     """The services the calls phase counts LiveKit calls of, one per store mode."""
     return [
@@ -96,6 +111,44 @@ def counted_targets() -> list[Target]:
         )
         for mode, label in STORE_LABELS.items()
     ]
+
+
+def guardrail_targets() -> dict[StoreMode, tuple[Target, Target]]:
+    """Per store: (guardrails on, guardrails off), for the guardrails phase."""
+    return {
+        mode: (
+            Target(
+                f"guard_on_{mode}",
+                f"{label}, guardrails on (limits never reached)",
+                store=mode,
+                env=NEVER_REFUSING,
+            ),
+            Target(f"guard_off_{mode}", f"{label}, guardrails off", store=mode, env=BULK_PHASE_ENV),
+        )
+        for mode, label in STORE_LABELS.items()
+    }
+
+
+# The edge limits phase: the in-process store with the guardrails off, HTTP_LIMITS_ENABLED on and off.
+EDGE_LIMITS_ON: Final = Target(
+    "edge_limits_on",
+    "in-process store, HTTP_LIMITS_ENABLED=true (the default)",
+    env={**BULK_PHASE_ENV, "HTTP_LIMITS_ENABLED": "true"},
+)
+EDGE_LIMITS_OFF: Final = Target(
+    "edge_limits_off",
+    "in-process store, HTTP_LIMITS_ENABLED=false",
+    env={**BULK_PHASE_ENV, "HTTP_LIMITS_ENABLED": "false"},
+)
+
+
+def agent_target(agent_name: str) -> Target:
+    """The service that dispatches ``agent_name`` to every room it creates (the time-to-agent phase)."""
+    return Target("agent", "voicecore with LIVEKIT_AGENT_NAME", env={"LIVEKIT_AGENT_NAME": agent_name})
+
+
+# --profile: the service served in the benchmark's own process.
+PROFILED: Final = Target("in-process", "voicecore_http in this process's thread, under pyinstrument")
 
 
 def parse_target(spec: str) -> Target:

@@ -11,19 +11,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.clients import ApiUser
 from bench.cpu import CpuMeter
 from bench.harness import SETTLE_SECONDS, Harness
-from bench.loops import Burst, SlotOperation, burst, interleaved_latency
-from bench.service import ServiceProcess, running
-from bench.summaries import burst_summary
-from bench.targets import Settings, Target
-
-Samples = dict[str, list[float]]
-CpuByVariant = dict[str, dict[str, float]]
+from bench.loops import Operation, SlotOperation, abba_bursts
+from bench.service import running, target_process
+from bench.stats import burst_summary
+from bench.targets import Target
 
 
 @dataclass
@@ -40,7 +36,13 @@ class Variants:
         self.h.rooms.made.add(room)  # deleted at the end whatever happens
         self.made.setdefault(name, set()).add(room)
 
-    def creates(self, name: str) -> SlotOperation:
+    def _create(self, user: ApiUser) -> Operation:
+        async def op() -> None:
+            self._made(user.name, await user.create())
+
+        return op
+
+    def _creates(self, name: str) -> SlotOperation:
         async def op(slot: int) -> None:
             self._made(name, await self.pools[name][slot].create())
 
@@ -64,55 +66,29 @@ class Variants:
             rooms.clear()
         await asyncio.sleep(SETTLE_SECONDS)
 
-    async def latency(
-        self, names: Sequence[str]
-    ) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
-        """Interleaved create latency of ``names``, and each process's CPU seconds per variant."""
-
-        def create(user: ApiUser) -> Any:
-            async def op() -> None:
-                self._made(user.name, await user.create())
-
-            return op
-
-        cpu: dict[str, dict[str, float]] = {}
-        samples = await interleaved_latency(
-            {name: create(self.users[name]) for name in names},
-            rounds=self.h.plan.latency_rounds,
-            block=self.h.plan.latency_block,
-            warmup_rounds=self.h.plan.warmup_rounds,
-            between_rounds=self.end_all,
-            meter=self.meter,
-            cpu=cpu,
+    async def latency(self, names: Sequence[str]) -> dict[str, list[float]]:
+        """Interleaved create latency of ``names``, one request at a time."""
+        return await self.h.sample(
+            {name: self._create(self.users[name]) for name in names}, between_rounds=self.end_all
         )
-        return samples, cpu
 
     async def bursts(self, names: Sequence[str], *, count: int, rounds: int) -> dict[str, Any]:
         """Fixed-count bursts of creates with the plan's in-flight, in ABBA order; each one's summary."""
-        plan = self.h.plan
-        for name in names:
-            await burst(self.creates(name), count=plan.warmup_burst, in_flight=plan.in_flight)
-            await self.end_all()
-        done: dict[str, list[Burst]] = {name: [] for name in names}
-        cpu = {name: dict.fromkeys(self.meter.pids, 0.0) for name in names}
-        for round_index in range(rounds):
-            for name in names if round_index % 2 == 0 else reversed(names):
-                before = self.meter.snapshot()
-                done[name].append(await burst(self.creates(name), count=count, in_flight=plan.in_flight))
-                for process, used in self.meter.since(before).items():
-                    cpu[name][process] += used
-                await self.end_all()
-        return {name: burst_summary(b, cpu[name]) for name, b in done.items()}
+        sides = await abba_bursts(
+            {name: self._creates(name) for name in names},
+            count=count,
+            rounds=rounds,
+            in_flight=self.h.plan.in_flight,
+            warmup=self.h.plan.warmup_burst,
+            meter=self.meter,
+            between=self.end_all,
+        )
+        return {name: burst_summary(*side) for name, side in sides.items()}
 
 
 @contextlib.asynccontextmanager
-async def serving_variants(
-    h: Harness, targets: Sequence[Target], settings: Settings, log_dir: Path
-) -> AsyncIterator[Variants]:
-    services = [
-        ServiceProcess(t.name, settings(t, h.livekit), log_dir / f"service-{t.name}.log", t.module)
-        for t in targets
-    ]
+async def serving_variants(h: Harness, targets: Sequence[Target]) -> AsyncIterator[Variants]:
+    services = [target_process(t, h.settings(t, h.livekit), h.log_dir) for t in targets]
     with running(services):  # started and ready; stopped on the way out
         users: dict[str, ApiUser] = {}
         pools: dict[str, list[ApiUser]] = {}
@@ -128,4 +104,3 @@ async def serving_variants(
             yield Variants(h, users, pools, CpuMeter(pids))
         finally:
             await h.rooms.delete_and_settle()
-            await asyncio.sleep(0)

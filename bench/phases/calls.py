@@ -23,8 +23,8 @@ from bench.clients import ApiUser, bearer, http_client
 from bench.direct import DirectBackend
 from bench.harness import Harness, livekit_client
 from bench.progress import progress
-from bench.service import ServiceProcess
-from bench.targets import LiveKitAccess, Settings, Target
+from bench.service import target_process
+from bench.targets import LiveKitAccess, Settings, Target, counted_targets
 from tests.support.fault_proxy import FaultProxy
 
 OPERATIONS = ("create", "status", "list", "end")
@@ -88,10 +88,10 @@ async def count_side(side: CountedSide, *, rounds: int, owned_rooms: int) -> dic
         await _counted(side, calls, "list", side.list())
         for room in rooms:
             await _counted(side, calls, "end", side.end(room))
-    return {operation: summarise(samples) for operation, samples in calls.items()}
+    return {operation: _summary(samples) for operation, samples in calls.items()}
 
 
-def summarise(samples: Sequence[Counter[str]]) -> dict[str, Any]:
+def _summary(samples: Sequence[Counter[str]]) -> dict[str, Any]:
     """The median number of calls per request, overall and by Twirp method, and the spread."""
     totals = [sum(sample.values()) for sample in samples]
     methods = sorted({method for sample in samples for method in sample})
@@ -110,12 +110,7 @@ async def service_side(
 ) -> AsyncIterator[CountedSide]:
     """The target served in a subprocess whose LiveKit is behind a counting proxy; its user's operations."""
     async with counting_proxy(livekit) as (through_proxy, counter):
-        service = ServiceProcess(
-            target.name,
-            settings(target, through_proxy),
-            log_dir / f"service-{target.name}.log",
-            target.module,
-        )
+        service = target_process(target, settings(target, through_proxy), log_dir)
         service.start()
         try:
             await asyncio.to_thread(service.wait_ready)
@@ -147,17 +142,15 @@ async def direct_side(livekit: LiveKitAccess, user_id: str) -> AsyncIterator[Cou
         )
 
 
-async def calls_phase(
-    h: Harness, targets: Sequence[Target], settings: Settings, log_dir: Path
-) -> dict[str, Any]:
-    """Calls per operation for each of ``targets`` (started here, behind proxies) and for direct."""
-    plan = h.plan
+async def calls_phase(h: Harness) -> dict[str, Any]:
+    """Calls per operation for the service in each store mode (started here, behind proxies) and direct."""
+    plan, targets = h.plan, counted_targets()
     progress(
         f"LiveKit calls per operation: {plan.call_rounds} rounds of {plan.owned_rooms} creates, a status, "
         f"a list and {plan.owned_rooms} ends, for {', '.join(t.name for t in targets)} and direct"
     )
     sides = [
-        service_side(h.livekit, target, settings, auth_secret=h.auth_secret, log_dir=log_dir)
+        service_side(h.livekit, target, h.settings, auth_secret=h.auth_secret, log_dir=h.log_dir)
         for target in targets
     ]
     out: dict[str, Any] = {"owned_rooms_when_listing": plan.owned_rooms, "sides": {}}

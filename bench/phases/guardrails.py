@@ -7,37 +7,16 @@ measured interleaved: create latency one at a time, then throughput in ABBA burs
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from bench.harness import Harness
 from bench.progress import progress
-from bench.stats import percentile, ratio
-from bench.summaries import latency_block
-from bench.targets import BULK_PHASE_ENV, STORE_LABELS, Settings, StoreMode, Target
+from bench.stats import latency_block, percentile, ratio
+from bench.targets import guardrail_targets
 from bench.variants import serving_variants
 
-# The highest the settings accept, and never reached (every session is ended between rounds):
-# the cost of the checks, not of refusals.
-NEVER_REFUSING: Final = {"SESSION_MAX_LIVE_PER_USER": "1000", "SESSION_CREATES_PER_MINUTE": "100000"}
 
-
-def guardrail_targets() -> dict[StoreMode, tuple[Target, Target]]:
-    """Per store: (guardrails on, guardrails off)."""
-    pairs: dict[StoreMode, tuple[Target, Target]] = {}
-    for mode, label in STORE_LABELS.items():
-        on = Target(
-            f"guard_on_{mode}",
-            f"{label}, guardrails on (limits never reached)",
-            store=mode,
-            env=NEVER_REFUSING,
-        )
-        off = Target(f"guard_off_{mode}", f"{label}, guardrails off", store=mode, env=BULK_PHASE_ENV)
-        pairs[mode] = (on, off)
-    return pairs
-
-
-async def guardrails_phase(h: Harness, settings: Settings, log_dir: Path) -> dict[str, Any]:
+async def guardrails_phase(h: Harness) -> dict[str, Any]:
     plan = h.plan
     pairs = guardrail_targets()
     targets = [t for pair in pairs.values() for t in pair]
@@ -46,10 +25,10 @@ async def guardrails_phase(h: Harness, settings: Settings, log_dir: Path) -> dic
         f"{plan.throughput_count} creates per side in bursts, on vs off, each store"
     )
     out: dict[str, Any] = {"targets": {t.name: t.description for t in targets}, "stores": {}}
-    async with serving_variants(h, targets, settings, log_dir) as variants:
+    async with serving_variants(h, targets) as variants:
         names = [t.name for t in targets]
-        samples, cpu = await variants.latency(names)
-        latency = latency_block(samples, names[-1], cpu)
+        samples = await variants.latency(names)
+        latency = latency_block(samples, None)  # the ratios that matter are each pair's, below
         per_round = plan.throughput_count // plan.throughput_rounds
         bursts = await variants.bursts(names, count=per_round, rounds=plan.throughput_rounds)
     for mode, (on, off) in pairs.items():
@@ -61,6 +40,6 @@ async def guardrails_phase(h: Harness, settings: Settings, log_dir: Path) -> dic
             "rps": {"on": bursts[on.name]["rps"], "off": bursts[off.name]["rps"]},
             "throughput_ratio": ratio(bursts[on.name]["rps"], bursts[off.name]["rps"]),
         }
-    out["latency"] = {name: latency[name] for name in names}
+    out["latency"] = latency
     out["throughput"] = bursts
     return out

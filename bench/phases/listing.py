@@ -3,13 +3,14 @@
 Each listing service gets a user of its own that has made no session before this
 phase, so its store holds exactly the rooms made here. The other users' rooms are
 created straight in LiveKit, voicecore-shaped, as other replicas or other apps
-would leave them.
+would leave them. The figure: each store's p50 against the other users' rooms.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bench.clients import ApiUser
@@ -17,12 +18,17 @@ from bench.direct import create_rooms, metadata_for, room_name_for
 from bench.goals import LIST_OTHER_ROOMS
 from bench.harness import Harness
 from bench.loops import Operation
+from bench.plot import Series, line_plot
 from bench.progress import progress
-from bench.stats import percentile, ratio
-from bench.summaries import latency_block
-from bench.targets import DIRECT_USER, STORE_LABELS, StoreMode
+from bench.stats import latency_block, percentile, ratio
+from bench.targets import DIRECT_USER, LISTING, STORE_LABELS, StoreMode
 
 DIRECT_SIDES = ("direct_list", "direct_scan", "direct_indexed", "direct_lookup")
+# Drawn beside the services: what LiveKit alone costs with a full scan and with a per-user index.
+_REFERENCES = {
+    "direct_scan": "direct: full ListRooms",
+    "direct_indexed": "direct: ListRooms(names) + participants",
+}
 
 
 async def _listing_users(h: Harness, targets: Mapping[str, StoreMode]) -> dict[str, ApiUser]:
@@ -46,10 +52,10 @@ async def _add_other_rooms(h: Harness, fillers: list[str], level: int) -> None:
     )
 
 
-async def list_phase(h: Harness, targets: Mapping[str, StoreMode]) -> dict[str, Any]:
-    """``targets``: the services that list, by name, with their store mode."""
+async def list_phase(h: Harness) -> dict[str, Any]:
+    """The services of ``bench.targets.LISTING`` list, each with its store."""
     plan = h.plan
-    users = await _listing_users(h, targets)
+    users = await _listing_users(h, LISTING)
     owned = {name: {await user.create() for _ in range(plan.owned_rooms)} for name, user in users.items()}
     owned_direct = sorted({(await h.direct.create(DIRECT_USER))[0] for _ in range(plan.owned_rooms)})
     h.rooms.made.update(owned_direct, *owned.values())
@@ -97,12 +103,14 @@ async def list_phase(h: Harness, targets: Mapping[str, StoreMode]) -> dict[str, 
     started = time.perf_counter()
     await h.rooms.delete()
     progress(f"list: rooms deleted in {time.perf_counter() - started:.1f}s")
-    return {
+    out: dict[str, Any] = {
         "owned_rooms_per_user": plan.owned_rooms,
-        "stores": {name: STORE_LABELS[mode] for name, mode in targets.items()},
+        "stores": {name: STORE_LABELS[mode] for name, mode in LISTING.items()},
         "levels": levels,
         "ratio_other_rooms_p50": other_rooms_ratios(levels, [*users, *DIRECT_SIDES]),
     }
+    out["plot"] = str(list_cost_chart(out, h.plot_path("list-cost")))
+    return out
 
 
 def other_rooms_ratios(levels: Mapping[str, Any], names: list[str]) -> dict[str, float]:
@@ -111,3 +119,22 @@ def other_rooms_ratios(levels: Mapping[str, Any], names: list[str]) -> dict[str,
     if crowded is None or empty is None:
         return {}
     return {name: ratio(crowded[name]["p50_ms"], empty[name]["p50_ms"]) for name in names}
+
+
+def list_cost_chart(block: Mapping[str, Any], path: Path) -> Path:
+    """p50 of a user's list against the other users' rooms present (the p95 are in the JSON)."""
+    levels = sorted(block["levels"], key=int)
+    x = [int(level) for level in levels]
+
+    def series(name: str, label: str, *, dashed: bool = False) -> Series:
+        return Series(label, x, [block["levels"][level][name]["p50_ms"] for level in levels], dashed=dashed)
+
+    lines = [series(name, f"{name} ({store})") for name, store in block["stores"].items()]
+    lines += [series(name, label, dashed=True) for name, label in _REFERENCES.items()]
+    return line_plot(
+        path,
+        title=f"A user's list ({block['owned_rooms_per_user']} own rooms) against other users' rooms",
+        x_label="other users' rooms in LiveKit",
+        y_label="p50, ms",
+        series=lines,
+    )

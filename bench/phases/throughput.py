@@ -6,10 +6,9 @@ from typing import Any
 
 from bench.clients import ApiUser
 from bench.harness import Harness
-from bench.loops import Burst, SlotOperation, burst
+from bench.loops import SlotOperation, abba_bursts
 from bench.progress import progress
-from bench.stats import ratio
-from bench.summaries import burst_summary
+from bench.stats import burst_summary, ratio
 from bench.targets import DIRECT_USER
 
 
@@ -32,22 +31,16 @@ async def throughput_phase(h: Harness) -> dict[str, Any]:
         h.rooms.made.add((await h.direct.create(DIRECT_USER))[0])
 
     operations = {name: api_create(pool) for name, pool in h.pools.items()} | {"direct": direct_create}
-    names = list(operations)
-    for name in names:
-        await burst(operations[name], count=plan.warmup_burst, in_flight=plan.in_flight)
-        await h.rooms.delete_and_settle()
-    bursts: dict[str, list[Burst]] = {name: [] for name in names}
-    cpu: dict[str, dict[str, float]] = {name: dict.fromkeys(h.meter.pids, 0.0) for name in names}
-    for round_index in range(plan.throughput_rounds):
-        for name in names if round_index % 2 == 0 else reversed(names):
-            before = h.meter.snapshot()
-            bursts[name].append(await burst(operations[name], count=per_round, in_flight=plan.in_flight))
-            for process, used in h.meter.since(before).items():
-                cpu[name][process] += used
-            await h.rooms.delete_and_settle()
-    out: dict[str, Any] = {"in_flight": plan.in_flight, "cpu_processes": list(h.meter.pids)}
-    out |= {name: burst_summary(b, cpu[name]) for name, b in bursts.items()}
-    out["ratio_rps"] = {
-        name: ratio(out[name]["rps"], out["direct"]["rps"]) for name in names if name != "direct"
-    }
+    sides = await abba_bursts(
+        operations,
+        count=per_round,
+        rounds=plan.throughput_rounds,
+        in_flight=plan.in_flight,
+        warmup=plan.warmup_burst,
+        meter=h.meter,
+        between=h.rooms.delete_and_settle,
+    )
+    out: dict[str, Any] = {"in_flight": plan.in_flight}
+    out |= {name: burst_summary(*side) for name, side in sides.items()}
+    out["ratio_rps"] = {name: ratio(out[name]["rps"], out["direct"]["rps"]) for name in h.pools}
     return out

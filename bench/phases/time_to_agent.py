@@ -24,14 +24,16 @@ from typing import Any, Final
 import httpx
 from livekit import api, rtc
 
+from bench.clients import BASE, bearer, http_client
+from bench.direct import delete_rooms
+from bench.harness import livekit_client
 from bench.plan import Plan
 from bench.plot import ecdf_plot
 from bench.progress import progress
-from bench.service import ServiceProcess
+from bench.service import running, target_process
 from bench.stats import percentile
-from bench.targets import LiveKitAccess, Target, service_environment
+from bench.targets import LiveKitAccess, agent_target, service_environment
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
-from tests.support.tokens import bearer
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 VOICECORE: Final = "voicecore"
@@ -39,7 +41,6 @@ STARTER: Final = "agent_starter"
 AGENT_WAIT_S: Final = 30.0
 # Lets the worker re-warm its idle job process between sessions, as in a deployment not at capacity.
 SETTLE_S: Final = 1.0
-CREATE_PATH: Final = "/api/v1/voice-sessions"
 USER_ID: Final = "bench-time-to-agent"
 
 
@@ -88,7 +89,7 @@ async def _join_and_watch(url: str, token: str, started: float, started_wall: fl
 
 async def _voicecore_sample(http: httpx.AsyncClient) -> tuple[Sample, str]:
     started, started_wall = time.perf_counter(), time.time()
-    created = await http.post(CREATE_PATH, json={"agent_type": "workout"})
+    created = await http.post(BASE, json={"agent_type": "workout"})
     created.raise_for_status()
     body = created.json()
     return await _join_and_watch(body["livekit_url"], body["token"], started, started_wall)
@@ -134,15 +135,15 @@ def _summary(samples: list[Sample]) -> dict[str, Any]:
     return out
 
 
-async def _delete_rooms(server: LocalLiveKitServer, names: list[str]) -> int:
-    """Delete the rooms this phase made, and whatever else is on its own server."""
-    async with api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk:
-        listed = await lk.room.list_rooms(api.ListRoomsRequest())
-        for name in {*names, *(r.name for r in listed.rooms)}:
-            with contextlib.suppress(api.TwirpError):
-                await lk.room.delete_room(api.DeleteRoomRequest(room=name))
-        left = await lk.room.list_rooms(api.ListRoomsRequest())
-        return len(left.rooms)
+def _access(server: LocalLiveKitServer) -> LiveKitAccess:
+    return LiveKitAccess(server.url, server.api_key, server.api_secret)
+
+
+async def _clear(lk: api.LiveKitAPI, made: list[str]) -> int:
+    """Delete the rooms this phase made, and whatever else is on the server; how many are left."""
+    listed = await lk.room.list_rooms(api.ListRoomsRequest())
+    await delete_rooms(lk, {*made, *(r.name for r in listed.rooms)})
+    return len((await lk.room.list_rooms(api.ListRoomsRequest())).rooms)
 
 
 async def _measure(
@@ -154,12 +155,16 @@ async def _measure(
 ) -> dict[str, Any]:
     samples: dict[str, list[Sample]] = {VOICECORE: [], STARTER: []}
     rooms: dict[str, list[str]] = {VOICECORE: [], STARTER: []}
-    headers = {"Authorization": f"Bearer {bearer(USER_ID, secret=auth_secret)}"}
-    async with httpx.AsyncClient(base_url=service_url, headers=headers, timeout=15) as http:
+    async with (
+        http_client(service_url, bearer(USER_ID, auth_secret)) as http,
+        livekit_client(_access(voicecore_server)) as voicecore_lk,
+        livekit_client(_access(starter)) as starter_lk,
+    ):
         takers: dict[str, Callable[[int], Awaitable[tuple[Sample, str]]]] = {
             VOICECORE: lambda _i: _voicecore_sample(http),
             STARTER: lambda i: _starter_sample(starter, i),
         }
+        lk = {VOICECORE: voicecore_lk, STARTER: starter_lk}
         try:
             for i in range(count):
                 order = [VOICECORE, STARTER] if i % 2 == 0 else [STARTER, VOICECORE]  # ABBA
@@ -167,26 +172,14 @@ async def _measure(
                     sample, room = await takers[side](i)
                     samples[side].append(sample)
                     rooms[side].append(room)
-                    await _delete_rooms_of(side, room, voicecore_server, starter)
+                    await delete_rooms(lk[side], [room])
                     await asyncio.sleep(SETTLE_S)
         finally:
-            left = {
-                VOICECORE: await _delete_rooms(voicecore_server, rooms[VOICECORE]),
-                STARTER: await _delete_rooms(starter, rooms[STARTER]),
-            }
+            left = {side: await _clear(lk[side], rooms[side]) for side in (VOICECORE, STARTER)}
     return {"sides": {side: _summary(s) for side, s in samples.items()}, "rooms_left_after_cleanup": left}
 
 
-async def _delete_rooms_of(
-    side: str, room: str, voicecore_server: LocalLiveKitServer, starter: LocalLiveKitServer
-) -> None:
-    server = voicecore_server if side == VOICECORE else starter
-    async with api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk:
-        with contextlib.suppress(api.TwirpError):
-            await lk.room.delete_room(api.DeleteRoomRequest(room=room))
-
-
-def time_to_agent_phase(plan: Plan, auth_secret: str, results_dir: Path, png: Path) -> dict[str, Any]:
+def time_to_agent_phase(plan: Plan, auth_secret: str, log_dir: Path, png: Path) -> dict[str, Any]:
     """Start both servers, their workers and the service; measure; return the figures and draw the plot."""
     progress(
         f"time to agent: {plan.agent_sessions} sessions per side, voicecore vs the agent starter's token"
@@ -200,16 +193,10 @@ def time_to_agent_phase(plan: Plan, auth_secret: str, results_dir: Path, png: Pa
         starter.start()
         stack.enter_context(running_agent_worker(voicecore_server))
         stack.enter_context(running_agent_worker(starter))
-        target = Target(
-            "agent", "voicecore with LIVEKIT_AGENT_NAME", env={"LIVEKIT_AGENT_NAME": DEV_AGENT_NAME}
-        )
-        livekit = LiveKitAccess(voicecore_server.url, voicecore_server.api_key, voicecore_server.api_secret)
-        service = ServiceProcess(
-            target.name, service_environment(target, livekit, auth_secret), results_dir / "service-agent.log"
-        )
-        service.start()
-        stack.callback(service.stop)
-        service.wait_ready()
+        target = agent_target(DEV_AGENT_NAME)
+        settings = service_environment(target, _access(voicecore_server), auth_secret)
+        service = target_process(target, settings, log_dir)
+        stack.enter_context(running([service]))
         figures = asyncio.run(
             _measure(plan.agent_sessions, service.base_url, auth_secret, voicecore_server, starter)
         )
@@ -235,11 +222,11 @@ def time_to_agent_phase(plan: Plan, auth_secret: str, results_dir: Path, png: Pa
         )
     )
     for side, block in sides.items():
-        progress(time_to_agent_line(side, block))
+        progress(_line(side, block))
     return figures
 
 
-def time_to_agent_line(side: str, block: dict[str, Any]) -> str:
+def _line(side: str, block: dict[str, Any]) -> str:
     return (
         f"time to agent, {side}: gap p50 {block.get('gap_p50_ms')} ms, p95 {block.get('gap_p95_ms')} ms; "
         f"agent there first in {block['agent_first_share']:.0%}; user connected p50 "

@@ -1,4 +1,4 @@
-"""Create and status latency, one request at a time: every service against direct livekit-api."""
+"""Create latency, one request at a time: every service against direct livekit-api, and the HTTP floor."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bench.clients import ApiUser
 from bench.harness import Harness
 from bench.loops import Operation
 from bench.progress import progress
-from bench.summaries import latency_block
+from bench.stats import latency_block
 from bench.targets import DIRECT_USER, FLOOR, PRIMARY
 
 
@@ -33,28 +33,4 @@ async def create_phase(h: Harness) -> dict[str, Any]:
     operations[FLOOR] = h.users[PRIMARY].healthz
     cpu: dict[str, dict[str, float]] = {}
     samples = await h.sample(operations, between_rounds=h.rooms.delete_and_settle, cpu=cpu)
-    return latency_block(samples, "direct", cpu)
-
-
-async def status_phase(h: Harness) -> dict[str, Any]:
-    plan = h.plan
-    progress(f"status latency: {plan.latency_rounds} rounds x {plan.latency_block} per side")
-    targets = {name: await user.create() for name, user in h.users.items()}
-    targets["direct"] = (await h.direct.create(DIRECT_USER))[0]
-    h.rooms.made.update(targets.values())
-
-    def api_status(user: ApiUser, room: str) -> Operation:
-        async def op() -> None:
-            await user.status(room)
-
-        return op
-
-    async def direct_status() -> None:
-        await h.direct.status(DIRECT_USER, targets["direct"])
-
-    operations = {name: api_status(user, targets[name]) for name, user in h.users.items()}
-    operations["direct"] = direct_status
-    cpu: dict[str, dict[str, float]] = {}
-    samples = await h.sample(operations, cpu=cpu)
-    await h.rooms.delete()
     return latency_block(samples, "direct", cpu)
