@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 
 from voicecore.container import VoiceCoreContainer
 from voicecore.core.errors import GatewayError, GatewayFailure
-from voicecore_http.livekit_problems import LIVEKIT_UNREACHABLE, livekit_problem
-from voicecore_http.schemas import ErrorBody, HealthBody
+from voicecore_http.error_table import NOT_READY
+from voicecore_http.livekit_problems import livekit_problem
+from voicecore_http.openapi_errors import openapi_error
+from voicecore_http.schemas import HealthBody
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +49,7 @@ def health_router(container: VoiceCoreContainer) -> APIRouter:
         operation_id="getReadiness",
         summary="LiveKit answers",
         response_model=HealthBody,
-        responses={
-            503: {
-                "model": ErrorBody,
-                "description": "LiveKit does not answer, refuses our credentials, or does not speak TLS.",
-                "content": {"application/json": {"example": {"detail": LIVEKIT_UNREACHABLE}}},
-            }
-        },
+        responses={503: openapi_error(NOT_READY)},
     )
     async def readyz() -> HealthBody | JSONResponse:
         try:
@@ -63,7 +59,7 @@ def health_router(container: VoiceCoreContainer) -> APIRouter:
             if last_failure[0] != exc.reason:
                 last_failure[0] = exc.reason
                 logger.error("not ready: %s; %s", exc, problem.check)
-            return JSONResponse({"detail": problem.readiness}, status_code=503)
+            return NOT_READY.response(problem.readiness)
         if last_failure[0] is not None:
             last_failure[0] = None
             logger.info("ready: LiveKit answers again")

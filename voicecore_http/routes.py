@@ -12,7 +12,8 @@ from fastapi import APIRouter, Body, Depends, Header, Query
 from voicecore.core.domain import AgentType, User
 from voicecore.core.sessions import StartedSession, VoiceSessions
 from voicecore_http.auth import as_user
-from voicecore_http.errors import VoiceCoreRoute, openapi_responses
+from voicecore_http.invalid_requests import VoiceCoreRoute
+from voicecore_http.openapi_errors import openapi_responses
 from voicecore_http.schemas import (
     CreateSessionRequest,
     RoomNameInPath,

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from voicecore.core.errors import WebhookNotReadable, WebhookNotVerified
 from voicecore.core.events import SessionEvents, WebhookVerifier
-from voicecore_http.errors import openapi_error
+from voicecore_http.error_table import WEBHOOK_NOT_READABLE, WEBHOOK_NOT_VERIFIED
+from voicecore_http.openapi_errors import openapi_error
 
 WEBHOOK_PATH = "/api/v1/livekit/webhooks"
 
@@ -41,10 +42,7 @@ def livekit_webhooks_router(
             "Answers 200 for every verified delivery, duplicates included."
         ),
         operation_id="receiveLiveKitWebhook",
-        responses={
-            401: openapi_error(401, "Webhook not verified", "Not signed by the LiveKit server."),
-            400: openapi_error(400, "Webhook body is not an event", "Verified, but not an event."),
-        },
+        responses={401: openapi_error(WEBHOOK_NOT_VERIFIED), 400: openapi_error(WEBHOOK_NOT_READABLE)},
     )
     async def receive_webhook(
         request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
