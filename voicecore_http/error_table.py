@@ -109,9 +109,10 @@ STORE_FAILED = ErrorAnswer(
 UNEXPECTED = ErrorAnswer(500, "Internal server error", "An unexpected failure.")
 TOO_MANY_LIVE = ErrorAnswer(
     429,
-    _at_the_cap(3),
-    "The caller is at the live-session cap (SESSION_MAX_LIVE_PER_USER), or started too many sessions "
-    "in the last minute (SESSION_CREATES_PER_MINUTE; then with Retry-After).",
+    _at_the_cap("N"),
+    "The caller is at the live-session cap (SESSION_MAX_LIVE_PER_USER; N is how many sessions the caller "
+    "has live), or started too many sessions in the last minute (SESSION_CREATES_PER_MINUTE; then with "
+    "Retry-After).",
     detail_of=_caller_at_the_cap,
 )
 RATE_LIMITED = ErrorAnswer(
