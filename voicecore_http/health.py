@@ -30,6 +30,31 @@ class LiveKitMisconfigured(RuntimeError):
     """The start-up probe found a configuration LiveKit refuses; the message says what to check."""
 
 
+class HealthEndpoints:
+    """``/healthz`` and ``/readyz`` over one container; remembers readiness's last failure, to log changes."""
+
+    def __init__(self, container: VoiceCoreContainer) -> None:
+        self._container = container
+        self._last_failure: GatewayFailure | None = None
+
+    async def healthz(self) -> HealthBody:
+        return HealthBody(status="ok")
+
+    async def readyz(self) -> HealthBody | JSONResponse:
+        try:
+            await self._container.room_gateway().ping()
+        except GatewayError as exc:
+            problem = livekit_problem(exc)
+            if self._last_failure != exc.reason:
+                self._last_failure = exc.reason
+                logger.error("not ready: %s; %s", exc, problem.check)
+            return NOT_READY.response(problem.readiness)
+        if self._last_failure is not None:
+            self._last_failure = None
+            logger.info("ready: LiveKit answers again")
+        return HealthBody(status="ready")
+
+
 def health_router(container: VoiceCoreContainer) -> APIRouter:
     """``/healthz`` (the process is up) and ``/readyz`` (LiveKit answers us); hosts mount it too.
 
@@ -37,34 +62,20 @@ def health_router(container: VoiceCoreContainer) -> APIRouter:
     server without TLS it is, and is logged at ERROR with what to check when the
     answer changes (not on every probe).
     """
+    endpoints = HealthEndpoints(container)
     router = APIRouter(tags=["health"])
-    last_failure: list[GatewayFailure | None] = [None]
-
-    @router.get("/healthz", operation_id="getHealth", summary="The process is up")
-    async def healthz() -> HealthBody:
-        return HealthBody(status="ok")
-
-    @router.get(
+    router.add_api_route(
+        "/healthz", endpoints.healthz, methods=["GET"], operation_id="getHealth", summary="The process is up"
+    )
+    router.add_api_route(
         "/readyz",
+        endpoints.readyz,
+        methods=["GET"],
         operation_id="getReadiness",
         summary="LiveKit answers",
         response_model=HealthBody,
         responses={503: openapi_error(NOT_READY)},
     )
-    async def readyz() -> HealthBody | JSONResponse:
-        try:
-            await container.room_gateway().ping()
-        except GatewayError as exc:
-            problem = livekit_problem(exc)
-            if last_failure[0] != exc.reason:
-                last_failure[0] = exc.reason
-                logger.error("not ready: %s; %s", exc, problem.check)
-            return NOT_READY.response(problem.readiness)
-        if last_failure[0] is not None:
-            last_failure[0] = None
-            logger.info("ready: LiveKit answers again")
-        return HealthBody(status="ready")
-
     return router
 
 
