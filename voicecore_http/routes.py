@@ -8,12 +8,13 @@ get_current_user (voicecore_http.caller).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 
 from voicecore.core.domain import AgentType
-from voicecore.core.idempotency import MAX_KEY_LENGTH
+from voicecore.core.idempotency import KEY_TTL, MAX_KEY_LENGTH
 from voicecore.core.sessions import StartedSession, VoiceSessions
 from voicecore_http.caller import caller_of, caller_resolver
 from voicecore_http.invalid_requests import VoiceCoreRoute
@@ -47,15 +48,19 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description=(
             "Makes a start safe to retry (IETF Idempotency-Key draft): the same key from the same user "
-            f"within 24 h answers the same session, with a fresh token. 1 to {MAX_KEY_LENGTH} printable "
-            "ASCII characters; a UUID is a good choice."
+            f"within {KEY_TTL // timedelta(hours=1)} h answers the same session, with a fresh token. "
+            f"1 to {MAX_KEY_LENGTH} printable ASCII characters; a UUID is a good choice."
         ),
     ),
 ]
 
 
 class VoiceSessionEndpoints:
-    """The endpoints over one container's use cases (``sessions``, a provider called per request)."""
+    """The endpoints over one container's use cases (``sessions``, a provider called per request).
+
+    A body parameter is named ``request`` because the name titles the body's schema in
+    the OpenAPI document; the HTTP request itself is ``http_request``.
+    """
 
     def __init__(self, sessions: Callable[[], VoiceSessions]) -> None:
         self._sessions = sessions
