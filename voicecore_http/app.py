@@ -74,13 +74,13 @@ def _no_slash_redirects(prefix: str) -> APIRouter:
     with a redirect to an absolute URL built from the request's Host header.
     """
     router = APIRouter(include_in_schema=False)
-
-    async def not_found() -> None:
-        raise HTTPException(status_code=404)
-
     for path in (f"{prefix}/", f"{prefix}/{{anything:path}}/"):
         router.add_api_route(path, not_found, methods=_EVERY_METHOD)
     return router
+
+
+async def not_found() -> None:
+    raise HTTPException(status_code=404)
 
 
 def create_app(container: ServiceContainer | None = None) -> FastAPI:
