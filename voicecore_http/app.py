@@ -16,8 +16,9 @@ from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
 from voicecore_http.demo_page import serve_demo_page
-from voicecore_http.errors import install_error_handlers, install_validation_handler
+from voicecore_http.error_handlers import install_error_handlers
 from voicecore_http.health import check_livekit, health_router
+from voicecore_http.invalid_requests import install_validation_handler
 from voicecore_http.limits import BodyLimitMiddleware
 from voicecore_http.metrics import metrics_router
 from voicecore_http.offline_docs import serve_docs_offline
@@ -73,13 +74,13 @@ def _no_slash_redirects(prefix: str) -> APIRouter:
     with a redirect to an absolute URL built from the request's Host header.
     """
     router = APIRouter(include_in_schema=False)
-
-    async def not_found() -> None:
-        raise HTTPException(status_code=404)
-
     for path in (f"{prefix}/", f"{prefix}/{{anything:path}}/"):
         router.add_api_route(path, not_found, methods=_EVERY_METHOD)
     return router
+
+
+async def not_found() -> None:
+    raise HTTPException(status_code=404)
 
 
 def create_app(container: ServiceContainer | None = None) -> FastAPI:

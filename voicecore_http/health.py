@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 
 from voicecore.container import VoiceCoreContainer
 from voicecore.core.errors import GatewayError, GatewayFailure
-from voicecore_http.livekit_problems import LIVEKIT_UNREACHABLE, livekit_problem
-from voicecore_http.schemas import ErrorBody, HealthBody
+from voicecore_http.error_table import NOT_READY
+from voicecore_http.livekit_problems import livekit_problem
+from voicecore_http.openapi_errors import openapi_error
+from voicecore_http.schemas import HealthBody
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,31 @@ class LiveKitMisconfigured(RuntimeError):
     """The start-up probe found a configuration LiveKit refuses; the message says what to check."""
 
 
+class HealthEndpoints:
+    """``/healthz`` and ``/readyz`` over one container; remembers readiness's last failure, to log changes."""
+
+    def __init__(self, container: VoiceCoreContainer) -> None:
+        self._container = container
+        self._last_failure: GatewayFailure | None = None
+
+    async def healthz(self) -> HealthBody:
+        return HealthBody(status="ok")
+
+    async def readyz(self) -> HealthBody | JSONResponse:
+        try:
+            await self._container.room_gateway().ping()
+        except GatewayError as exc:
+            problem = livekit_problem(exc)
+            if self._last_failure != exc.reason:
+                self._last_failure = exc.reason
+                logger.error("not ready: %s; %s", exc, problem.check)
+            return NOT_READY.response(problem.readiness)
+        if self._last_failure is not None:
+            self._last_failure = None
+            logger.info("ready: LiveKit answers again")
+        return HealthBody(status="ready")
+
+
 def health_router(container: VoiceCoreContainer) -> APIRouter:
     """``/healthz`` (the process is up) and ``/readyz`` (LiveKit answers us); hosts mount it too.
 
@@ -35,40 +62,20 @@ def health_router(container: VoiceCoreContainer) -> APIRouter:
     server without TLS it is, and is logged at ERROR with what to check when the
     answer changes (not on every probe).
     """
+    endpoints = HealthEndpoints(container)
     router = APIRouter(tags=["health"])
-    last_failure: list[GatewayFailure | None] = [None]
-
-    @router.get("/healthz", operation_id="getHealth", summary="The process is up")
-    async def healthz() -> HealthBody:
-        return HealthBody(status="ok")
-
-    @router.get(
+    router.add_api_route(
+        "/healthz", endpoints.healthz, methods=["GET"], operation_id="getHealth", summary="The process is up"
+    )
+    router.add_api_route(
         "/readyz",
+        endpoints.readyz,
+        methods=["GET"],
         operation_id="getReadiness",
         summary="LiveKit answers",
         response_model=HealthBody,
-        responses={
-            503: {
-                "model": ErrorBody,
-                "description": "LiveKit does not answer, refuses our credentials, or does not speak TLS.",
-                "content": {"application/json": {"example": {"detail": LIVEKIT_UNREACHABLE}}},
-            }
-        },
+        responses={503: openapi_error(NOT_READY)},
     )
-    async def readyz() -> HealthBody | JSONResponse:
-        try:
-            await container.room_gateway().ping()
-        except GatewayError as exc:
-            problem = livekit_problem(exc)
-            if last_failure[0] != exc.reason:
-                last_failure[0] = exc.reason
-                logger.error("not ready: %s; %s", exc, problem.check)
-            return JSONResponse({"detail": problem.readiness}, status_code=503)
-        if last_failure[0] is not None:
-            last_failure[0] = None
-            logger.info("ready: LiveKit answers again")
-        return HealthBody(status="ready")
-
     return router
 
 
