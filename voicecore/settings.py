@@ -132,9 +132,33 @@ class SettingsError(Exception):
         )
 
 
-class VoiceCoreSettings(BaseSettings):
+class JournalSettings(BaseSettings):
+    """Where the journal is and how it is kept: all `python -m voicecore_http migrate` needs."""
+
     # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # The journal: every session's durable record. Unset: a SQLite file in the working
+    # directory (DEFAULT_JOURNAL_FILE); postgresql://... for many replicas.
+    journal_url: Annotated[SecretStr, AfterValidator(_check_journal_url)] | None = None
+    # PostgreSQL's schema is migrated by `python -m voicecore_http migrate`, or at start with this.
+    journal_migrate_on_start: bool = False
+    # Ended records older than this are purged by one replica at a time; 0 keeps everything.
+    journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
+    journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    def journal_location(self) -> str:
+        """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
+        if self.journal_url is not None:
+            return self.journal_url.get_secret_value()
+        return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
+
+
+class VoiceCoreSettings(JournalSettings):
+    """voicecore's configuration: LiveKit, the session policy, the store, the guardrails, agents, metrics.
+
+    And the journal's (JournalSettings), which the ``migrate`` command reads alone.
+    """
 
     # Normalised once here: clients are handed exactly this value.
     livekit_url: Annotated[str, BeforeValidator(_strip), AfterValidator(_normalise_livekit_url)]
@@ -167,21 +191,6 @@ class VoiceCoreSettings(BaseSettings):
     agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # /metrics in Prometheus' text format, and the counting behind it.
     metrics_enabled: bool = True
-
-    # The journal: every session's durable record. Unset: a SQLite file in the working
-    # directory (DEFAULT_JOURNAL_FILE); postgresql://... for many replicas.
-    journal_url: Annotated[SecretStr, AfterValidator(_check_journal_url)] | None = None
-    # PostgreSQL's schema is migrated by `python -m voicecore_http migrate`, or at start with this.
-    journal_migrate_on_start: bool = False
-    # Ended records older than this are purged by one replica at a time; 0 keeps everything.
-    journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
-    journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
-
-    def journal_location(self) -> str:
-        """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
-        if self.journal_url is not None:
-            return self.journal_url.get_secret_value()
-        return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(
@@ -238,3 +247,9 @@ def _values_only(cls: type[S]) -> type[S]:
 
 def load_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> VoiceCoreSettings:
     return read_settings(VoiceCoreSettings, environ, env_file=env_file)
+
+
+def load_journal_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
+) -> JournalSettings:
+    return read_settings(JournalSettings, environ, env_file=env_file)

@@ -142,8 +142,8 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
     """Drop FastAPI's automatic 422 where no input can fail validation.
 
     FastAPI documents a 422 (in its own list-shaped body) on every operation with
-    parameters; ours can only fail validation on a request body, and answer it in
-    the one ``{"detail": "..."}`` shape documented explicitly there.
+    parameters; ours can only fail validation on a request body or a query parameter,
+    and answer it in the one ``{"detail": "..."}`` shape documented explicitly there.
     """
 
     def openapi() -> dict[str, Any]:
@@ -157,7 +157,7 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
             )
             for operations in document["paths"].values():
                 for operation in operations.values():
-                    if "requestBody" not in operation:
+                    if not _can_fail_validation(operation):
                         operation["responses"].pop("422", None)
             schemas = document.get("components", {}).get("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
@@ -166,3 +166,9 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _can_fail_validation(operation: dict[str, Any]) -> bool:
+    """A body or a query parameter can be invalid; a path's room name cannot (it is only looked up)."""
+    queries = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+    return "requestBody" in operation or bool(queries)

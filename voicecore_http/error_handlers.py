@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from voicecore.core.errors import GatewayError, StoreError
+from voicecore.core.errors import GatewayError, JournalSchemaOutdated, JournalUnavailable, StoreError
 from voicecore.core.log_context import LogContext
 from voicecore_http.auth import HostUserWithoutId
 from voicecore_http.error_table import ERROR_TABLE, ErrorAnswer, answer_for
@@ -34,13 +34,17 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _log_failure(exc: Exception, answer: ErrorAnswer) -> None:
     """The cause of a server-side failure, for the operator; a client's mistake is not logged."""
-    if isinstance(exc, StoreError):
+    if isinstance(exc, StoreError | JournalUnavailable):
+        what = "session store" if isinstance(exc, StoreError) else "session journal"
         logger.error(
-            "session store call failed: %s",
+            "%s call failed: %s",
+            what,
             exc,
             exc_info=exc,
             extra=LogContext(operation=exc.operation, status_code=answer.status),
         )
+    elif isinstance(exc, JournalSchemaOutdated):
+        logger.error("%s", exc)
     elif isinstance(exc, GatewayError):
         context = LogContext(operation=exc.operation, status_code=answer.status)
         if exc.room_name:

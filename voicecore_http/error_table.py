@@ -21,8 +21,11 @@ from voicecore.core.errors import (
     GatewayError,
     IdempotencyKeyBusy,
     IdempotencyKeyReused,
+    InvalidHistoryCursor,
     InvalidIdempotencyKey,
     InvalidUserId,
+    JournalSchemaOutdated,
+    JournalUnavailable,
     NotSessionOwner,
     SessionNotFound,
     StoreError,
@@ -106,6 +109,11 @@ STORE_FAILED = ErrorAnswer(
     "Session state is temporarily unavailable; please retry",
     "The session store failed or did not answer.",
 )
+JOURNAL_FAILED = ErrorAnswer(
+    503,
+    "Session history is temporarily unavailable; please retry",
+    "The session journal's database failed or did not answer (a start cannot be recorded, so none is made).",
+)
 UNEXPECTED = ErrorAnswer(500, "Internal server error", "An unexpected failure.")
 TOO_MANY_LIVE = ErrorAnswer(
     429,
@@ -128,10 +136,15 @@ KEY_BUSY = ErrorAnswer(
 )
 WEBHOOK_NOT_VERIFIED = ErrorAnswer(401, "Webhook not verified", "Not signed by the LiveKit server.")
 WEBHOOK_NOT_READABLE = ErrorAnswer(400, "Webhook body is not an event", "Verified, but not an event.")
-# /readyz's answer; the detail says which LiveKit problem it is (voicecore_http.livekit_problems).
+# /readyz's answer; the detail says which LiveKit problem it is (voicecore_http.livekit_problems),
+# or that the session store does not answer.
 NOT_READY = ErrorAnswer(
-    503, LIVEKIT_UNREACHABLE, "LiveKit does not answer, refuses our credentials, or does not speak TLS."
+    503,
+    LIVEKIT_UNREACHABLE,
+    "LiveKit does not answer, refuses our credentials, or does not speak TLS; or the session store does "
+    "not answer (then every session call would fail too).",
 )
+STORE_UNREACHABLE = "The session store is not reachable"
 
 # Answered before routing and authentication (voicecore_http.limits, voicecore_http.protocol).
 REQUEST_TIMEOUT = ErrorAnswer(408, "Request timeout", "The request did not arrive whole in time.")
@@ -156,6 +169,13 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     ),
     GatewayError: LIVEKIT_FAILED,
     StoreError: STORE_FAILED,
+    JournalUnavailable: JOURNAL_FAILED,
+    JournalSchemaOutdated: JOURNAL_FAILED,
+    InvalidHistoryCursor: ErrorAnswer(
+        422,
+        "Invalid request: cursor is not one this service gave you",
+        "A tampered or someone else's cursor.",
+    ),
     WebhookNotVerified: WEBHOOK_NOT_VERIFIED,
     WebhookNotReadable: WEBHOOK_NOT_READABLE,
     TooManyLiveSessions: TOO_MANY_LIVE,

@@ -17,6 +17,7 @@ from voicecore.core.domain import AgentType
 from voicecore.core.idempotency import KEY_TTL, MAX_KEY_LENGTH
 from voicecore.core.sessions import StartedSession, VoiceSessions
 from voicecore_http.caller import caller_of, caller_resolver
+from voicecore_http.history import add_history_routes
 from voicecore_http.invalid_requests import VoiceCoreRoute
 from voicecore_http.openapi_errors import openapi_responses
 from voicecore_http.schemas import (
@@ -157,6 +158,8 @@ def voice_sessions_router(
         route_class=VoiceCoreRoute,
         dependencies=[Depends(caller_resolver(get_current_user))],
     )
+    # First: /history must never be read as a room's name by the /{room_name} routes below.
+    add_history_routes(router, sessions)
     router.add_api_route(
         "",
         endpoints.create_session,

@@ -171,7 +171,7 @@ async def test_the_hosted_post_answers_422_in_one_shape(
 async def test_hosts_mount_the_health_routes(livekit_server: LocalLiveKitServer) -> None:
     async with hosted(livekit_server, returning({"id": "42"})) as client:
         assert (await client.get(f"{HEALTH_PREFIX}/healthz")).json() == {"status": "ok"}
-        assert (await client.get(f"{HEALTH_PREFIX}/readyz")).json() == {"status": "ready"}
+        assert (await client.get(f"{HEALTH_PREFIX}/readyz")).json() == {"status": "ready", "journal": "ok"}
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,16 +39,15 @@ from hypothesis.stateful import (
 
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from tests.support.figures import FIGURES
-from tests.support.journals import postgres_journal_url, sqlite_journal_url, stored_events
+from tests.support.journals import SwitchableJournal, postgres_journal_url, sqlite_journal_url, stored_events
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
-from voicecore.adapters.sql_journal import SqlSessionJournal
 from voicecore.core.domain import GuardrailPolicy, SessionPolicy, User
 from voicecore.core.errors import JournalUnavailable, SessionNotFound
 from voicecore.core.events import RoomEvent, RoomEventKind, SessionEvents
 from voicecore.core.history import AppEvents
 from voicecore.core.index import INDEX_GRACE
-from voicecore.core.journal import Decide, EndReason, Erasure, HistoryQuery, JournalChange, JournalRecord
+from voicecore.core.journal import EndReason, HistoryQuery
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.repair import SessionRepair
 from voicecore.core.sessions import VoiceSessions
@@ -60,40 +59,6 @@ T = TypeVar("T")
 SEEN: Counter[str] = Counter()
 USERS = ["auth0|1", "auth0|1-2"]  # ids that extend each other: their records must never mix
 START = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class SwitchableJournal(SqlSessionJournal):
-    """The real journal, whose database the test can take down and bring back."""
-
-    down = False
-
-    async def _unless_down(self, operation: str) -> None:
-        if self.down:
-            raise JournalUnavailable(operation, "the database is down (test)")
-
-    async def start(self, change: JournalChange) -> bool:
-        await self._unless_down("start")
-        return await super().start(change)
-
-    async def change(self, room_name: str, decide: Decide) -> JournalRecord | None:
-        await self._unless_down("change")
-        return await super().change(room_name, decide)
-
-    async def live(self, user_id: str | None = None) -> list[JournalRecord]:
-        await self._unless_down("live")
-        return await super().live(user_id)
-
-    async def known(self, room_names: Sequence[str]) -> set[str]:
-        await self._unless_down("known")
-        return await super().known(room_names)
-
-    async def erase_ended(self, user_id: str) -> int:
-        await self._unless_down("erase_ended")
-        return await super().erase_ended(user_id)
-
-    async def erase_user(self, user_id: str) -> Erasure:
-        await self._unless_down("erase_user")
-        return await super().erase_user(user_id)
 
 
 @dataclass
@@ -266,11 +231,19 @@ class JournalMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: int) -> None:
         self.clock.now += timedelta(seconds=seconds)
 
-    @rule(down=st.booleans())
-    def the_database_goes_down_or_comes_back(self, down: bool) -> None:
-        self.journal.down = down
-        if not down:
-            self.flush()
+    @precondition(lambda self: not self.journal.down)
+    @rule(data=st.data(), ends=st.integers(0, 2))
+    def the_database_goes_down(self, data: st.DataObject, ends: int) -> None:
+        """An outage begins, and the owner may end sessions during it (the rest goes on in other rules)."""
+        self.journal.down = True
+        for _ in range(ends):
+            self.the_owner_ends(data, webhooks=data.draw(st.integers(0, 1)))
+
+    @precondition(lambda self: self.journal.down)
+    @rule()
+    def the_database_comes_back(self) -> None:
+        self.journal.down = False
+        self.flush()
 
     @precondition(lambda self: not self.journal.down)
     @rule()

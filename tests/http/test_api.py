@@ -289,7 +289,7 @@ async def test_session_events_are_logged_at_info_with_context_and_no_token(
 
 async def test_health_and_readiness(client: httpx.AsyncClient, memory_gateway: InMemoryRoomGateway) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/readyz")).json() == {"status": "ready", "journal": "ok"}
     memory_gateway.fail("ping")
     not_ready = await client.get("/readyz")
     assert (not_ready.status_code, not_ready.json()) == (503, {"detail": "LiveKit is not reachable"})

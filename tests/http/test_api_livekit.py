@@ -78,4 +78,4 @@ async def test_impossible_and_missing_names_are_404_on_the_real_server(
 async def test_readiness_follows_livekit(
     livekit_client: httpx.AsyncClient, livekit_server: LocalLiveKitServer
 ) -> None:
-    assert (await livekit_client.get("/readyz")).json() == {"status": "ready"}
+    assert (await livekit_client.get("/readyz")).json() == {"status": "ready", "journal": "ok"}

@@ -17,6 +17,8 @@ OPERATIONS = {
     ("delete", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("post", "/api/v1/voice-sessions/{room_name}/token"): {401, 403, 404, 500, 503},
     ("post", "/api/v1/voice-sessions/connection-details"): {401, 403, 404, 409, 422, 429, 500, 503},
+    ("get", "/api/v1/voice-sessions/history"): {401, 422, 500, 503},
+    ("get", "/api/v1/voice-sessions/history/{room_name}"): {401, 403, 404, 500, 503},
 }
 # What a generated client calls each operation: stable, whatever the function names.
 OPERATION_IDS = {
@@ -27,6 +29,9 @@ OPERATION_IDS = {
     ("post", "/api/v1/voice-sessions/{room_name}/token"): "rejoinVoiceSession",
     ("post", "/api/v1/voice-sessions/connection-details"): "getConnectionDetails",
     ("post", "/api/v1/livekit/webhooks"): "receiveLiveKitWebhook",
+    ("get", "/api/v1/voice-sessions/history"): "listVoiceSessionHistory",
+    ("get", "/api/v1/voice-sessions/history/{room_name}"): "getVoiceSessionRecord",
+    ("delete", "/api/v1/voice-sessions/history"): "eraseVoiceSessionHistory",
 }
 CREATED = {("post", "/api/v1/voice-sessions"), ("post", "/api/v1/voice-sessions/connection-details")}
 
@@ -163,3 +168,24 @@ async def test_the_docs_page_needs_no_internet(client: httpx.AsyncClient) -> Non
     assert '"validatorUrl": null' in page.text  # Swagger UI's online validator stays off
     assert (await client.get("/docs-assets/index.html")).status_code == 404
     assert (await client.get("/redoc")).status_code == 404
+
+
+def test_end_reasons_are_a_closed_set_in_the_document(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["EndReason"]["enum"] == [
+        "user_ended",
+        "room_closed",
+        "unobserved",
+        "max_duration",
+        "usage_exhausted",
+    ]
+    end_reason = schemas["HistoryItem"]["properties"]["end_reason"]
+    assert {"$ref": "#/components/schemas/EndReason"} in end_reason["anyOf"]
+    history = document["paths"]["/api/v1/voice-sessions/history"]
+    filters = {p["name"]: p for p in history["get"]["parameters"]}
+    assert set(filters) == {"limit", "cursor", "agent_type", "end_reason", "since", "until"}
+    erase = history["delete"]
+    assert set(erase["responses"]) == {"204", "401", "500", "503"}
+    assert "content" not in erase["responses"]["204"]
+    journal_503 = erase["responses"]["503"]["content"]["application/json"]["example"]["detail"]
+    assert journal_503 == "Session history is temporarily unavailable; please retry"

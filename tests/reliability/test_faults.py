@@ -160,7 +160,7 @@ async def recovered(
     gone once the phantom-room bug is fixed (test_a_create_that_failed_...).
     """
     ready = await eventually(lambda: client.get("/readyz"), lambda r: r.status_code == 200, within=within)
-    assert ready.json() == {"status": "ready"}
+    assert ready.json() == {"status": "ready", "journal": "ok"}
     for room in expected_rooms:
         status = await client.get(session_path(room), headers=headers)
         assert status.status_code == 200, status.text

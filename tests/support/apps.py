@@ -14,6 +14,7 @@ import httpx
 from tests.support.constants import AUTH_SECRET, BASE, BASE_URL
 from tests.support.journals import scratch_directory, sqlite_journal_url
 from tests.support.leak_guard import LeakGuard
+from voicecore.core.journal import SessionJournal
 from voicecore.core.ports import RoomGateway
 from voicecore.settings import load_settings
 from voicecore_http.app import create_app
@@ -37,6 +38,7 @@ def service_container(
     api_secret: str,
     *,
     room_gateway: RoomGateway | None = None,
+    journal: SessionJournal | None = None,
     **variables: str,
 ) -> ServiceContainer:
     """A standalone-service container from these values alone; ``variables`` adds settings by name.
@@ -56,7 +58,7 @@ def service_container(
     if "JOURNAL_URL" not in environ:
         environ["JOURNAL_URL"] = sqlite_journal_url(scratch_directory())
     return ServiceContainer.for_service(
-        load_settings(environ), load_http_settings(environ), room_gateway=room_gateway
+        load_settings(environ), load_http_settings(environ), room_gateway=room_gateway, journal=journal
     )
 
 

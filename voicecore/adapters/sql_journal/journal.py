@@ -94,6 +94,16 @@ class SqlSessionJournal(SessionJournal):
             await connection.run_sync(upgrade_to_head)
             await connection.commit()
 
+    async def migrate(self) -> tuple[str | None, str]:
+        """Bring the schema to this code's head (the ``migrate`` command); (the revision before, the head)."""
+        engine = self._engine_or_fail("migrate")
+        async with self._guard("migrate"), engine.connect() as connection:
+            before = await connection.run_sync(current_revision)
+            if before != head_revision():
+                await connection.run_sync(upgrade_to_head)
+                await connection.commit()
+        return before, head_revision()
+
     async def aclose(self) -> None:
         self._closed = True
         writer, self._writer = self._writer, None
