@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -12,10 +12,13 @@ from livekit import api
 
 from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
+from tests.support.clocks import StoppedClock
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
+from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.sessions import VoiceSessions
+from voicecore.core.store import SessionStore
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
 from voicecore.testing.redis_server import LocalRedisServer, find_redis_binary, running_redis_server
@@ -25,6 +28,8 @@ from voicecore_http.container import ServiceContainer
 # and a deadline only makes a loaded 2-core CI machine flaky.
 settings.register_profile("voicecore", deadline=None, print_blob=True)
 settings.load_profile("voicecore")
+
+StoreFactory = Callable[[], Awaitable[SessionStore]]
 
 _CONFIGURATION_PREFIXES = ("LIVEKIT_", "SESSION_", "AUTH_JWT_", "LOG_", "DEMO_", "CORS_", "AGENT_", "HTTP_")
 
@@ -95,6 +100,54 @@ def empty_redis(redis_server: LocalRedisServer) -> LocalRedisServer:
         redis_server.start()
     redis_server.flush()
     return redis_server
+
+
+# --- session stores: every store the contract holds for, on one clock ----------
+
+
+@pytest.fixture
+def clock() -> StoppedClock:
+    return StoppedClock()
+
+
+@pytest.fixture(params=["in-process", "redis"])
+async def replica_factory(request: pytest.FixtureRequest, clock: StoppedClock) -> AsyncIterator[StoreFactory]:
+    """Builds the stores of replicas that share one backend, all on the test's clock.
+
+    In-process, every replica gets the one store (a single replica is all it serves);
+    with Redis, each gets its own client on one freshly emptied server.
+    """
+    opened: list[SessionStore] = []
+    if request.param == "in-process":
+        shared = InProcessSessionStore(clock=clock)
+        opened.append(shared)
+
+        async def build() -> SessionStore:
+            return shared
+    else:
+        server: LocalRedisServer = request.getfixturevalue("empty_redis")
+
+        async def build() -> SessionStore:
+            store = RedisSessionStore(server.url, clock=clock)
+            await store.open()
+            opened.append(store)
+            return store
+
+    yield build
+    for store in opened:
+        await store.aclose()
+
+
+@pytest.fixture
+async def store(replica_factory: StoreFactory) -> SessionStore:
+    """The store under the contract: in-process, then Redis (the test runs once for each)."""
+    return await replica_factory()
+
+
+@pytest.fixture
+async def replicas(replica_factory: StoreFactory) -> tuple[SessionStore, SessionStore]:
+    """Two replicas' stores on one backend."""
+    return await replica_factory(), await replica_factory()
 
 
 # --- the real LiveKit server ---------------------------------------------------

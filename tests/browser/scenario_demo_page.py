@@ -1,6 +1,6 @@
 """The demo page, in a real browser, against the real service, LiveKit server and agent worker.
 
-Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
+Run only through ``tests.support.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
 server, the agent worker, the service (``python -m voicecore_http`` with ``DEMO_PAGE=1`` and the
 worker's agent name) and chromium all live in that private network namespace.
 
@@ -26,10 +26,10 @@ from typing import Any
 from livekit import api
 from playwright.async_api import Page, expect
 
-from tests.browser.chromium import chromium_page
-from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.scenario_join import STEP_TIMEOUT_MS
 from tests.support.agent_worker import DEV_AGENT_NAME, agents_in, running_agent_worker
+from tests.support.browser.chromium import chromium_page
+from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server

@@ -1,6 +1,6 @@
 """A user joins a voice session from a real browser, and the coach agent joins them.
 
-Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_browser_join.py):
+Run only through ``tests.support.browser.netns.run_isolated`` (tests/browser/test_browser_join.py):
 everything here, server and worker included, lives in that private network namespace.
 
 voicecore starts the session (room created with an explicit dispatch of the development agent,
@@ -21,10 +21,10 @@ from typing import Any
 
 from livekit import api
 
-from tests.browser.chromium import chromium_page
-from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
-from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
+from tests.support.browser.chromium import chromium_page
+from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
+from tests.support.browser.static_site import LIVEKIT_CLIENT_DIST, serving_static
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import SessionPolicy, User
@@ -32,6 +32,8 @@ from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 SCREENSHOT = "join-with-agent.png"
+# The stand-in page this scenario drives (pages/join.html).
+PAGES = Path(__file__).resolve().parent / "pages"
 STEP_TIMEOUT_MS = 20_000  # the agent starter's client gives up on an agent after this long
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.netns import run_isolated
 from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID
+from tests.support.browser.netns import run_isolated
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "demo-page"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.guardrails.doubles import HeldGateway
 from tests.support.apps import check_error, service_container, serving, session_path
 from tests.support.constants import (
     BASE,
@@ -22,6 +21,7 @@ from tests.support.constants import (
     TEST_API_KEY,
     TEST_API_SECRET,
 )
+from tests.support.gateways import HeldGateway
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
 from tests.support.tokens import auth_header

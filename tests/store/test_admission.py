@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.store.support import FakeClock, record
+from tests.support.clocks import StoppedClock
+from tests.support.records import record
 from voicecore.core.store import Admission, Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused
 
 users = (f"user-{n}" for n in itertools.count())
@@ -42,7 +43,7 @@ async def test_a_recorded_room_is_taken_and_nothing_is_spent(store: SessionStore
     assert await admit(store, "alice", per_minute=1) == Admitted()
 
 
-async def test_past_the_rate_nothing_is_recorded(store: SessionStore, clock: FakeClock) -> None:
+async def test_past_the_rate_nothing_is_recorded(store: SessionStore, clock: StoppedClock) -> None:
     assert await store.admit_session(record("room-1", "alice"), max_live=0, per_minute=1) == Admitted()
     refused = await store.admit_session(record("room-2", "alice"), max_live=0, per_minute=1)
     assert refused == RateLimited(retry_after_seconds=60)
@@ -112,7 +113,7 @@ async def test_any_user_id_round_trips_through_admission(store: SessionStore, us
 
 
 async def test_a_full_bucket_allows_a_minute_of_creates_then_says_when(
-    store: SessionStore, clock: FakeClock
+    store: SessionStore, clock: StoppedClock
 ) -> None:
     assert [await admit(store, "alice", per_minute=3) for _ in range(3)] == [Admitted()] * 3
     # One token comes back every 20 s.
@@ -131,7 +132,7 @@ async def test_retry_after_is_whole_seconds_and_at_least_one(store: SessionStore
     assert answers == [Admitted()] * 120 + [RateLimited(retry_after_seconds=1)]
 
 
-async def test_refused_attempts_do_not_use_up_tokens(store: SessionStore, clock: FakeClock) -> None:
+async def test_refused_attempts_do_not_use_up_tokens(store: SessionStore, clock: StoppedClock) -> None:
     await admit(store, "alice", per_minute=1)
     for _ in range(5):
         await admit(store, "alice", per_minute=1)
@@ -139,7 +140,9 @@ async def test_refused_attempts_do_not_use_up_tokens(store: SessionStore, clock:
     assert await admit(store, "alice", per_minute=1) == Admitted()
 
 
-async def test_an_idle_bucket_refills_to_its_depth_and_no_more(store: SessionStore, clock: FakeClock) -> None:
+async def test_an_idle_bucket_refills_to_its_depth_and_no_more(
+    store: SessionStore, clock: StoppedClock
+) -> None:
     for _ in range(2):
         await admit(store, "alice", per_minute=2)
     clock.advance(timedelta(hours=5))
@@ -153,7 +156,7 @@ steps = st.lists(st.tuples(st.integers(0, 90_000), st.integers(1, 4)), min_size=
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(per_minute=st.integers(1, 30), plan=steps)
 async def test_the_limit_holds_and_retry_after_tells_the_truth(
-    store: SessionStore, clock: FakeClock, per_minute: int, plan: list[tuple[int, int]]
+    store: SessionStore, clock: StoppedClock, per_minute: int, plan: list[tuple[int, int]]
 ) -> None:
     """Over any stretch, admitted creates <= bucket depth + what refilled; a waited Retry-After works."""
     user = next(users)

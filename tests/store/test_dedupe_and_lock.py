@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from tests.store.support import FakeClock
+from tests.support.clocks import StoppedClock
 from voicecore.core.store import SessionStore
 
 TTL = timedelta(hours=1)
 LEASE = timedelta(seconds=60)
 
 
-async def test_an_event_is_new_once_within_its_ttl(store: SessionStore, clock: FakeClock) -> None:
+async def test_an_event_is_new_once_within_its_ttl(store: SessionStore, clock: StoppedClock) -> None:
     assert await store.first_sighting("EV_1", ttl=TTL) is True
     assert await store.first_sighting("EV_1", ttl=TTL) is False
     assert await store.first_sighting("EV_2", ttl=TTL) is True
@@ -41,7 +41,9 @@ async def test_only_one_owner_holds_the_lock_and_only_the_owner_releases_it(stor
     assert await store.acquire_lock("reconcile", "replica-b", lease=LEASE) is True
 
 
-async def test_the_owner_renews_its_lease_by_acquiring_again(store: SessionStore, clock: FakeClock) -> None:
+async def test_the_owner_renews_its_lease_by_acquiring_again(
+    store: SessionStore, clock: StoppedClock
+) -> None:
     await store.acquire_lock("reconcile", "replica-a", lease=LEASE)
     clock.advance(timedelta(seconds=50))
     assert await store.acquire_lock("reconcile", "replica-a", lease=LEASE) is True
@@ -50,7 +52,7 @@ async def test_the_owner_renews_its_lease_by_acquiring_again(store: SessionStore
 
 
 async def test_a_lapsed_lease_passes_the_lock_on_and_the_old_owner_cannot_release_it(
-    store: SessionStore, clock: FakeClock
+    store: SessionStore, clock: StoppedClock
 ) -> None:
     await store.acquire_lock("reconcile", "replica-a", lease=LEASE)
     clock.advance(LEASE)
@@ -60,7 +62,7 @@ async def test_a_lapsed_lease_passes_the_lock_on_and_the_old_owner_cannot_releas
 
 
 async def test_an_owner_whose_lease_lapsed_is_told_it_no_longer_held_it(
-    store: SessionStore, clock: FakeClock
+    store: SessionStore, clock: StoppedClock
 ) -> None:
     await store.acquire_lock("reconcile", "replica-a", lease=LEASE)
     clock.advance(LEASE)

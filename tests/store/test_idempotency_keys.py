@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.store.support import FakeClock, record
+from tests.support.clocks import StoppedClock
+from tests.support.records import record
 from voicecore.core.store import Claim, Claimed, Completed, InProgress, Mismatch, SessionStore
 
 DAY = timedelta(hours=24)
@@ -76,7 +77,7 @@ async def test_a_key_whose_session_ended_can_be_reused(store: SessionStore) -> N
 
 
 async def test_a_claim_whose_holder_vanished_lapses_after_its_lease(
-    store: SessionStore, clock: FakeClock
+    store: SessionStore, clock: StoppedClock
 ) -> None:
     await claim(store, "room-a")
     clock.advance(LEASE - timedelta(milliseconds=1))
@@ -88,7 +89,7 @@ async def test_a_claim_whose_holder_vanished_lapses_after_its_lease(
     assert await complete(store, "room-b", "room-b") is True
 
 
-async def test_a_key_is_forgotten_after_its_ttl(store: SessionStore, clock: FakeClock) -> None:
+async def test_a_key_is_forgotten_after_its_ttl(store: SessionStore, clock: StoppedClock) -> None:
     await claim(store, "room-a")
     await create(store, "room-a")
     clock.advance(DAY - timedelta(milliseconds=1))

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.store.support import START, record
+from tests.support.clocks import START
+from tests.support.records import record
 from voicecore.core.errors import StoreError
 from voicecore.core.store import SessionRecord, SessionStore
 

@@ -17,7 +17,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.store.support import START, FakeClock, record
+from tests.support.clocks import START, StoppedClock
+from tests.support.records import record
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.store import (
@@ -32,7 +33,7 @@ from voicecore.core.store import (
 from voicecore.testing.redis_server import LocalRedisServer
 
 T = TypeVar("T")
-StoreMaker = Callable[[FakeClock], Awaitable[SessionStore]]
+StoreMaker = Callable[[StoppedClock], Awaitable[SessionStore]]
 
 USERS = ["a", "a:b", "a%3Ab"]
 ROOMS = ["r1", "r2", "r:3", "r%3A3"]
@@ -46,7 +47,7 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self, make_store: StoreMaker) -> None:
         super().__init__()
         self.runner = asyncio.Runner()
-        self.clock = FakeClock()
+        self.clock = StoppedClock()
         self.store = self.run(make_store(self.clock))
         self.sessions: dict[str, SessionRecord] = {}
         self.lock: tuple[str, datetime] | None = None
@@ -178,14 +179,14 @@ def check(make_store: StoreMaker, examples: int, steps: int) -> None:
 
 
 def test_the_in_process_store_behaves_like_the_model() -> None:
-    async def make(clock: FakeClock) -> SessionStore:
+    async def make(clock: StoppedClock) -> SessionStore:
         return InProcessSessionStore(clock=clock)
 
     check(make, examples=200, steps=40)
 
 
 def test_the_redis_store_behaves_like_the_model(redis_server: LocalRedisServer) -> None:
-    async def make(clock: FakeClock) -> SessionStore:
+    async def make(clock: StoppedClock) -> SessionStore:
         if not redis_server.running:
             redis_server.start()
         redis_server.flush()

@@ -1,10 +1,9 @@
-"""Gateway doubles for the guardrail tests: LiveKit's latency, and a create that waits to be let go."""
+"""Doubles of the room gateway: the in-memory one, made to behave like a network call."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from voicecore.core.ports import Room, RoomSpec
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
@@ -14,7 +13,7 @@ class YieldingGateway(InMemoryRoomGateway):
     """The in-memory gateway, suspending around each call as a real one does over the network.
 
     Without it, concurrent creates on the in-process store would run one after the
-    other, and the state machine's concurrent steps would race nothing.
+    other, and a state machine's concurrent steps would race nothing.
     """
 
     async def create_room(self, spec: RoomSpec) -> Room:
@@ -44,16 +43,3 @@ class HeldGateway(InMemoryRoomGateway):
         self.entered.set()
         await self.release.wait()
         return await super().create_room(spec)
-
-
-class StoppedClock:
-    """Time stands still until a test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by

@@ -4,7 +4,7 @@ Host side, from a test::
 
     result = run_isolated("tests.browser.scenario_join", [str(out_dir)], dns_log=out_dir / "dns.json")
 
-runs ``python -m tests.browser.netns --dns-log FILE MODULE ARGS...`` under
+runs ``python -m tests.support.browser.netns --dns-log FILE MODULE ARGS...`` under
 ``unshare --net --mount`` (root only). Inside, before the scenario starts, this module:
 
 - brings ``lo`` up;
@@ -36,7 +36,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 _MARKER = "VOICECORE_PRIVATE_NETWORK"
 STAND_IN_ADDRESS = "192.0.2.1"
 _VETH = ("vc0", "vc1")

@@ -1,6 +1,6 @@
 """Headless Debian chromium, driven by Playwright, for pages that join LiveKit rooms.
 
-Only inside the private network namespace (tests/browser/netns.py): ``chromium_page`` refuses
+Only inside the private network namespace (tests/support/browser/netns.py): ``chromium_page`` refuses
 to start anywhere else. Playwright never downloads a browser here: it launches
 ``/usr/bin/chromium`` (installed by scripts/setup.sh).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 
-from tests.browser.netns import NotIsolated, inside_private_network
+from tests.support.browser.netns import NotIsolated, inside_private_network
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -50,7 +50,7 @@ async def chromium_page(*, console_log: Path | None = None) -> AsyncIterator[Pag
 
 def _check_can_launch() -> None:
     if not inside_private_network():
-        raise NotIsolated("run browser scenarios through tests.browser.netns.run_isolated")
+        raise NotIsolated("run browser scenarios through tests.support.browser.netns.run_isolated")
     if not CHROMIUM.exists():
         raise FileNotFoundError(f"{CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)")
 

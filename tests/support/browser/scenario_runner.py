@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.browser.netns import NotIsolated, inside_private_network
+from tests.support.browser.netns import NotIsolated, inside_private_network
 
 
 class Stopwatch:
@@ -42,7 +42,7 @@ def run_scenario(argv: list[str], screenshot: str, steps: Callable[[Path, Stopwa
     ``result.json`` holds the steps' findings, ``ok``, the ``error`` if any, and each lap.
     """
     if not inside_private_network():
-        raise NotIsolated("run this scenario through tests.browser.netns.run_isolated")
+        raise NotIsolated("run this scenario through tests.support.browser.netns.run_isolated")
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
     (out / screenshot).unlink(missing_ok=True)

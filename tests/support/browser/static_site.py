@@ -1,6 +1,6 @@
 """Static files for a browser test, served by the standard library on 127.0.0.1.
 
-``serving_static({"/": PAGES, "/vendor/livekit-client/": LIVEKIT_CLIENT_DIST})`` serves each
+``serving_static({"/": pages, "/vendor/livekit-client/": LIVEKIT_CLIENT_DIST})`` serves each
 directory under its URL prefix (the longest prefix wins) from a thread and yields the base URL.
 The livekit-client bundles come from ``web/node_modules`` (``npm ci`` in scripts/setup.sh):
 no build step, the UMD file defines the global ``LivekitClient``.
@@ -17,9 +17,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LIVEKIT_CLIENT_DIST = REPO_ROOT / "web" / "node_modules" / "livekit-client" / "dist"
-PAGES = Path(__file__).resolve().parent / "pages"
 
 
 class MountedDirectories(SimpleHTTPRequestHandler):
