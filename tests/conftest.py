@@ -14,9 +14,17 @@ from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
 from tests.support.clocks import StoppedClock
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.livekit import unique_user_id
+from tests.support.service_process import (
+    QUICK_IDLE_SECONDS,
+    QUICK_REQUEST_SECONDS,
+    ServiceProcess,
+    running_service,
+)
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.core.domain import User
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
@@ -195,6 +203,20 @@ def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssu
 
 
 @pytest.fixture
+def livekit_sessions(
+    livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer
+) -> VoiceSessions:
+    """The use cases on the real server (the in-process store)."""
+    return VoiceSessions(livekit_gateway, livekit_token_issuer, store=InProcessSessionStore())
+
+
+@pytest.fixture
+def member() -> User:
+    """A user of the shared real server, with an id no other test uses."""
+    return User(unique_user_id("member"), "member@example.com")
+
+
+@pytest.fixture
 def livekit_container(livekit_server: LocalLiveKitServer) -> ServiceContainer:
     return service_container(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
 
@@ -221,3 +243,29 @@ async def livekit_client(livekit_container: ServiceContainer) -> AsyncIterator[h
     """The standalone service over the real LiveKit server."""
     async with serving(livekit_container) as c:
         yield c
+
+
+# --- the service as production runs it (python -m voicecore_http) -------------------
+
+
+@pytest.fixture(scope="module")
+def edge_service(
+    livekit_server: LocalLiveKitServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """``python -m voicecore_http`` with its default limits, for one module."""
+    with running_service(tmp_path_factory.mktemp("edge"), livekit_server) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def quick_deadline_service(
+    livekit_server: LocalLiveKitServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The service with deadlines short enough to wait for in a test."""
+    with running_service(
+        tmp_path_factory.mktemp("edge-deadlines"),
+        livekit_server,
+        HTTP_IDLE_TIMEOUT_SECONDS=str(QUICK_IDLE_SECONDS),
+        HTTP_REQUEST_TIMEOUT_SECONDS=str(QUICK_REQUEST_SECONDS),
+    ) as service:
+        yield service

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -13,7 +14,10 @@ import httpx
 
 from tests.support.constants import AUTH_SECRET, BASE, BASE_URL
 from tests.support.leak_guard import LeakGuard
-from voicecore.core.ports import RoomGateway
+from voicecore.adapters.in_process_store import InProcessSessionStore
+from voicecore.core.domain import SessionPolicy, utc_now
+from voicecore.core.ports import RoomGateway, TokenIssuer
+from voicecore.core.sessions import VoiceSessions
 from voicecore.settings import load_settings
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
@@ -54,6 +58,16 @@ def service_container(
     return ServiceContainer.for_service(
         load_settings(environ), load_http_settings(environ), room_gateway=room_gateway
     )
+
+
+def sessions_with(
+    gateway: RoomGateway,
+    issuer: TokenIssuer,
+    clock: Callable[[], datetime] = utc_now,
+    **policy: Any,
+) -> VoiceSessions:
+    """The use cases alone, on the in-process store, with the session policy given by field."""
+    return VoiceSessions(gateway, issuer, SessionPolicy(**policy), clock=clock, store=InProcessSessionStore())
 
 
 @contextlib.asynccontextmanager
@@ -106,3 +120,9 @@ def check_error(response: httpx.Response, expected: dict[str, str], guard: LeakG
 def check_clean_body(text: str, guard: LeakGuard) -> None:
     assert not _INTERNAL_DETAIL.search(text), text
     assert guard.problems_in(text) == [], text
+
+
+def parse_utc(value: str) -> datetime:
+    """A timestamp of the API: ISO 8601 with the explicit ``+00:00`` offset the docs promise."""
+    assert value.endswith("+00:00"), value
+    return datetime.fromisoformat(value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from voicecore.core.domain import utc_now
+
 # Any fixed instant will do; one far from today shows nothing reads the real clock by mistake.
 START = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -30,3 +32,13 @@ class StoppedEpochClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass
+class ShiftedClock:
+    """The real clock, moved forward on demand: for the code's side when the server stamps with its own."""
+
+    offset: timedelta = field(default=timedelta(0))
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset

@@ -23,6 +23,16 @@ def unique_user_id(prefix: str = "u") -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
+async def room_names(lk: api.LiveKitAPI) -> set[str]:
+    """Every room on the server now."""
+    return {room.name for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms}
+
+
+async def rooms_of(lk: api.LiveKitAPI, user: str) -> set[str]:
+    """The rooms on the server whose name was made for ``user`` (a plain id: no escapes)."""
+    return {name for name in await room_names(lk) if name.startswith(f"fitness-voice-{user}-")}
+
+
 def raw_token(
     server: LocalLiveKitServer,
     identity: str,

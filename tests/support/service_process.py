@@ -109,6 +109,19 @@ def service_environment(livekit: LocalLiveKitServer | None = None, **variables: 
     return env
 
 
+def run_to_its_end(workdir: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``python -m voicecore_http`` with these settings alone, run until it exits (refusing to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "voicecore_http", "--port", str(free_port())],
+        env=service_environment(**variables),
+        cwd=workdir,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @contextlib.contextmanager
 def running_service(
     workdir: Path, livekit: LocalLiveKitServer | None = None, **variables: str
@@ -161,6 +174,12 @@ async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
         while chunk := await reader.read(65536):
             received += chunk
     return received
+
+
+def raw_get(path: str, *headers: str) -> bytes:
+    """A GET of ``path`` with these header lines, written out byte for byte (``Connection: close``)."""
+    lines = [f"GET {path} HTTP/1.1", "Host: voicecore.test", *headers, "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def status_of(response: bytes) -> int:
