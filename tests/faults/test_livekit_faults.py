@@ -54,7 +54,7 @@ ENDPOINTS = list(SEQUENTIAL_CALLS)
 
 @pytest.fixture(scope="module")
 def fault_server(livekit_server: LocalLiveKitServer) -> Iterator[LocalLiveKitServer]:
-    """A second server, ours to stop; needing the shared one keeps its skip/CI rule and marker."""
+    """A second server, ours to stop (built from the shared one's binary, with its marker)."""
     with running_livekit_server(livekit_server.binary) as server:
         yield server
 
