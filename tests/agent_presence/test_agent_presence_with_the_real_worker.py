@@ -17,9 +17,10 @@ from livekit import api
 
 from tests.support.agent_worker import DEV_AGENT_NAME, AgentWorkerProcess
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, joined, livekit_sending_webhooks_to, unique_user_id
+from tests.support.livekit import joined, livekit_sending_webhooks_to, unique_user_id
 from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
 
@@ -165,11 +166,15 @@ async def test_a_rejoin_after_the_agent_left_brings_the_real_agent_back(
             return [p.identity for p in response.participants if p.kind == api.ParticipantInfo.Kind.AGENT]
 
         async with joined(created["livekit_url"], created["token"]):  # the user comes, then goes
-            [agent] = await eventually(agents, lambda found: len(found) == 1, within=30)
+            [agent] = await eventually(
+                agents, lambda found: len(found) == 1, what="the real agent in the room", within=30
+            )
         await lk.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=agent))
         await _watch_states(http, service, user, room, ["left"], within=30)  # nobody waits: it stays left
         rejoined = await http.post(f"{service.base_url}{BASE}/{room}/token", headers=auth_header(user))
         assert rejoined.status_code == 200
-        [back] = await eventually(agents, lambda found: len(found) == 1, within=30)
+        [back] = await eventually(
+            agents, lambda found: len(found) == 1, what="a new agent after the rejoin", within=30
+        )
         assert back != agent
     assert (await _status(http, service, user, room))["agent_state"] == "joined"

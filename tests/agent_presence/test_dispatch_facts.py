@@ -14,13 +14,11 @@ import pytest
 from livekit import api, rtc
 
 from tests.support.agent_worker import AgentWorkerProcess, agents_in, running_agent_worker
-from tests.support.livekit import eventually, joined, raw_token, unique_user_id
+from tests.support.livekit import joined, raw_token, unique_user_id
+from tests.support.waiting import eventually
 from voicecore.core.naming import new_room_name
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
-# How long "nothing happens" is watched for: many times the delay from a dispatch to its agent
-# in the room, so an agent that was coming would have come.
-QUIET_WINDOW_S = 3.0
 # A SIGKILLed agent is only dropped once the server gives up waiting for it to resume.
 GHOST_AGENT_WITHIN_S = 45.0
 
@@ -48,19 +46,44 @@ async def agents(lk: api.LiveKitAPI, room: str) -> list[api.ParticipantInfo]:
 async def agents_when(
     lk: api.LiveKitAPI, room: str, count: int, *, within: float = 10.0
 ) -> list[api.ParticipantInfo]:
-    """The room's agents once there are ``count`` of them (or whatever is there at the deadline)."""
-    return await eventually(lambda: agents(lk, room), lambda found: len(found) == count, within=within)
-
-
-async def no_agent_comes(lk: api.LiveKitAPI, room: str) -> list[api.ParticipantInfo]:
-    return await eventually(lambda: agents(lk, room), bool, within=QUIET_WINDOW_S)
+    """The room's agents once there are ``count`` of them."""
+    return await eventually(
+        lambda: agents(lk, room),
+        lambda found: len(found) == count,
+        what=f"{count} agent(s) in {room}",
+        within=within,
+    )
 
 
 async def publishing_agent(lk: api.LiveKitAPI, room: str) -> api.ParticipantInfo:
     """The room's one agent once it has published its tone, so fully connected."""
-    found = await eventually(lambda: agents(lk, room), lambda now: len(now) == 1 and bool(now[0].tracks))
-    assert found, f"no agent published in {room}"
-    return found[0]
+    [found] = await eventually(
+        lambda: agents(lk, room),
+        lambda now: len(now) == 1 and bool(now[0].tracks),
+        what=f"the agent in {room} to publish its tone",
+    )
+    return found
+
+
+async def job_assigned(lk: api.LiveKitAPI, room: str) -> list[api.AgentDispatch]:
+    """The room's dispatches once the first has its job (recorded after the agent is in, at times)."""
+    return await eventually(
+        lambda: lk.agent_dispatch.list_dispatch(room),
+        lambda found: bool(found and found[0].state.jobs),
+        what=f"the dispatch of {room} to record its job",
+    )
+
+
+async def dispatches_served(lk: api.LiveKitAPI, made_rooms: list[str], worker: AgentWorkerProcess) -> None:
+    """Return once the worker has served a dispatch made now: a barrier for "no agent comes".
+
+    A claim that something does not happen needs a moment after which it would have. A fixed
+    wait only guesses that moment; this waits for evidence of it. The server hands its worker
+    the jobs over one connection, in order, and the worker takes them in turn, so once an
+    agent dispatched now is in its room, every dispatch the server made before has been served.
+    """
+    control = await create_dispatched_room(lk, made_rooms, worker)
+    await agents_when(lk, control, 1)
 
 
 async def create_dispatched_room(
@@ -99,10 +122,7 @@ async def test_list_dispatch_shows_the_dispatch_and_its_job_once_assigned(
     room = await create_dispatched_room(lk, made_rooms, agent_worker, metadata='{"agent_type": "coach"}')
     [agent] = await agents_when(lk, room, 1)
     # The job is recorded in the dispatch state asynchronously, not always by the time the agent is in.
-    listed = await eventually(
-        lambda: lk.agent_dispatch.list_dispatch(room), lambda found: bool(found and found[0].state.jobs)
-    )
-    [dispatch] = listed  # no extra automatic dispatch when CreateRoom names the agent
+    [dispatch] = await job_assigned(lk, room)  # no extra automatic dispatch when CreateRoom names the agent
     assert (dispatch.agent_name, dispatch.room, dispatch.metadata) == (
         agent_worker.agent_name,
         room,
@@ -126,9 +146,7 @@ async def test_a_killed_workers_agent_leaves_and_only_a_new_dispatch_brings_one_
     room = await create_dispatched_room(lk, made_rooms, agent_worker)
     async with joined(livekit_server.url, raw_token(livekit_server, unique_user_id(), room)):
         first = await publishing_agent(lk, room)
-        await eventually(
-            lambda: lk.agent_dispatch.list_dispatch(room), lambda found: bool(found and found[0].state.jobs)
-        )
+        await job_assigned(lk, room)
         agent_worker.kill()
         assert await agents_when(lk, room, 0, within=GHOST_AGENT_WITHIN_S) == []
 
@@ -138,8 +156,9 @@ async def test_a_killed_workers_agent_leaves_and_only_a_new_dispatch_brings_one_
             (api.JobStatus.JS_RUNNING, first.identity)
         ]
 
-        agent_worker.start()
-        assert await no_agent_comes(lk, room) == []
+        agent_worker.start()  # registered again: the old job is not handed to it
+        await dispatches_served(lk, made_rooms, agent_worker)
+        assert await agents(lk, room) == []
 
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=agent_worker.agent_name, room=room)
@@ -160,15 +179,14 @@ async def test_a_user_rejoin_does_not_dispatch_again(
     async with joined(livekit_server.url, raw_token(livekit_server, user, room)):
         [agent] = await agents_when(lk, room, 1)
     async with joined(livekit_server.url, raw_token(livekit_server, user, room)):
-        after_rejoin = await eventually(
-            lambda: agents(lk, room), lambda found: len(found) > 1, within=QUIET_WINDOW_S
-        )
-        assert [a.identity for a in after_rejoin] == [agent.identity]
+        await dispatches_served(lk, made_rooms, agent_worker)
+        assert [a.identity for a in await agents(lk, room)] == [agent.identity]
         # Once the agent is gone, a rejoin does not bring one back either.
         await lk.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=agent.identity))
         assert await agents_when(lk, room, 0) == []
     async with joined(livekit_server.url, raw_token(livekit_server, user, room)):
-        assert await no_agent_comes(lk, room) == []
+        await dispatches_served(lk, made_rooms, agent_worker)
+        assert await agents(lk, room) == []
     assert len(await lk.agent_dispatch.list_dispatch(room)) == 1
 
 
@@ -194,12 +212,10 @@ async def test_after_delete_room_the_old_token_cannot_join_and_no_room_comes_bac
     late = rtc.Room()
     with pytest.raises(rtc.ConnectError, match="requested room does not exist"):
         await late.connect(livekit_server.url, token, rtc.RoomOptions(connect_timeout=10))
-    listed = await eventually(
-        lambda: lk.room.list_rooms(api.ListRoomsRequest(names=[room, racing])),
-        lambda response: bool(response.rooms),
-        within=QUIET_WINDOW_S,
-    )
-    assert list(listed.rooms) == []
+    # The racing room's job was handed to the worker before this barrier's: its agent has had
+    # its try at the deleted room, which would have brought the room back.
+    await dispatches_served(lk, made_rooms, agent_worker)
+    assert list((await lk.room.list_rooms(api.ListRoomsRequest(names=[room, racing]))).rooms) == []
     with pytest.raises(api.ServerError) as refused:
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=agent_worker.agent_name, room=room)
@@ -217,7 +233,8 @@ async def test_a_worker_with_an_agent_name_gets_only_explicit_dispatches(
     room = fresh_room(made_rooms)
     await lk.room.create_room(api.CreateRoomRequest(name=room))
     async with joined(livekit_server.url, raw_token(livekit_server, unique_user_id(), room)):
-        assert await no_agent_comes(lk, room) == []
+        await dispatches_served(lk, made_rooms, agent_worker)
+        assert await agents(lk, room) == []
     # The server's automatic dispatch exists, with no agent name, and found no worker to take it.
     [automatic] = await lk.agent_dispatch.list_dispatch(room)
     assert (automatic.agent_name, list(automatic.state.jobs)) == ("", [])

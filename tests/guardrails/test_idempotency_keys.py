@@ -18,7 +18,7 @@ from tests.support.apps import check_error, session_path
 from tests.support.clocks import StoppedClock
 from tests.support.constants import ANOTHER_BODY, BASE, DETAILS, LIVEKIT_FAILED, MALFORMED_KEY, STILL_CREATING
 from tests.support.gateways import HeldGateway
-from tests.support.guardrails import CAP, Serve, create, keyed
+from tests.support.guardrails import CAP, Serve, WatchedKeys, create, keyed
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
 from tests.support.records import record
@@ -28,6 +28,8 @@ from voicecore.core.store import Claim, Claimed, Completed, InProgress, Mismatch
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 DAY = timedelta(hours=24)
+# How long a test waits for something the code does at once: only a broken machine takes longer.
+WAIT_LIMIT = 30
 
 
 LEASE = timedelta(seconds=30)
@@ -245,17 +247,18 @@ async def test_a_key_whose_room_closed_unseen_starts_a_new_session(
 
 
 async def test_a_duplicate_waits_for_the_first_and_gets_its_session(serve: Serve) -> None:
-    gateway = HeldGateway()
+    gateway, store = HeldGateway(), WatchedKeys()
     headers = keyed(unique_user_id(), str(uuid.uuid4()))
-    async with serve(gateway) as client:
+    async with serve(gateway, store=store) as client:
         first = asyncio.ensure_future(create(client, headers))
-        await gateway.entered.wait()
+        await gateway.entered.wait()  # the first is creating, and will until it is let go
         duplicate = asyncio.ensure_future(create(client, headers))
-        await asyncio.sleep(0.3)  # the duplicate is polling meanwhile
+        await asyncio.wait_for(store.told_to_wait.wait(), WAIT_LIMIT)  # told the key is in progress
+        assert not duplicate.done()  # so it waits for the first...
         gateway.release.set()
         answers = await asyncio.gather(first, duplicate)
     assert [a.status_code for a in answers] == [201, 201]
-    assert answers[0].json()["room_name"] == answers[1].json()["room_name"]
+    assert answers[0].json()["room_name"] == answers[1].json()["room_name"]  # ...and gets its session
     assert len(gateway.room_names) == 1
 
 

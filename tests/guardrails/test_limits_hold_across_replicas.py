@@ -12,7 +12,12 @@ import pytest
 
 from tests.support.constants import BASE
 from tests.support.livekit import sessions_by_full_scan, unique_user_id
-from tests.support.service_process import ServiceProcess, running_replica, service_environment
+from tests.support.service_process import (
+    ServiceProcess,
+    running_replica,
+    running_replicas,
+    service_environment,
+)
 from tests.support.tokens import auth_header
 from voicecore.adapters.livekit import LiveKitRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer
@@ -36,7 +41,7 @@ def two_replicas(
     if not redis_server.running:  # another test may have stopped it
         redis_server.start()
     settings = service_environment(livekit_server, SESSION_STORE_URL=redis_server.url, **LIMITS)
-    with running_replica(settings) as first, running_replica(settings) as second:
+    with running_replicas(settings, settings) as (first, second):
         yield first, second
 
 

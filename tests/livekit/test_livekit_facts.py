@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from livekit import api, rtc
 
-from tests.support.livekit import eventually, joined, raw_token, room_names, silent_server, unique_user_id
+from tests.support.livekit import joined, raw_token, room_names, silent_server, unique_user_id
+from tests.support.waiting import eventually
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, new_room_name
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
@@ -68,12 +69,14 @@ async def test_agents_have_agent_kind_and_are_not_in_num_participants(
         listed = await eventually(
             lambda: lk.room.list_participants(api.ListParticipantsRequest(room=name)),
             lambda r: len(r.participants) == 2,
+            what="the human and the agent in ListParticipants",
         )
         kinds = {p.identity: p.kind for p in listed.participants}
         assert kinds == {"human": api.ParticipantInfo.Kind.STANDARD, "coach": api.ParticipantInfo.Kind.AGENT}
         rooms = await eventually(
             lambda: lk.room.list_rooms(api.ListRoomsRequest(names=[name])),
             lambda r: r.rooms[0].num_participants > 0,
+            what="ListRooms to count the human",
         )
         assert rooms.rooms[0].num_participants == 1  # the agent is not counted
 
@@ -94,6 +97,7 @@ async def test_max_participants_refuses_a_third_person_but_not_an_agent(
             listed = await eventually(
                 lambda: lk.room.list_participants(api.ListParticipantsRequest(room=name)),
                 lambda r: len(r.participants) == 3,
+                what="two people and the agent in ListParticipants",
             )
             assert {p.identity for p in listed.participants} == {"a", "b", "coach"}
     assert "max participants" in livekit_server.log_tail(400)
@@ -122,6 +126,7 @@ async def test_livekit_api_ignores_its_own_client_timeout() -> None:
         )
         call = asyncio.ensure_future(client.room.list_rooms(api.ListRoomsRequest()))
         try:
+            # The behaviour is a timeout that does not fire: real time must pass, many times 0.2 s.
             done, _ = await asyncio.wait([call], timeout=1.5)
             assert not done, "livekit-api now honours ClientTimeout: the adapter's own deadline may go"
         finally:

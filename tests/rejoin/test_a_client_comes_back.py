@@ -13,8 +13,9 @@ import pytest
 
 from tests.support.apps import session_path, sessions_with
 from tests.support.constants import DETAILS
-from tests.support.livekit import eventually, joined, unique_user_id
+from tests.support.livekit import joined, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
@@ -40,13 +41,17 @@ async def test_a_client_sdk_connects_leaves_and_comes_back_to_the_same_room(
 
     async with joined(details["server_url"], details["participant_token"]) as room:
         assert (room.name, room.local_participant.identity) == (details["room_name"], user)
-        assert (await eventually(status, lambda s: s["participant_count"] == 1))["participant_count"] == 1
+        await eventually(
+            status, lambda s: s["participant_count"] == 1, what="status to count the SDK's participant"
+        )
     # The app was killed; it restarts and finds its session again, two ways.
     rejoined = await livekit_client.post(f"{session_path(details['room_name'])}/token", headers=headers)
     assert rejoined.status_code == 200
     async with joined(rejoined.json()["livekit_url"], rejoined.json()["token"]) as room:
         assert room.name == details["room_name"]
-        assert (await eventually(status, lambda s: s["participant_count"] == 1))["participant_count"] == 1
+        await eventually(
+            status, lambda s: s["participant_count"] == 1, what="status to count the rejoined participant"
+        )
     again = await livekit_client.post(
         DETAILS, json={"room_name": details["room_name"], "participant_name": "Alex"}, headers=headers
     )
@@ -73,7 +78,11 @@ async def test_the_owner_rejoins_with_a_fresh_token_and_others_cannot(
     )
     async with joined(again.livekit_url, again.token) as room:
         assert (room.name, room.local_participant.identity) == (started.room_name, member.id)
-        status = await eventually(lambda: sessions.status(member, started.room_name), lambda s: s.active)
+        status = await eventually(
+            lambda: sessions.status(member, started.room_name),
+            lambda s: s.active,
+            what="status to see the owner back in the room",
+        )
         assert status.participant_count == 1
     with pytest.raises(NotSessionOwner):
         await sessions.rejoin(User(unique_user_id("intruder")), started.room_name)

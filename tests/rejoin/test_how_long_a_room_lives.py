@@ -8,7 +8,6 @@ what that setting buys (docs/http-api.md "Connecting a client").
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 import httpx
@@ -18,8 +17,9 @@ from livekit import api, rtc
 from tests.support.apps import session_path, sessions_with
 from tests.support.clocks import ShiftedClock
 from tests.support.constants import AGENT_NAME, BASE, DETAILS
-from tests.support.livekit import eventually, joined, raw_token, room_names, rooms_of, unique_user_id
+from tests.support.livekit import joined, raw_token, room_names, rooms_of, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import User
 from voicecore.core.errors import GatewayError, SessionNotFound
@@ -28,6 +28,8 @@ from voicecore.core.ports import RoomSpec
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
 GRACE = timedelta(seconds=20)
+# livekit-server's own departure timeout, for a room that sets none.
+SERVER_DEPARTURE_TIMEOUT = 20
 
 
 async def test_the_departure_timeout_is_the_rooms_own(
@@ -36,22 +38,28 @@ async def test_the_departure_timeout_is_the_rooms_own(
     short, longer = new_room_name(unique_user_id()), new_room_name(unique_user_id())
     await livekit_gateway.create_room(RoomSpec(short, "{}", 300, 2, departure_timeout_seconds=2))
     await livekit_gateway.create_room(RoomSpec(longer, "{}", 300, 2, departure_timeout_seconds=6))
-    [info] = (await lk.room.list_rooms(api.ListRoomsRequest(names=[longer]))).rooms
-    assert info.departure_timeout == 6
+    infos = (await lk.room.list_rooms(api.ListRoomsRequest(names=[short, longer]))).rooms
+    assert {info.name: info.departure_timeout for info in infos} == {short: 2, longer: 6}
 
     async with (
         joined(livekit_server.url, raw_token(livekit_server, "u", short)),
         joined(livekit_server.url, raw_token(livekit_server, "u", longer)),
     ):
         pass
-    left = time.monotonic()
-    remaining = await eventually(lambda: room_names(lk), lambda names: short not in names, within=10)
-    assert short not in remaining
-    # Had the server's own default (20 s) applied, neither would have closed yet.
-    assert time.monotonic() - left < 6
+    # Each closes on its own timeout: the short one first, while the longer one is still open,
+    # and well before the server's own default (SERVER_DEPARTURE_TIMEOUT) would have closed either.
+    remaining = await eventually(
+        lambda: room_names(lk),
+        lambda names: short not in names,
+        what="the room with the 2 s departure timeout to close",
+        within=SERVER_DEPARTURE_TIMEOUT - 5,
+    )
     assert longer in remaining
-    assert longer not in await eventually(
-        lambda: room_names(lk), lambda names: longer not in names, within=10
+    await eventually(
+        lambda: room_names(lk),
+        lambda names: longer not in names,
+        what="the room with the 6 s departure timeout to close",
+        within=SERVER_DEPARTURE_TIMEOUT - 5,
     )
 
 
@@ -127,7 +135,8 @@ async def test_a_rejoin_racing_an_end_creates_nothing(
         *(sessions.rejoin(member, started.room_name) for _ in range(3)),
         return_exceptions=True,
     )
+    assert results[0] is None  # the end ended it
     for result in results[1:]:
         assert not isinstance(result, BaseException) or isinstance(result, (SessionNotFound, GatewayError))
-    await asyncio.sleep(1)
+    # Every call has returned, and nothing else (no participant, no worker) could make the room again.
     assert started.room_name not in await room_names(lk)

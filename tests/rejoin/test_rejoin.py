@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -28,8 +29,9 @@ from tests.support.constants import (
     TEST_API_SECRET,
 )
 from tests.support.leak_guard import LeakGuard
-from tests.support.livekit import eventually, joined, raw_token, rooms_of, unique_user_id
+from tests.support.livekit import joined, raw_token, rooms_of, unique_user_id
 from tests.support.tokens import auth_header, join_claims
+from tests.support.waiting import eventually
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, SessionPolicy, User
@@ -69,7 +71,10 @@ async def test_rejoin_gives_a_fresh_token_for_the_same_room_with_the_grants_of_s
     sessions: VoiceSessions, memory_gateway: InMemoryRoomGateway
 ) -> None:
     started = await sessions.start(ALICE, AgentType.DIET)
-    await asyncio.sleep(1.1)  # exp is in whole seconds: a later token has a later exp
+    # A token's times are whole seconds of the real clock (livekit-api's AccessToken): a fresh
+    # token can only differ once the clock has passed into the next second.
+    next_second = join_claims(started.token)["nbf"] + 1
+    await asyncio.sleep(max(0.0, next_second - time.time()) + 0.01)
     again = await sessions.rejoin(ALICE, started.room_name)
 
     assert (again.room_name, again.agent_type, again.created_at, again.livekit_url) == (
@@ -319,12 +324,20 @@ async def test_rejoin_sends_the_agent_again_only_when_none_is_there_or_coming(
 
     agent = raw_token(livekit_server, "agent-coach", started.room_name, kind="agent")
     async with joined(livekit_server.url, agent):
-        await eventually(lambda: sessions.status(member, started.room_name), lambda s: s.agent_connected)
+        await eventually(
+            lambda: sessions.status(member, started.room_name),
+            lambda s: s.agent_connected,
+            what="status to see the agent in the room",
+        )
         clock.offset = GRACE * 2
         await sessions.rejoin(member, started.room_name)
         assert len(await dispatched()) == 1  # the agent is in the room
 
-    await eventually(lambda: sessions.status(member, started.room_name), lambda s: not s.agent_connected)
+    await eventually(
+        lambda: sessions.status(member, started.room_name),
+        lambda s: not s.agent_connected,
+        what="status to see the agent gone",
+    )
     await sessions.rejoin(member, started.room_name)  # the agent left: send it again
     first, again = await dispatched()
     assert again == first

@@ -7,8 +7,9 @@ import asyncio
 import httpx
 
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, joined, raw_token, unique_user_id
+from tests.support.livekit import joined, raw_token, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
 
@@ -32,12 +33,14 @@ async def test_a_session_from_creation_to_end_with_real_participants(
     assert (await status())["participant_count"] == 0
     async with joined(session["livekit_url"], session["token"]) as room:
         assert room.local_participant.identity == user
-        one = await eventually(status, lambda s: s["participant_count"] == 1)
+        one = await eventually(status, lambda s: s["participant_count"] == 1, what="status to count the user")
         assert (one["active"], one["agent_connected"]) == (True, False)
 
         agent_token = raw_token(livekit_server, "coach", room_name, kind="agent")
         async with joined(livekit_server.url, agent_token):
-            two = await eventually(status, lambda s: s["participant_count"] == 2)
+            two = await eventually(
+                status, lambda s: s["participant_count"] == 2, what="status to count the user and the agent"
+            )
             assert two["agent_connected"] is True
             listed = (await livekit_client.get(BASE, headers=headers)).json()["sessions"]
             assert [(s["room_name"], s["participant_count"], s["agent_type"]) for s in listed] == [

@@ -13,8 +13,9 @@ from tests.support.apps import check_error, session_path
 from tests.support.constants import BASE, NOT_FOUND
 from tests.support.figures import FIGURES
 from tests.support.leak_guard import LeakGuard
-from tests.support.livekit import eventually, joined, unique_user_id
+from tests.support.livekit import joined, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.core.domain import User
 from voicecore.core.errors import SessionNotFound
 from voicecore.core.sessions import VoiceSessions
@@ -70,7 +71,11 @@ async def test_ending_a_session_disconnects_everyone(
     async with joined(livekit_server.url, started.token) as room:
         disconnected = asyncio.Event()
         room.on("disconnected", lambda *_: disconnected.set())
-        await eventually(lambda: livekit_sessions.status(member, started.room_name), lambda s: s.active)
+        await eventually(
+            lambda: livekit_sessions.status(member, started.room_name),
+            lambda s: s.active,
+            what="status to see the user in the room",
+        )
         await livekit_sessions.end(member, started.room_name)
         await asyncio.wait_for(disconnected.wait(), 10)
         assert room.connection_state == rtc.ConnectionState.CONN_DISCONNECTED

@@ -12,7 +12,8 @@ import pytest
 from livekit import api, rtc
 
 from tests.support.constants import TEST_API_SECRET
-from tests.support.livekit import eventually, joined, raw_token
+from tests.support.livekit import joined, raw_token
+from tests.support.waiting import eventually
 from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, User
 from voicecore.core.sessions import VoiceSessions
@@ -41,7 +42,9 @@ async def test_the_user_joins_with_the_issued_token_and_status_sees_them(
         assert room.local_participant.name == "member@example.com"
         assert room.name == started.room_name
         status = await eventually(
-            lambda: livekit_sessions.status(member, started.room_name), lambda s: s.active
+            lambda: livekit_sessions.status(member, started.room_name),
+            lambda s: s.active,
+            what="status to see the user who joined with the issued token",
         )
     assert (status.active, status.participant_count, status.agent_connected) == (True, 1, False)
     assert status.created_at == started.created_at
@@ -90,7 +93,9 @@ async def test_an_expired_token_is_refused_after_the_servers_one_minute_leeway(
     assert (await livekit_sessions.status(member, started.room_name)).participant_count == 0
     async with joined(livekit_server.url, just_expired.token):
         status = await eventually(
-            lambda: livekit_sessions.status(member, started.room_name), lambda s: s.active
+            lambda: livekit_sessions.status(member, started.room_name),
+            lambda s: s.active,
+            what="status to see the user who joined with a token expired within the leeway",
         )
         assert status.participant_count == 1
 
@@ -110,6 +115,8 @@ async def test_a_third_person_is_refused_by_max_participants_two(
             livekit_server.url, raw_token(livekit_server, "coach", started.room_name, kind="agent")
         ):
             status = await eventually(
-                lambda: livekit_sessions.status(member, started.room_name), lambda s: s.participant_count == 3
+                lambda: livekit_sessions.status(member, started.room_name),
+                lambda s: s.participant_count == 3,
+                what="status to count two people and the agent",
             )
             assert (status.participant_count, status.agent_connected) == (3, True)

@@ -6,8 +6,9 @@ import httpx
 
 from tests.support.apps import parse_utc
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, joined, raw_token
+from tests.support.livekit import joined, raw_token
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.core.domain import AgentType, User
 from voicecore.core.ports import ParticipantKind
 from voicecore.core.sessions import VoiceSessions
@@ -62,7 +63,9 @@ async def test_an_agent_joining_is_counted_and_seen_by_status_and_list(
         joined(livekit_server.url, raw_token(livekit_server, "coach", started.room_name, kind="agent")),
     ):
         status = await eventually(
-            lambda: livekit_sessions.status(member, started.room_name), lambda s: s.participant_count == 2
+            lambda: livekit_sessions.status(member, started.room_name),
+            lambda s: s.participant_count == 2,
+            what="status to count the user and the agent",
         )
         assert (status.participant_count, status.agent_connected) == (2, True)
         [listed] = await livekit_sessions.list(member)

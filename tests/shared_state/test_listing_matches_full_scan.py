@@ -10,7 +10,6 @@ index is repaired, and after a repair the listing is exactly the full scan.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.support.apps import LoopHarness, service_container, session_path
 from tests.support.constants import BASE
 from tests.support.livekit import sessions_by_full_scan, unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.core.domain import AgentType, SessionMode, utc_now
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
@@ -41,6 +41,7 @@ class ListingMachine(RuleBasedStateMachine):
         super().__init__()
         tag = unique_user_id("scan")
         self.users = [f"{tag}|a", f"{tag}|a-1", f"{tag}:b"]  # ids that extend each other, escaped
+        self.room_prefix = f"fitness-voice-{tag}~"  # every room of these users, and only theirs
         self.container = service_container(
             self.server.url,
             self.server.api_key,
@@ -90,7 +91,21 @@ class ListingMachine(RuleBasedStateMachine):
 
     @rule()
     def let_empty_rooms_expire(self) -> None:
-        self.harness.run(asyncio.sleep(EMPTY_TIMEOUT_SECONDS + 0.5))
+        """Nobody joins these rooms: wait until LiveKit has closed each one there is now."""
+
+        async def ours() -> set[str]:
+            rooms = (await self.lk.room.list_rooms(api.ListRoomsRequest())).rooms
+            return {room.name for room in rooms if room.name.startswith(self.room_prefix)}
+
+        now = self.harness.run(ours())
+        self.harness.run(
+            eventually(
+                ours,
+                lambda left: not left & now,
+                what=f"LiveKit to close the empty rooms (empty_timeout {EMPTY_TIMEOUT_SECONDS} s)",
+                within=30,
+            )
+        )
 
     @rule()
     def repair_the_index(self) -> None:

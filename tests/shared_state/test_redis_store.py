@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -14,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tests.support.records import record
+from tests.support.waiting import eventually
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.errors import StoreError
@@ -83,8 +83,13 @@ async def test_the_servers_clock_ends_leases(empty_redis: LocalRedisServer, buil
     lease = timedelta(milliseconds=100)
     assert await store.acquire_lock("job", "replica-1", lease=lease)
     assert not await store.acquire_lock("job", "replica-2", lease=lease)
-    await asyncio.sleep(0.2)  # the lease runs on the server's clock: only real time can end it
-    assert await store.acquire_lock("job", "replica-2", lease=lease)
+    # The lease runs on the server's clock: only real time can end it. Nobody releases the lock.
+    await eventually(
+        lambda: store.acquire_lock("job", "replica-2", lease=lease),
+        bool,
+        what="the lease to lapse on Redis's clock",
+        every=0.05,
+    )
 
 
 async def test_a_record_left_alone_expires_and_frees_its_slot(
@@ -92,8 +97,10 @@ async def test_a_record_left_alone_expires_and_frees_its_slot(
 ) -> None:
     store = await build(record_ttl=timedelta(milliseconds=100))
     await store.add_session(record("room", "alice"))
-    await asyncio.sleep(0.2)
-    assert await store.get_session("room") is None
+    # The TTL runs on the server's clock: only real time can end it.
+    await eventually(
+        lambda: store.get_session("room"), lambda r: r is None, what="the record to expire", every=0.05
+    )
     assert await store.user_sessions("alice") == []
     assert await store.all_sessions() == []
     assert await store.admit_session(record("room-2", "alice"), max_live=1, per_minute=0) == Admitted()

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from tests.support.apps import GUARDRAILS_OFF
 from tests.support.constants import BASE
-from tests.support.livekit import eventually, sessions_by_full_scan, unique_user_id
-from tests.support.service_process import ServiceProcess, running_replica, service_environment
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.livekit import sessions_by_full_scan, unique_user_id
+from tests.support.service_process import ServiceProcess, running_replicas, service_environment
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.redis_server import LocalRedisServer
 
 RECONCILE_EVERY = 1.0  # seconds: short, so a test sees the next pass
+IN_FLIGHT = 6  # creates sent to each replica at once
 
 
 @pytest.fixture
@@ -28,7 +33,7 @@ def replicas(
         SESSION_STORE_URL=empty_redis.url,
         SESSION_RECONCILE_INTERVAL_SECONDS=str(RECONCILE_EVERY),
     )
-    with running_replica(settings) as first, running_replica(settings) as second:
+    with running_replicas(settings, settings) as (first, second):
         yield first, second
 
 
@@ -73,32 +78,78 @@ async def test_racing_ends_over_both_replicas_give_exactly_one_200(
 
 
 async def test_a_replica_killed_mid_request_loses_nothing(
-    replicas: tuple[ServiceProcess, ServiceProcess],
-    http: httpx.AsyncClient,
-    livekit_server: LocalLiveKitServer,
+    livekit_server: LocalLiveKitServer, empty_redis: LocalRedisServer, http: httpx.AsyncClient
 ) -> None:
-    first, second = replicas
+    """A replica dies with creates in flight: LiveKit made their rooms, and no client heard back.
+
+    The doomed replica reaches LiveKit through a proxy that holds every CreateRoom answer, so its
+    creates are certainly in flight when it is killed. The other replica serves throughout, and
+    its listing ends up exactly what LiveKit holds: the sessions it confirmed and the ones the
+    doomed replica made but never answered.
+    """
     user = unique_user_id("killed")
     headers = auth_header(user)
+    settings = service_environment(
+        livekit_server,
+        SESSION_STORE_URL=empty_redis.url,
+        SESSION_RECONCILE_INTERVAL_SECONDS=str(RECONCILE_EVERY),
+        **GUARDRAILS_OFF,  # every create of the one user is admitted: this is about a dying replica
+    )
+    proxy = FaultProxy(livekit_server.http_port)
+    await proxy.start()
+    # Its own LiveKit timeout must not end the held creates (and clean up) before it dies.
+    doomed_settings = {**settings, "LIVEKIT_URL": proxy.url, "LIVEKIT_TIMEOUT_SECONDS": "60"}
+    replicas = contextlib.ExitStack()
+    try:
+        # Started from a thread: the doomed one's start-up reaches LiveKit through the proxy,
+        # which runs on this event loop.
+        doomed, survivor = await asyncio.to_thread(
+            replicas.enter_context, running_replicas(doomed_settings, settings)
+        )
+        proxy.set(Fault.SLOW, only=frozenset({"CreateRoom"}), delay=600)
 
-    async def create(replica: ServiceProcess) -> httpx.Response | None:
-        try:
-            return await http.post(replica.base_url + BASE, json={}, headers=headers)
-        except httpx.TransportError:
-            return None  # the replica died under this request
+        async def create(replica: ServiceProcess) -> httpx.Response | None:
+            try:
+                return await http.post(replica.base_url + BASE, json={}, headers=headers)
+            except httpx.TransportError:
+                return None  # the replica died under this request
 
-    creates = [asyncio.ensure_future(create(replicas[i % 2])) for i in range(12)]
-    await asyncio.sleep(0.05)
-    await asyncio.to_thread(first.kill)
-    answers = await asyncio.gather(*creates)
-    confirmed = {a.json()["room_name"] for a in answers if a is not None and a.status_code == 201}
-    assert confirmed  # the other replica kept serving
-    # Every session a client was told about is listed by the survivor, and once its
-    # next index repair has run, the listing is exactly what LiveKit holds for the user.
-    assert confirmed <= await listed(http, second, headers)
-    truth = await sessions_by_full_scan(livekit_server, user)
-    settled = await eventually(lambda: listed(http, second, headers), lambda names: names == truth, within=5)
-    assert settled == truth
+        async def asked_of_livekit() -> set[str]:
+            return {name for method, name in proxy.room_names if method == "CreateRoom"}
+
+        in_flight = [asyncio.ensure_future(create(doomed)) for _ in range(IN_FLIGHT)]
+        served = [asyncio.ensure_future(create(survivor)) for _ in range(IN_FLIGHT)]
+        made_unanswered = await eventually(
+            asked_of_livekit,
+            lambda names: len(names) == IN_FLIGHT,
+            what=f"the doomed replica's {IN_FLIGHT} creates to reach LiveKit",
+        )
+        await asyncio.to_thread(doomed.kill)
+        cut_off = await asyncio.gather(*in_flight)
+        answers = await asyncio.gather(*served)
+        assert cut_off == [None] * IN_FLIGHT  # every one was cut off mid-request
+        assert [a.status_code if a is not None else None for a in answers] == [201] * IN_FLIGHT
+        confirmed = {a.json()["room_name"] for a in answers if a is not None}
+
+        # LiveKit holds exactly what was asked of it: nothing lost, nothing extra.
+        truth = confirmed | made_unanswered
+        await eventually(
+            lambda: sessions_by_full_scan(livekit_server, user),
+            lambda names: names == truth,
+            what="LiveKit to hold the rooms of every create, answered or not",
+        )
+        # Every session a client was told about is listed by the survivor at once, and the
+        # listing settles on exactly what LiveKit holds for the user.
+        assert confirmed <= await listed(http, survivor, headers)
+        await eventually(
+            lambda: listed(http, survivor, headers),
+            lambda names: names == truth,
+            what="the survivor's listing to be exactly what LiveKit holds",
+            within=30,
+        )
+    finally:
+        await asyncio.to_thread(replicas.close)
+        await proxy.aclose()
 
 
 async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
@@ -121,8 +172,13 @@ async def test_redis_emptied_by_a_restart_is_repaired_by_one_index_pass(
         {"detail": "Session state is temporarily unavailable; please retry"},
     )
     await asyncio.to_thread(empty_redis.start)  # empty: nothing was persisted
-    repaired = await eventually(lambda: listed(http, second, headers), lambda names: names == made, within=5)
-    assert repaired == made == await sessions_by_full_scan(livekit_server, user)
+    await eventually(
+        lambda: listed(http, second, headers),
+        lambda names: names == made,
+        what="one index pass to list again what Redis forgot",
+        within=30,
+    )
+    assert made == await sessions_by_full_scan(livekit_server, user)
 
 
 async def test_a_restarted_replica_lists_what_the_others_made(

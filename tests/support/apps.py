@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from dependency_injector import providers
 
 from tests.support.constants import AUTH_SECRET, BASE, BASE_URL
 from tests.support.leak_guard import LeakGuard
@@ -18,6 +19,7 @@ from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.core.domain import SessionPolicy, utc_now
 from voicecore.core.ports import RoomGateway, TokenIssuer
 from voicecore.core.sessions import VoiceSessions
+from voicecore.core.store import SessionStore
 from voicecore.settings import load_settings
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
@@ -40,6 +42,7 @@ def service_container(
     api_secret: str,
     *,
     room_gateway: RoomGateway | None = None,
+    session_store: SessionStore | None = None,
     **variables: str,
 ) -> ServiceContainer:
     """A standalone-service container from these values alone; ``variables`` adds settings by name.
@@ -55,9 +58,12 @@ def service_container(
         **GUARDRAILS_OFF,
         **variables,
     }
-    return ServiceContainer.for_service(
+    container = ServiceContainer.for_service(
         load_settings(environ), load_http_settings(environ), room_gateway=room_gateway
     )
+    if session_store is not None:  # as docs/hosting.md swaps an adapter
+        container.session_store.override(providers.Object(session_store))
+    return container
 
 
 def sessions_with(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
@@ -61,18 +61,6 @@ async def joined(url: str, token: str) -> AsyncIterator[rtc.Room]:
         yield room
     finally:
         await room.disconnect()
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0
-) -> T:
-    """Poll until the server's view settles: participant state is eventually consistent."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await probe()
-        if accept(value) or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

@@ -55,14 +55,21 @@ class ServiceProcess:
         return self._process
 
     def start(self, *, ready_timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(ready_timeout=ready_timeout)
+
+    def launch(self) -> None:
+        """Start the process and return at once (``wait_ready`` waits for it to serve)."""
         self._process = spawn(
             [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(self.port)],
             self.log_path,
             env=self.settings,  # from service_environment: only the settings given
             cwd=self.workdir,  # no .env here
         )
+
+    def wait_ready(self, *, ready_timeout: float = 30.0) -> None:
         wait_until_ready(
-            self._process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
+            self.process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
         )
 
     def _healthy(self) -> bool:
@@ -129,6 +136,21 @@ def running_service(
     """The service on a free loopback port, up (``/healthz`` answers) for the block; stopped after."""
     with running_replica(service_environment(livekit, **variables), workdir=workdir) as service:
         yield service
+
+
+@contextlib.contextmanager
+def running_replicas(*settings: Mapping[str, str]) -> Iterator[list[ServiceProcess]]:
+    """One service per settings given, started side by side (each serving before the block)."""
+    services = [ServiceProcess(each) for each in settings]
+    try:
+        for service in services:
+            service.launch()
+        for service in services:
+            service.wait_ready()
+        yield services
+    finally:
+        for service in services:
+            service.stop()
 
 
 @contextlib.contextmanager
