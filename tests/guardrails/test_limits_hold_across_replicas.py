@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.support.constants import BASE
-from tests.support.livekit import sessions_by_full_scan, unique_user_id
+from tests.support.full_scan import sessions_by_full_scan
+from tests.support.livekit import unique_user_id
 from tests.support.service_process import (
     ServiceProcess,
     running_replica,

@@ -11,18 +11,22 @@ index is repaired, and after a repair the listing is exactly the full scan.
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from livekit import api
 
+from tests.support import full_scan
 from tests.support.apps import LoopHarness, service_container, session_path
 from tests.support.constants import BASE
-from tests.support.livekit import sessions_by_full_scan, unique_user_id
+from tests.support.full_scan import sessions_by_full_scan
+from tests.support.livekit import unique_user_id
+from tests.support.strategies import user_ids
 from tests.support.tokens import auth_header
 from tests.support.waiting import eventually
 from voicecore.core.domain import AgentType, SessionMode, utc_now
@@ -141,3 +145,59 @@ def test_the_indexed_listing_equals_the_full_scan(livekit_server: LocalLiveKitSe
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+# --- the full scan itself: it reads ownership as documented, on its own -----------------
+
+_HEX = "0123456789abcdef"
+
+
+def _metadata(user_id: str, **changes: object) -> str:
+    fields: dict[str, object] = {
+        "v": 1,
+        "user_id": user_id,
+        "agent_type": "diet",
+        "mode": "voice",
+        "created_at": "2026-11-26T12:00:00+00:00",
+    }
+    return json.dumps({**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("room_name", "metadata", "owner"),
+    [
+        (f"fitness-voice-auth0~7C42-{_HEX}", _metadata("auth0|42"), "auth0|42"),
+        (f"fitness-voice-a.b_c-{_HEX}", _metadata("a.b_c"), "a.b_c"),
+        (f"fitness-voice-~7E-{_HEX}", _metadata("~"), "~"),
+        (f"fitness-voice-auth0~7c42-{_HEX}", _metadata("auth0|42"), None),  # lowercase escape
+        (f"fitness-voice-auth0|42-{_HEX}", _metadata("auth0|42"), None),  # not escaped
+        (f"fitness-voice-42-7-{_HEX}", _metadata("42"), None),  # made for "42-7", metadata says "42"
+        (f"fitness-voice-42-{_HEX.upper()}", _metadata("42"), None),
+        (f"fitness-voice-42-{_HEX[:-1]}", _metadata("42"), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", v=True), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", v=2), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", agent_type="yoga"), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", mode="video"), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", created_at="2026-11-26T12:00:00"), None),
+        (f"fitness-voice-42-{_HEX}", _metadata("42", extra=1), None),
+        (f"fitness-voice-42-{_HEX}", json.dumps({"user_id": "42"}), None),
+        (f"fitness-voice-42-{_HEX}", "{not json", None),
+        (f"lobby-42-{_HEX}", _metadata("42"), None),
+    ],
+)
+def test_the_full_scan_reads_ownership_as_documented(
+    room_name: str, metadata: str, owner: str | None
+) -> None:
+    assert full_scan.owner(room_name, metadata) == owner
+
+
+@given(user_ids, st.sampled_from(AgentType))
+def test_the_full_scan_and_voicecore_agree_on_every_room_voicecore_makes(
+    user_id: str, agent_type: AgentType
+) -> None:
+    """The two readings agree where they must; the full scan shares no code with voicecore's."""
+    name = new_room_name(user_id)
+    metadata = RoomMetadata(user_id, agent_type, SessionMode.VOICE, utc_now()).encode()
+    assert full_scan.owner(name, metadata) == user_id
+    made_for_another = f"fitness-voice-{full_scan.escaped(user_id)}-7-{_HEX}"  # for user_id + "-7"
+    assert full_scan.owner(made_for_another, metadata) is None

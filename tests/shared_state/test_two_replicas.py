@@ -13,7 +13,8 @@ import pytest
 from tests.support.apps import GUARDRAILS_OFF
 from tests.support.constants import BASE
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.livekit import sessions_by_full_scan, unique_user_id
+from tests.support.full_scan import sessions_by_full_scan
+from tests.support.livekit import unique_user_id
 from tests.support.service_process import ServiceProcess, running_replicas, service_environment
 from tests.support.tokens import auth_header
 from tests.support.waiting import eventually

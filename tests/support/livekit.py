@@ -11,7 +11,6 @@ from typing import TypeVar
 
 from livekit import api, rtc
 
-from voicecore.core.metadata import session_metadata
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
 from voicecore_http.webhooks import WEBHOOK_PATH
 
@@ -80,18 +79,6 @@ async def silent_server() -> AsyncIterator[int]:
         for writer in writers:
             writer.close()
         await server.wait_closed()
-
-
-async def sessions_by_full_scan(server: LocalLiveKitServer, user_id: str) -> set[str]:
-    """Round 1's listing: every room on the server, filtered by the ownership rule."""
-    async with api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk:
-        rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
-    return {
-        room.name
-        for room in rooms
-        if (metadata := session_metadata(room.name, room.metadata)) is not None
-        and metadata.user_id == user_id
-    }
 
 
 @contextlib.contextmanager
