@@ -183,6 +183,18 @@ async def test_every_endpoint_needs_a_valid_bearer_token(
     assert memory_gateway.room_names == frozenset()
 
 
+@pytest.mark.parametrize(("expired_seconds_ago", "expected"), [(5, 200), (15, 401)])
+async def test_exp_has_ten_seconds_of_leeway(
+    client: httpx.AsyncClient, expired_seconds_ago: int, expected: int
+) -> None:
+    expired = jwt.encode(
+        {"sub": unique_user_id("leeway"), "exp": int(time.time()) - expired_seconds_ago},
+        AUTH_SECRET,
+        algorithm="HS256",
+    )
+    assert await status_with(client, expired) == expected
+
+
 # --- on the wire ---------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.apps import check_error, session_path
-from tests.support.constants import DETAILS, RATE_LIMITED, at_the_cap
+from tests.support.constants import BASE, DETAILS, RATE_LIMITED, at_the_cap
 from tests.support.guardrails import CAP, Serve, create
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
@@ -108,6 +108,27 @@ async def test_ending_a_session_frees_its_slot_at_once(capped: httpx.AsyncClient
     assert (await capped.delete(session_path(rooms[0]), headers=headers)).status_code == 200
     assert (await create(capped, headers)).status_code == 201
     assert (await create(capped, headers)).status_code == 429
+
+
+async def test_rejoin_status_list_and_end_are_never_limited(serve: Serve) -> None:
+    """Only starts are limited: at the cap and past the rate, the user's own session still answers."""
+    headers = auth_header(unique_user_id())
+    async with serve(InMemoryRoomGateway(), cap=1, per_minute=1) as client:
+        room = (await create(client, headers)).json()["room_name"]
+        assert (await create(client, headers)).status_code == 429  # at the cap, and past the rate
+        rejoined = await client.post(f"{session_path(room)}/token", headers=headers)
+        through_details = await client.post(DETAILS, json={"room_name": room}, headers=headers)
+        status = await client.get(session_path(room), headers=headers)
+        listed = await client.get(BASE, headers=headers)
+        ended = await client.delete(session_path(room), headers=headers)
+    assert [r.status_code for r in (rejoined, through_details, status, listed, ended)] == [
+        200,
+        201,
+        200,
+        200,
+        200,
+    ]
+    assert [s["room_name"] for s in listed.json()["sessions"]] == [room]
 
 
 async def test_the_cap_is_per_user(capped: httpx.AsyncClient) -> None:

@@ -15,10 +15,10 @@ REQUIRED = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "AUTH_JWT_SE
 SECRET_VALUE = "s3cr3t-that-must-never-be-printed-0123456789"
 
 
-def run_service(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_service(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in REQUIRED and not k.startswith("SESSION_")}
     return subprocess.run(
-        [sys.executable, "-m", "voicecore_http", "--port", "0"],
+        [sys.executable, "-m", "voicecore_http", "--port", "0", *args],
         env={**clean, **env},
         cwd=tmp_path,  # no .env here
         capture_output=True,
@@ -82,3 +82,16 @@ def test_a_weak_or_padded_livekit_secret_is_refused_naming_the_variable_not_the_
     if len(secret) > 1:
         assert secret.strip() not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_settings_file_is_read_only_when_named(tmp_path: Path) -> None:
+    livekit = f"LIVEKIT_URL=wss://example.livekit.cloud\nLIVEKIT_API_KEY=APIkey\nLIVEKIT_API_SECRET={SECRET_VALUE}\n"
+    (tmp_path / "voicecore.env").write_text(livekit)
+    (tmp_path / ".env").write_text(livekit)  # where the service runs, and never read unless named
+    named = run_service(tmp_path, "--env-file", "voicecore.env")
+    unnamed = run_service(tmp_path)
+    assert (named.returncode, unnamed.returncode) == (2, 2)
+    assert "missing: AUTH_JWT_SECRET" in named.stderr  # the file gave the LiveKit settings...
+    assert not any(name in named.stderr for name in REQUIRED[:3])
+    assert all(name in unnamed.stderr for name in REQUIRED)  # ...and .env alone gave nothing
+    assert SECRET_VALUE not in named.stderr + named.stdout + unnamed.stderr + unnamed.stdout

@@ -8,6 +8,7 @@ test_ownership_state_machine.py (use cases) and api_contract/test_http_state_mac
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -122,6 +123,17 @@ async def test_someone_elses_session_is_403_and_left_alone(
             {"detail": "This voice session belongs to another user"},
         )
     assert memory_gateway.room_names == {room}
+
+
+async def test_a_refused_access_is_logged_at_warning_with_the_caller(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    room = (await client.post(BASE, json={}, headers=auth_header("owner"))).json()["room_name"]
+    caplog.set_level(logging.INFO)
+    await client.get(f"{BASE}/{room}", headers=auth_header("intruder"))
+    [refused] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert refused.getMessage() == "voice session access refused: not the owner"
+    assert (refused.user_id, refused.room_name) == ("intruder", room)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
