@@ -251,10 +251,12 @@ def livekit_token_issuer(livekit_server: LocalLiveKitServer) -> LiveKitTokenIssu
 
 @pytest.fixture
 def livekit_sessions(
-    livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer
+    livekit_gateway: LiveKitRoomGateway, livekit_token_issuer: LiveKitTokenIssuer, recorder: SessionRecorder
 ) -> VoiceSessions:
-    """The use cases on the real server (the in-process store)."""
-    return VoiceSessions(livekit_gateway, livekit_token_issuer, store=InProcessSessionStore())
+    """The use cases on the real server (the in-process store, a SQLite journal)."""
+    return VoiceSessions(
+        livekit_gateway, livekit_token_issuer, store=InProcessSessionStore(), recorder=recorder
+    )
 
 
 @pytest.fixture

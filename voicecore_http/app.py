@@ -48,6 +48,7 @@ def include_voice_sessions(
             sessions=container.sessions,
             get_current_user=get_current_user,
             prefix=prefix,
+            usage_claim=container.settings().usage_limit_claim,
         )
     )
     if prefix:  # with no prefix the host's own paths would be caught
