@@ -170,6 +170,18 @@ async def audio_played(page: Page) -> dict[str, Any]:
     return reading
 
 
+async def silence(page: Page) -> bool:
+    """Wait until the agent's tone has ended (every inbound audio level back at zero), so that
+    what the page hears next is new audio. False if it never does."""
+    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        inbound = await page.evaluate("window.voicecoreProbe.inboundAudio()")
+        if inbound and all(stream["audioLevel"] == 0 for stream in inbound):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -237,6 +249,9 @@ async def use_the_demo_page(
             "recent_sessions": await recent_sessions(page),
         }
         await page.screenshot(path=out / SCREENSHOT, full_page=True)
+        # The reloaded page must hear the agent anew, not the end of the tone it heard already.
+        result["silent_before_reload"] = await silence(page)
+        watch.lap("the agent's tone has ended")
 
         await page.reload()
         hearing = asyncio.create_task(audio_played(page))

@@ -121,6 +121,8 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert rejoined["page"]["participant-count"] == "2"
     assert rejoined["page"]["agent-audio"] == "playing"
     assert rejoined["page"]["error"] == ""
+    # Heard anew: the first tone had ended before the reload.
+    assert result["silent_before_reload"] is True
     assert agent_heard(rejoined["audio"], agent), rejoined["audio"]
 
     # End in the page deleted the room: LiveKit disconnected the page, which forgot the room.
