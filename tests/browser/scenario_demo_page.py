@@ -1,6 +1,6 @@
 """The demo page, in a real browser, against the real service, LiveKit server and agent worker.
 
-Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
+Run only through ``tests.support.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
 server, the agent worker, the service (``python -m voicecore_http`` with ``DEMO_PAGE=1`` and the
 worker's agent name), a stand-in for another site and chromium all live in that private network
 namespace.
@@ -27,7 +27,6 @@ import asyncio
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,13 +34,14 @@ from urllib.parse import quote, urlsplit
 from livekit import api
 from playwright.async_api import Page, expect
 
-from tests.browser.chromium import chromium_page
 from tests.browser.recording_site import RecordingSite, recording_site
-from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.scenario_join import STEP_TIMEOUT_MS
 from tests.support.agent_worker import DEV_AGENT_NAME, agents_in, running_agent_worker
+from tests.support.browser.chromium import chromium_page
+from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 SCREENSHOT = "demo-session-with-agent.png"
@@ -108,21 +108,26 @@ async def server_view(lk: api.LiveKitAPI, room: str) -> dict[str, Any]:
 
 async def the_user_publishing(
     lk: api.LiveKitAPI, room: str, *, replacing: str | None = None
-) -> api.ParticipantInfo | None:
+) -> api.ParticipantInfo:
     """The user's one connection in ``room`` once it publishes audio; after a reload, the one
     that replaced the connection ``replacing`` (the old one may linger for a moment)."""
-    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
+
+    async def users() -> list[api.ParticipantInfo]:
         listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        users = [p for p in listed.participants if p.identity == USER_ID]
-        if (
-            len(users) == 1
-            and users[0].sid != replacing
-            and any(t.type == api.TrackType.AUDIO for t in users[0].tracks)
-        ):
-            return users[0]
-        await asyncio.sleep(0.1)
-    return None
+        return [p for p in listed.participants if p.identity == USER_ID]
+
+    [user] = await eventually(
+        users,
+        lambda found: (
+            len(found) == 1
+            and found[0].sid != replacing
+            and any(t.type == api.TrackType.AUDIO for t in found[0].tracks)
+        ),
+        what=f"RoomService to list one connection of {USER_ID} publishing audio"
+        + (f", not {replacing}" if replacing else ""),
+        within=STEP_TIMEOUT_MS / 1000,
+    )
+    return user
 
 
 async def joined_with_agent(page: Page, via: str) -> None:
@@ -143,10 +148,10 @@ async def audio_played(page: Page) -> dict[str, Any]:
     listener) until it arrives and is played: an inbound audio stream with an audio level above
     zero and energy in it, whose track an unpaused, unmuted <audio> element plays. Returns the
     participant that element plays, the highest level seen and the last reading."""
-    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
     highest_level = 0.0
-    reading: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    async def reading() -> dict[str, Any]:
+        nonlocal highest_level
         inbound = await page.evaluate("window.voicecoreProbe.inboundAudio()")
         elements = await page.evaluate("window.voicecoreProbe.audioElements()")
         playing = {
@@ -157,29 +162,35 @@ async def audio_played(page: Page) -> dict[str, Any]:
         }
         played = [stream for stream in inbound if stream["trackIdentifier"] in playing]
         highest_level = max([highest_level, *(stream["audioLevel"] for stream in played)])
-        reading = {
+        return {
             "participants": sorted({playing[stream["trackIdentifier"]] for stream in played}),
             "highest_level": highest_level,
             "played": played,
             "inbound": inbound,
             "elements": elements,
         }
-        if highest_level > 0 and any(stream["totalAudioEnergy"] > 0 for stream in played):
-            break
-        await asyncio.sleep(0.05)
-    return reading
+
+    return await eventually(
+        reading,
+        lambda found: (
+            found["highest_level"] > 0 and any(stream["totalAudioEnergy"] > 0 for stream in found["played"])
+        ),
+        what="the page to play an inbound audio stream with a level above zero",
+        within=STEP_TIMEOUT_MS / 1000,
+        every=0.05,
+    )
 
 
-async def silence(page: Page) -> bool:
+async def silence(page: Page) -> None:
     """Wait until the agent's tone has ended (every inbound audio level back at zero), so that
-    what the page hears next is new audio. False if it never does."""
-    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        inbound = await page.evaluate("window.voicecoreProbe.inboundAudio()")
-        if inbound and all(stream["audioLevel"] == 0 for stream in inbound):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    what the page hears next is new audio."""
+    await eventually(
+        lambda: page.evaluate("window.voicecoreProbe.inboundAudio()"),
+        lambda inbound: bool(inbound) and all(stream["audioLevel"] == 0 for stream in inbound),
+        what="the agent's tone to end (every inbound audio level at zero)",
+        within=STEP_TIMEOUT_MS / 1000,
+        every=0.05,
+    )
 
 
 def origin_of(url: str) -> str:
@@ -242,7 +253,7 @@ async def use_the_demo_page(
         watch.lap("page plays the agent's audio")
         await expect(page.locator(f'[data-testid=history-row][data-room="{room}"]')).to_have_count(1)
         result["joined"] = {
-            "publishing_sid": first.sid if first else None,
+            "publishing_sid": first.sid,
             "page": await page_status(page),
             "server": await server_view(lk, room),
             "audio": heard,
@@ -250,7 +261,7 @@ async def use_the_demo_page(
         }
         await page.screenshot(path=out / SCREENSHOT, full_page=True)
         # The reloaded page must hear the agent anew, not the end of the tone it heard already.
-        result["silent_before_reload"] = await silence(page)
+        await silence(page)
         watch.lap("the agent's tone has ended")
 
         await page.reload()
@@ -258,7 +269,7 @@ async def use_the_demo_page(
         await expect(page.get_by_test_id("joined-via")).to_have_text("rejoin", timeout=STEP_TIMEOUT_MS)
         await joined_with_agent(page, "rejoin")
         watch.lap("reloaded page rejoined")
-        again = await the_user_publishing(lk, room, replacing=first.sid if first else None)
+        again = await the_user_publishing(lk, room, replacing=first.sid)
         # Without a click in this document the browser may refuse to play sound: the page then
         # offers its button, which a user (here, the scenario) presses.
         await expect(page.get_by_test_id("agent-audio")).not_to_have_text("", timeout=STEP_TIMEOUT_MS)
@@ -268,7 +279,7 @@ async def use_the_demo_page(
         heard_again = await hearing
         watch.lap("reloaded page plays the agent's audio")
         result["rejoined"] = {
-            "publishing_sid": again.sid if again else None,
+            "publishing_sid": again.sid,
             "page": await page_status(page),
             "server": await server_view(lk, room),
             "kept_room": await page.evaluate("sessionStorage.getItem('voicecore.demo.room')"),
