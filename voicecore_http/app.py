@@ -133,7 +133,7 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
         app.include_router(metrics_router(container))
     serve_docs_offline(app)
     if http_settings.demo_page:
-        serve_demo_page(app)
+        serve_demo_page(app, livekit_url=settings.livekit_url)
 
     _document_only_reachable_errors(app)
     return app
