@@ -102,9 +102,10 @@ class BoundsPolicy:
             raise ValueError("bounds cannot be negative (0 turns one off)")
 
     def allowance(self, user_minutes: int | None) -> Allowance | None:
-        """The user's own allowance when they have one, else the default; None: unbounded."""
-        minutes = self.usage_limit_minutes if user_minutes is None else user_minutes
-        return Allowance.of(minutes, self.usage_period)
+        """The user's own allowance when they have one (0: no minutes at all), else the default (0: none)."""
+        if user_minutes is not None:
+            return Allowance(user_minutes * 60, self.usage_period)
+        return Allowance.of(self.usage_limit_minutes, self.usage_period)
 
     def length_deadline(self, created_at: datetime) -> datetime | None:
         return length_deadline(created_at, self.max_duration_seconds)
