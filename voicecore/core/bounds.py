@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from voicecore.core.journal import EndReason
+
 _EPOCH_DAY: Final = date(1970, 1, 1)
 _DAY: Final = timedelta(days=1)
 
@@ -210,3 +212,16 @@ def ends_at(*deadlines: datetime | None) -> datetime | None:
 def seconds_until(moment: datetime, now: datetime) -> int:
     """Whole seconds from ``now`` to ``moment``, rounded up, at least 1 (a Retry-After)."""
     return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def bound_reached(
+    length_deadline: datetime | None, allowance_used_up: bool, now: datetime
+) -> EndReason | None:
+    """Which bound ends a session at ``now``, if one does.
+
+    The length cap is named when it has passed, even if the allowance ran out too by
+    the pass that notices: the cap is the session's own, the allowance is shared.
+    """
+    if length_deadline is not None and length_deadline <= now:
+        return EndReason.MAX_DURATION
+    return EndReason.USAGE_EXHAUSTED if allowance_used_up else None
