@@ -87,12 +87,13 @@ async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, cou
         await delete_rooms(lk, made)
 
 
-def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path) -> int:
+def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path, scratch: Path) -> int:
+    """``scratch`` holds the journal: the SQLite default would land in this process's working directory."""
     results.mkdir(parents=True, exist_ok=True)
     html, text = results / "profile.html", results / "profile.txt"
-    service = ProfiledService(
-        PROFILED.name, service_environment(PROFILED, livekit, auth_secret), profile_to=html
-    )
+    journal = f"sqlite:///{(scratch / 'voicecore-journal.sqlite3').resolve()}"
+    settings = service_environment(PROFILED, livekit, auth_secret) | {"JOURNAL_URL": journal}
+    service = ProfiledService(PROFILED.name, settings, profile_to=html)
     count = 200 if plan.mode == "quick" else 600
     progress(
         f"profile: in-process uvicorn under pyinstrument; "
