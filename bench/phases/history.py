@@ -36,7 +36,7 @@ from bench.plot import Series, line_plot
 from bench.progress import progress
 from bench.service import ServiceProcess, running, target_process
 from bench.stats import latency_block, percentile, ratio
-from bench.targets import JOURNAL_LABELS, JournalMode, history_targets
+from bench.targets import JournalMode, history_targets
 from voicecore.adapters.sql_journal.journal import _history_select  # the journal's own query, to explain
 from voicecore.core.journal import HistoryQuery
 from voicecore.core.session_history import DEFAULT_PAGE
@@ -172,7 +172,7 @@ async def history_phase(h: Harness) -> dict[str, Any]:
             for empty, full in pairs.values()
         },
         "paging": {
-            full.name: {"database": JOURNAL_LABELS[mode], **page_figures(walks[full.name])}
+            full.name: {"database": mode, **page_figures(walks[full.name])}
             for mode, (_, full) in pairs.items()
         },
         "query_plans": plans,
@@ -184,7 +184,7 @@ async def history_phase(h: Harness) -> dict[str, Any]:
 def page_time_chart(paging: Mapping[str, Any], path: Path) -> Path:
     """Page time (p50 over the walks) against page number, one line per database."""
     lines = [
-        Series(f"{name} ({block['database']})", list(range(1, block["pages"] + 1)), block["page_p50_ms"])
+        Series(name, list(range(1, block["pages"] + 1)), block["page_p50_ms"])
         for name, block in paging.items()
     ]
     return line_plot(
