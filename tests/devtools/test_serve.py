@@ -84,17 +84,19 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, list[st
 
 
 def wait_until_serving(port: int) -> None:
-    """The banner comes just before uvicorn listens."""
+    """The banner comes just before uvicorn listens; fails, saying so, if it never answers."""
     deadline = time.monotonic() + 30
+    answer: object = None
     with httpx.Client(timeout=2) as http:
-        while True:
+        while time.monotonic() < deadline:
             try:
-                if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
+                answer = http.get(f"http://127.0.0.1:{port}/healthz").status_code
+            except httpx.TransportError as exc:
+                answer = exc
+            if answer == 200:
+                return
             time.sleep(0.1)
+    raise AssertionError(f"make serve never answered /healthz with 200 on port {port}; last: {answer!r}")
 
 
 def value_after(lines: list[str], label: str) -> str:

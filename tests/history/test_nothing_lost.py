@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +23,12 @@ import pytest
 
 from tests.support.apps import GUARDRAILS_OFF
 from tests.support.constants import BASE
+from tests.support.full_scan import sessions_by_full_scan
 from tests.support.journals import postgres_journal_url
-from tests.support.livekit import sessions_by_full_scan, unique_user_id
+from tests.support.livekit import unique_user_id
 from tests.support.service_process import running_replica, service_environment
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.adapters.sql_journal import SqlSessionJournal
 from voicecore.core.journal import EndReason, HistoryQuery
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
@@ -56,16 +58,6 @@ async def opened(url: str) -> AsyncIterator[SqlSessionJournal]:
         await journal.aclose()
 
 
-async def until(what: str, check: Callable[[], object]) -> None:
-    """Wait for ``check()`` (a coroutine's result, truthy) or fail, naming what never happened."""
-    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():  # type: ignore[misc]
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never happened within {WAIT_SECONDS} s: {what}")
-
-
 async def test_while_postgresql_is_down_starts_wait_live_sessions_work_and_ends_are_kept(
     livekit_server: LocalLiveKitServer,
     postgres_server: LocalPostgresServer,
@@ -82,10 +74,12 @@ async def test_while_postgresql_is_down_starts_wait_live_sessions_work_and_ends_
             refused = await http.post(base + BASE, json={}, headers=headers)
             assert (refused.status_code, refused.json()) == (503, JOURNAL_DOWN)
 
-            async def only_the_first_room() -> bool:
-                return await sessions_by_full_scan(livekit_server, user) == {room}
-
-            await until("the room of the refused start is removed", only_the_first_room)
+            await eventually(
+                lambda: sessions_by_full_scan(livekit_server, user),
+                lambda rooms: rooms == {room},
+                what="the room of the refused start removed",
+                within=WAIT_SECONDS,
+            )
             assert (await http.get(f"{base}{BASE}/{room}", headers=headers)).status_code == 200
             listed = (await http.get(base + BASE, headers=headers)).json()["sessions"]
             assert [s["room_name"] for s in listed] == [room]
@@ -97,12 +91,13 @@ async def test_while_postgresql_is_down_starts_wait_live_sessions_work_and_ends_
         finally:
             postgres_server.start()
 
-        async def recorded() -> bool:
-            answer = await http.get(f"{base}{BASE}/history/{room}", headers=headers)
-            return answer.status_code == 200 and answer.json()["ended_at"] is not None
-
-        await until("the end that happened during the outage is recorded", recorded)
-        record = (await http.get(f"{base}{BASE}/history/{room}", headers=headers)).json()
+        answer = await eventually(
+            lambda: http.get(f"{base}{BASE}/history/{room}", headers=headers),
+            lambda answer: answer.status_code == 200 and answer.json()["ended_at"] is not None,
+            what="the end that happened during the outage recorded",
+            within=WAIT_SECONDS,
+        )
+        record = answer.json()
         assert record["end_reason"] == EndReason.USER_ENDED.value
         assert before <= datetime.fromisoformat(record["ended_at"]) <= after
         assert (await http.get(base + "/readyz")).json()["journal"] == "ok"
@@ -129,10 +124,10 @@ async def test_a_replica_killed_mid_creates_and_ends_leaves_every_room_recorded_
 
         work = [asyncio.create_task(create_then_end(n)) for n in range(40)]
 
-        async def some_done() -> bool:
-            return len(made) >= 8
+        async def made_so_far() -> int:
+            return len(made)
 
-        await until("some sessions are made before the kill", some_done)
+        await eventually(made_so_far, lambda count: count >= 8, what="8 sessions made before the kill")
         replica.kill()
         outcomes = await asyncio.gather(*work, return_exceptions=True)
         cut_off = [o for o in outcomes if isinstance(o, httpx.TransportError)]
@@ -199,13 +194,12 @@ async def test_two_replicas_racing_ends_and_webhooks_keep_one_record_and_one_end
                 assert sorted(a.status_code for a in answers) == [200, 404]
 
             async with opened(url) as journal:
-
-                async def all_ended() -> bool:
-                    page = await journal.history(HistoryQuery(user, limit=100))
-                    return len(page) == len(rooms) and all(not r.live for r in page)
-
-                await until("every raced session is recorded ended", all_ended)
-                page = await journal.history(HistoryQuery(user, limit=100))
+                page = await eventually(
+                    lambda: journal.history(HistoryQuery(user, limit=100)),
+                    lambda page: len(page) == len(rooms) and all(not r.live for r in page),
+                    what="every raced session recorded as ended",
+                    within=WAIT_SECONDS,
+                )
                 assert sorted(r.room_name for r in page) == sorted(rooms)
                 # LiveKit's room_finished reached both replicas: the owner's end still stands, once.
                 assert {r.end_reason for r in page} == {EndReason.USER_ENDED}
