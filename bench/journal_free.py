@@ -26,10 +26,16 @@ from voicecore_http.settings import load_http_settings
 
 
 class MemoryJournal(SessionJournal):
-    """The journal port over a dict, for one process. Events are counted on the record, not kept."""
+    """The journal port over dicts, for one process. Events are counted on the record, not kept."""
 
     def __init__(self) -> None:
         self._records: dict[str, JournalRecord] = {}
+        self._usage: dict[tuple[str, int], int] = {}  # (user, day): ms, as the usage_days table
+
+    def _use(self, change: JournalChange) -> None:
+        for day, ms in change.usage:
+            key = (change.record.user_id, day)
+            self._usage[key] = self._usage.get(key, 0) + ms
 
     async def open(self) -> None:
         return None
@@ -44,6 +50,7 @@ class MemoryJournal(SessionJournal):
         if change.record.room_name in self._records:
             return False
         self._records[change.record.room_name] = change.record
+        self._use(change)
         return True
 
     async def change(self, room_name: str, decide: Decide) -> JournalRecord | None:
@@ -54,6 +61,7 @@ class MemoryJournal(SessionJournal):
         if change is None:
             return record
         self._records[room_name] = change.record
+        self._use(change)
         return change.record
 
     async def get(self, room_name: str) -> JournalRecord | None:
@@ -80,10 +88,18 @@ class MemoryJournal(SessionJournal):
         found = sorted(filter(wanted, self._records.values()), key=lambda r: (r.created_at, r.room_name))
         return found[::-1][: query.limit]
 
+    async def usage_days(self, user_id: str, first_day: int, end_day: int) -> list[tuple[int, int]]:
+        return sorted(
+            (day, ms)
+            for (user, day), ms in self._usage.items()
+            if user == user_id and first_day <= day < end_day
+        )
+
     async def erase_ended(self, user_id: str) -> int:
         return len(self._drop(lambda r: r.user_id == user_id and not r.live))
 
     async def erase_user(self, user_id: str) -> Erasure:
+        self._usage = {key: ms for key, ms in self._usage.items() if key[0] != user_id}
         return Erasure(records=len(self._drop(lambda r: r.user_id == user_id)))
 
     async def purge_ended_before(self, moment: datetime) -> int:

@@ -44,10 +44,15 @@ async def scenario(journal: SessionJournal) -> list[object]:
             for r in await journal.history(HistoryQuery("alice", 9, end_reason=EndReason.USER_ENDED))
         ]
     )
+    days = (int(NOON.timestamp()) // 86_400 - 1, int(NOON.timestamp()) // 86_400 + 2)
+    answers.append(sorted(await journal.usage_days("alice", *days)))
+    answers.append(sorted(await journal.usage_days("bob", *days)))
     answers.append(await journal.erase_ended("alice"))
     answers.append(await journal.get("room-1"))
     answers.append(await journal.get("room-2"))
     answers.append((await journal.erase_user("bob")).records)
+    answers.append(await journal.usage_days("bob", *days))
+    answers.append(sorted(await journal.usage_days("alice", *days)))
     answers.append(await journal.purge_ended_before(NOON + timedelta(days=1)))
     return answers
 
@@ -61,3 +66,6 @@ async def test_the_dict_answers_what_the_sqlite_journal_answers(tmp_path: Path) 
         await sqlite.aclose()
     assert await scenario(MemoryJournal()) == expected
     assert expected[0:8] == [True] * 7 + [False]  # the scenario did what it says
+    alice_minutes, bob_minutes = expected[-2], expected[-3]
+    assert alice_minutes  # her ended sessions' minutes are kept past erasing her history
+    assert bob_minutes == []  # erasing a user takes their minutes too
