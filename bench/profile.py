@@ -21,7 +21,7 @@ from bench.harness import livekit_client
 from bench.loops import burst
 from bench.plan import Plan
 from bench.progress import progress
-from bench.service import running, wait_ready
+from bench.service import STARTUP_SECONDS, running, wait_ready
 from bench.targets import PROFILED, LiveKitAccess, service_environment
 from voicecore.testing.processes import free_port
 from voicecore_http.app import create_app
@@ -59,7 +59,7 @@ class ProfiledService:
     def start(self) -> None:
         self._thread.start()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         wait_ready(self.base_url, timeout, alive=self._thread.is_alive)
 
     def stop(self) -> None:

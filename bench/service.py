@@ -27,6 +27,10 @@ from typing import IO, Protocol
 from bench.targets import Target
 from voicecore.testing.processes import free_port
 
+# How long a service may take to answer /readyz. Several start at once, each importing FastAPI,
+# SQLAlchemy and Alembic, which takes a while on a busy machine; the limit only bounds a failed
+# start: a healthy one is used as soon as it answers.
+STARTUP_SECONDS = 90.0
 # What a Python subprocess needs from this shell; every setting comes from the target.
 _PASSED_FROM_SHELL = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
@@ -41,7 +45,7 @@ class Service(Protocol):
     @property
     def base_url(self) -> str: ...
     def start(self) -> None: ...
-    def wait_ready(self, timeout: float = 30.0) -> None: ...
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -124,7 +128,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         wait_ready(
             self.base_url, timeout, alive=lambda: self._process is not None and self._process.poll() is None
         )
