@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,7 +80,7 @@ def test_usage_counts_the_live_sessions_time_within_the_period_only(
     expected = ended_ms / 1000 + sum((now - max(created, start)).total_seconds() for created in live)
     assert abs(used.used_seconds - expected) < 1e-6
     assert used.live_sessions == len(live)
-    assert used.remaining_seconds == max(0.0, 600 - expected)
+    assert used.remaining_seconds == pytest.approx(max(0.0, 600 - expected), abs=1e-6)
 
 
 @given(
@@ -93,7 +94,7 @@ def test_the_allowance_runs_out_when_the_live_sessions_have_used_what_was_left(
 ) -> None:
     start, end = period_of(UsagePeriod.MONTH, now)
     used = usage(UsagePeriod.MONTH, limit, [(day_index(start), used_ms)], [now] * live, now)
-    out = allowance_runs_out(used, now)
+    out = allowance_runs_out(used)
     assert out is not None
     if used.exhausted:
         assert out <= now or out >= end  # nothing left: now, or the fresh period's allowance
@@ -106,10 +107,35 @@ def test_the_allowance_runs_out_when_the_live_sessions_have_used_what_was_left(
         assert out == end + timedelta(seconds=limit / live)
 
 
+@given(
+    moments,
+    st.integers(60, 10_000),
+    st.lists(st.integers(0, 3_600_000_000), min_size=1, max_size=4),
+    st.integers(0, 3_600_000_000),
+)
+def test_the_run_out_moment_is_the_same_whenever_it_is_computed(
+    now: datetime, limit: int, ages_us: list[int], later_us: int
+) -> None:
+    # A start computes its deadline, then tightens its siblings a moment later; both must agree
+    # to the microsecond, or a session's status and its sibling's disagree about one shared end.
+    live = [now - timedelta(microseconds=age) for age in ages_us]
+    later = now + timedelta(microseconds=later_us)
+    first = usage(UsagePeriod.MONTH, limit, [], live, now)
+    second = usage(UsagePeriod.MONTH, limit, [], live, later)
+    out = allowance_runs_out(first)
+    if (
+        out is None
+        or second.exhausted
+        or period_of(UsagePeriod.MONTH, later) != period_of(UsagePeriod.MONTH, now)
+    ):
+        return  # already out by ``later``, or a new period: a different question
+    assert allowance_runs_out(second) == out
+
+
 def test_no_allowance_or_nobody_live_never_runs_out() -> None:
     now = datetime(2031, 3, 1, 12, tzinfo=UTC)
-    assert allowance_runs_out(usage(UsagePeriod.DAY, None, [], [now], now), now) is None
-    assert allowance_runs_out(usage(UsagePeriod.DAY, 600, [], [], now), now) is None
+    assert allowance_runs_out(usage(UsagePeriod.DAY, None, [], [now], now)) is None
+    assert allowance_runs_out(usage(UsagePeriod.DAY, 600, [], [], now)) is None
 
 
 @given(moments, st.integers(0, 7200))

@@ -156,6 +156,31 @@ async def test_ending_one_of_two_sessions_gives_the_other_the_time_left(allowed:
     assert await allowed.pass_at(timedelta(seconds=50)) == [(second.room_name, EndReason.USAGE_EXHAUSTED)]
 
 
+async def test_a_pass_that_recounts_a_user_ends_only_what_a_bound_has_reached(tmp_path: Path) -> None:
+    # Two minutes a day and a 45 s cap. Four sessions share the minutes (a deadline of 37.5 s for
+    # all); two end early, so at 46 s the minutes are not used up, but the first session's cap
+    # has passed. Whichever of the two the pass meets first, the first is cut for its length and
+    # the second runs on with the time that is left.
+    world_ = await world(tmp_path, BoundsPolicy(max_duration_seconds=45, usage_limit_minutes=2))
+    try:
+        first = await world_.sessions.start(ALICE)
+        world_.clock.now = START + timedelta(seconds=10)
+        second, *others = [await world_.sessions.start(ALICE) for _ in range(3)]
+        assert (await world_.sessions.status(ALICE, second.room_name)).ends_at == START + timedelta(
+            seconds=37.5
+        )
+        world_.clock.now = START + timedelta(seconds=25)
+        for other in others:
+            await world_.sessions.end(ALICE, other.room_name)
+        assert await world_.pass_at(timedelta(seconds=46)) == [(first.room_name, EndReason.MAX_DURATION)]
+        # Used at 46 s: 46 + 36 + 15 + 15 = 112 of 120; the second alone has 8 s left.
+        status = await world_.sessions.status(ALICE, second.room_name)
+        assert status.ends_at == START + timedelta(seconds=54)
+        assert await world_.pass_at(timedelta(seconds=54)) == [(second.room_name, EndReason.USAGE_EXHAUSTED)]
+    finally:
+        await world_.journal.aclose()
+
+
 async def test_a_known_deadline_is_kept_while_the_journal_is_down(allowed: World) -> None:
     started = await allowed.sessions.start(ALICE)
     allowed.journal.down = True

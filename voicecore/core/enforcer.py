@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
+from voicecore.core.bounds import bound_reached
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.history import SessionEnd
 from voicecore.core.journal import EndReason
@@ -75,7 +76,7 @@ class SessionBounds:
             rechecked: set[str] = set()
             for record in await self._store.due(now, limit=DUE_PER_PASS):
                 length = self._meter.policy.length_deadline(record.created_at)
-                if length is not None and length <= now:
+                if bound_reached(length, False, now) is EndReason.MAX_DURATION:
                     if await self._end(record, EndReason.MAX_DURATION, now):
                         ended.append((record.room_name, EndReason.MAX_DURATION))
                 elif record.user_id not in rechecked:
@@ -84,21 +85,24 @@ class SessionBounds:
             return ended
 
     async def _recount(self, due: SessionRecord, now: datetime) -> list[tuple[str, EndReason]]:
-        """Count the user's usage again; end their sessions if it is used up, else move their deadlines."""
+        """Count the user's usage again: end what a bound has reached, move the others' deadlines.
+
+        A deadline set while more of the user's sessions ran can only have come too soon,
+        so a session is cut for its allowance only once the count says it is used up.
+        """
         try:
             used, live = await self._meter.usage(due.user_id, due.allowance_seconds)
         except JournalUnavailable:
             used, live = None, [due]  # the known deadline stands
         if used is not None and not used.exhausted:
-            deadline = self._meter.deadlines(used, live)
-            if all(at is None or at > now for at in deadline.values()):
-                await self._store.set_ends_at(deadline, tighten=False)
-                return []
-        return [
-            (record.room_name, EndReason.USAGE_EXHAUSTED)
-            for record in live
-            if await self._end(record, EndReason.USAGE_EXHAUSTED, now)
-        ]
+            await self._store.set_ends_at(self._meter.deadlines(used, live), tighten=False)
+        used_up = used is None or used.exhausted
+        ended: list[tuple[str, EndReason]] = []
+        for record in live:
+            reason = bound_reached(self._meter.policy.length_deadline(record.created_at), used_up, now)
+            if reason is not None and await self._end(record, reason, now):
+                ended.append((record.room_name, reason))
+        return ended
 
     async def _end(self, record: SessionRecord, reason: EndReason, now: datetime) -> bool:
         """End the session as its owner's end would; False if another end has it, or it was gone."""
