@@ -87,9 +87,14 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.room.on("track_subscribed", lambda _track, _publication, _participant: player.play())
     # Returning keeps the job alive: the runtime ends it when the room disconnects the agent.
     logger.info("agent %s is in %s", ctx.room.local_participant.identity, ctx.room.name)
-    # The room's metadata says when the server will end the session (docs/livekit.md): a real
-    # coach would say goodbye before then; this one says when it would.
-    logger.info("session %s ends at %s", ctx.room.name, session_ends_at(ctx.room.metadata) or "no bound")
+
+    # The room's metadata says when the server will end the session (docs/livekit.md), and is
+    # rewritten when that moves: a real coach would say goodbye before then; this one says when.
+    def say_when(metadata: str) -> None:
+        logger.info("session %s ends at %s", ctx.room.name, session_ends_at(metadata) or "no bound")
+
+    say_when(ctx.room.metadata)
+    ctx.room.on("room_metadata_changed", lambda _old, new: say_when(new))
 
 
 def session_ends_at(metadata: str) -> str | None:

@@ -38,14 +38,18 @@ async def test_an_ended_session_is_no_longer_due(store: SessionStore) -> None:
 async def test_tightening_keeps_the_sooner_and_replacing_takes_the_new(store: SessionStore) -> None:
     await store.add_session(replace(record("a"), ends_at=LATER))
     await store.add_session(record("b"))
-    await store.set_ends_at({"a": LATEST, "b": LATER, "nowhere": SOON}, tighten=True)
+    moved = await store.set_ends_at({"a": LATEST, "b": LATER, "nowhere": SOON}, tighten=True)
+    assert moved == [replace(record("b"), ends_at=LATER)]  # what changed, as now stored
     assert (await store.get_session("a")).ends_at == LATER  # type: ignore[union-attr]
     assert (await store.get_session("b")).ends_at == LATER  # type: ignore[union-attr]
-    await store.set_ends_at({"a": SOON, "b": None}, tighten=True)
+    assert await store.set_ends_at({"a": LATER, "b": LATER}, tighten=False) == []  # nothing moved
+    moved = await store.set_ends_at({"a": SOON, "b": None}, tighten=True)
+    assert [(r.room_name, r.ends_at) for r in moved] == [("a", SOON)]
     assert (await store.get_session("a")).ends_at == SOON  # type: ignore[union-attr]
     assert (await store.get_session("b")).ends_at == LATER  # type: ignore[union-attr]
     assert await store.get_session("nowhere") is None  # unknown rooms are skipped, not made
-    await store.set_ends_at({"a": LATEST, "b": None}, tighten=False)
+    moved = await store.set_ends_at({"a": LATEST, "b": None}, tighten=False)
+    assert [(r.room_name, r.ends_at) for r in moved] == [("a", LATEST), ("b", None)]
     assert (await store.get_session("a")).ends_at == LATEST  # type: ignore[union-attr]
     assert (await store.get_session("b")).ends_at is None  # type: ignore[union-attr]
     assert [r.room_name for r in await store.due(LATER, limit=10)] == []

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,18 @@ async def gone_at(lk: api.LiveKitAPI, room: str, deadline: datetime) -> datetime
     return datetime.now(UTC)
 
 
+async def ended_record(
+    http: httpx.AsyncClient, base_url: str, room: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The session's history record once its end is written (a moment after the room is deleted)."""
+
+    async def record() -> dict[str, Any]:
+        answer: dict[str, Any] = (await http.get(f"{base_url}{BASE}/history/{room}", headers=headers)).json()
+        return answer
+
+    return await eventually(record, lambda r: r.get("end_reason") is not None, what="the end recorded")
+
+
 async def test_a_short_cap_deletes_the_room_cuts_its_participant_and_records_max_duration(
     livekit_server: LocalLiveKitServer, lk: api.LiveKitAPI, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -70,7 +83,7 @@ async def test_a_short_cap_deletes_the_room_cuts_its_participant_and_records_max
             assert reasons == ["ROOM_DELETED"]
         finally:
             await participant.disconnect()
-        record = (await http.get(f"{service.base_url}{BASE}/history/{room}", headers=headers)).json()
+        record = await ended_record(http, service.base_url, room, headers)
         assert record["end_reason"] == "max_duration"
         assert deadline <= datetime.fromisoformat(record["ended_at"]) <= deadline + ON_TIME
 
@@ -91,7 +104,7 @@ async def test_a_minute_shared_by_two_live_sessions_ends_both_at_about_half_a_mi
         for room in (first["room_name"], second["room_name"]):
             ended = await gone_at(lk, room, deadline)
             assert deadline - timedelta(seconds=1) <= ended <= deadline + ON_TIME
-            record = (await http.get(f"{service.base_url}{BASE}/history/{room}", headers=headers)).json()
+            record = await ended_record(http, service.base_url, room, headers)
             assert record["end_reason"] == "usage_exhausted"
         refused = await http.post(service.base_url + BASE, json={}, headers=headers)
         assert refused.status_code == 402
@@ -114,25 +127,31 @@ async def test_a_deadline_that_passed_while_every_replica_was_down_is_enforced_w
         back = datetime.now(UTC)
         ended = await gone_at(lk, room, back)
         assert ended - back <= ON_TIME
-        record = (await http.get(f"{service.base_url}{BASE}/history/{room}", headers=headers)).json()
+        record = await ended_record(http, service.base_url, room, headers)
         assert record["end_reason"] == "max_duration"
 
 
-async def test_the_agent_is_told_when_the_session_ends_at_its_join(
+async def test_the_agent_is_told_when_the_session_ends_at_its_join_and_when_it_moves(
     livekit_server: LocalLiveKitServer,
     agent_worker: AgentWorkerProcess,
     http: httpx.AsyncClient,
     tmp_path: Path,
 ) -> None:
     headers = auth_header(unique_user_id("told"))
-    variables = {"LIVEKIT_AGENT_NAME": DEV_AGENT_NAME, "SESSION_MAX_DURATION_SECONDS": "600"}
+    variables = {"LIVEKIT_AGENT_NAME": DEV_AGENT_NAME, "USAGE_LIMIT_MINUTES": "10"}
     with running_service(tmp_path, livekit_server, **variables, **GUARDRAILS_OFF) as service:
         created = (await http.post(service.base_url + BASE, json={}, headers=headers)).json()
-        expected = f"session {created['room_name']} ends at {created['ends_at']}"
 
         async def worker_log() -> str:
             return agent_worker.log_since_start()
 
-        await eventually(
-            worker_log, lambda log: expected in log, what="the agent reading ends_at at its join"
-        )
+        at_join = f"session {created['room_name']} ends at {created['ends_at']}"
+        await eventually(worker_log, lambda log: at_join in log, what="the agent reading ends_at at its join")
+        # A second session of the user: the ten minutes now go twice as fast, for both, and the
+        # first room's agent hears of its sooner end from LiveKit (UpdateRoomMetadata).
+        second = (await http.post(service.base_url + BASE, json={}, headers=headers)).json()
+        assert second["ends_at"] < created["ends_at"]
+        moved = f"session {created['room_name']} ends at {second['ends_at']}"
+        await eventually(worker_log, lambda log: moved in log, what="the agent told its session's end moved")
+        status = (await http.get(f"{service.base_url}{BASE}/{created['room_name']}", headers=headers)).json()
+        assert status["ends_at"] == second["ends_at"]

@@ -24,6 +24,7 @@ from voicecore.core.enforcer import LOCK_NAME, SessionBounds
 from voicecore.core.errors import SessionNotFound, UsageExhausted
 from voicecore.core.history import NO_APP_EVENTS
 from voicecore.core.journal import EndReason
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.usage import UsageMeter
@@ -113,6 +114,10 @@ async def test_two_live_sessions_share_a_minute_and_are_both_cut_at_half_a_minut
     assert first.ends_at == START + MINUTE  # alone when it started
     assert second.ends_at == START + MINUTE / 2  # two running: half a minute each
     assert (await allowed.sessions.status(ALICE, first.room_name)).ends_at == START + MINUTE / 2  # tightened
+    # ...and the first room's metadata says so, for its agent.
+    assert (
+        RoomMetadata.decode(allowed.gateway.spec_of(first.room_name).metadata).ends_at == START + MINUTE / 2
+    )
     assert await allowed.pass_at(timedelta(seconds=29)) == []
     ended = await allowed.pass_at(timedelta(seconds=30))
     assert sorted(ended) == sorted(
@@ -121,6 +126,18 @@ async def test_two_live_sessions_share_a_minute_and_are_both_cut_at_half_a_minut
     assert allowed.gateway.room_names == frozenset()
     used = (await allowed.sessions.usage(ALICE)).usage
     assert (used.used_seconds, used.remaining_seconds, used.live_sessions) == (60.0, 0.0, 0)
+
+
+async def test_a_room_that_cannot_be_told_its_new_deadline_still_has_it_enforced(
+    allowed: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await allowed.sessions.start(ALICE)
+    allowed.gateway.fail("update_room_metadata")
+    second = await allowed.sessions.start(ALICE)  # the start is not refused for it
+    assert RoomMetadata.decode(allowed.gateway.spec_of(first.room_name).metadata).ends_at == START + MINUTE
+    assert "could not tell the room its session's new deadline" in caplog.text
+    ended = await allowed.pass_at(MINUTE / 2)  # the store's deadline is the one enforced
+    assert sorted(room for room, _ in ended) == sorted([first.room_name, second.room_name])
 
 
 async def test_a_start_with_the_allowance_used_up_is_refused_until_the_reset(allowed: World) -> None:
@@ -153,6 +170,8 @@ async def test_ending_one_of_two_sessions_gives_the_other_the_time_left(allowed:
     await allowed.sessions.end(ALICE, first.room_name)  # 20 s used of 60: 40 s left to the other alone
     assert await allowed.pass_at(timedelta(seconds=30)) == []  # its old deadline: counted again, moved
     assert (await allowed.sessions.status(ALICE, second.room_name)).ends_at == START + timedelta(seconds=50)
+    told = RoomMetadata.decode(allowed.gateway.spec_of(second.room_name).metadata)
+    assert told.ends_at == START + timedelta(seconds=50)
     assert await allowed.pass_at(timedelta(seconds=50)) == [(second.room_name, EndReason.USAGE_EXHAUSTED)]
 
 

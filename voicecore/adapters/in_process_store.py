@@ -153,17 +153,20 @@ class InProcessSessionStore(SessionStore):
         self._deadlines[record.room_name] = record.ends_at
         heapq.heappush(self._deadline_heap, (record.ends_at, record.room_name))
 
-    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         now = self._now("set_ends_at")
+        changed: list[SessionRecord] = []
         for room_name, at in ends.items():
             stored = self._live(room_name, now)
             if stored is None:
                 continue
             old, new = stored.record.ends_at, None if at is None else require_aware(at)
-            if tighten and (new is None or (old is not None and old <= new)):
+            if new == old or (tighten and (new is None or (old is not None and old <= new))):
                 continue
             stored.record = replace(stored.record, ends_at=new)
             self._index_deadline(stored.record)
+            changed.append(stored.record)
+        return changed
 
     async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
         at = require_aware(now)

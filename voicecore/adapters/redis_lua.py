@@ -169,25 +169,29 @@ return count
 
 # ARGV: 3 "1" to tighten (keep the sooner of the old and new ends_at) or "0" to replace,
 # then pairs of a room name and its ends_at in microseconds ("" for none).
+# Returns the changed records (HGETALL's flat replies), as now stored.
 SET_ENDS_AT = """
 local tighten = ARGV[3] == '1'
+local changed = {}
 for i = 4, #ARGV, 2 do
   local room, ends = ARGV[i], ARGV[i + 1]
   local key = session_key(room)
   if redis.call('EXISTS', key) == 1 then
     local old = redis.call('HGET', key, 'ends_at')
     if ends == '' then
-      if not tighten then
+      if old and not tighten then
         redis.call('HDEL', key, 'ends_at')
         redis.call('ZREM', DEADLINES, room)
+        table.insert(changed, redis.call('HGETALL', key))
       end
-    elseif not tighten or not old or tonumber(ends) < tonumber(old) then
+    elseif old ~= ends and (not tighten or not old or tonumber(ends) < tonumber(old)) then
       redis.call('HSET', key, 'ends_at', ends)
       redis.call('ZADD', DEADLINES, ends, room)
+      table.insert(changed, redis.call('HGETALL', key))
     end
   end
 end
-return 0
+return changed
 """
 
 # ARGV: 3 now in microseconds, 4 at most this many. The records past their ends_at,

@@ -184,12 +184,14 @@ class RedisSessionStore(SessionStore):
         added = await self._run("add_session", "ADD_SESSION", keys, self._record_ttl_ms, encode(record))
         return bool(added)
 
-    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         pairs = [
             value for room, at in ends.items() for value in (room, "" if at is None else to_microseconds(at))
         ]
-        if pairs:
-            await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+        if not pairs:
+            return []
+        changed = await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+        return [decode_flat(flat) for flat in changed]
 
     async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
         found = await self._run("due", "DUE", [self._key("deadlines")], to_microseconds(now), limit)

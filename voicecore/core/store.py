@@ -124,12 +124,13 @@ class SessionStore(Protocol):
         """Count one more agent dispatch and return the total; None for an unknown room."""
         ...
 
-    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         """Give recorded sessions their ``ends_at`` (unknown rooms are skipped), in one step.
 
         ``tighten``: keep the sooner of the old and the new (None changes nothing), so
         that starts racing for one user's allowance keep the soonest deadline any of
         them computed. Otherwise the new one replaces the old (None removes it).
+        Returns the records whose ``ends_at`` changed, as now stored (their rooms' agents are told).
         """
         ...
 
