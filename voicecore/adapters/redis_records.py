@@ -40,7 +40,7 @@ def encode(record: SessionRecord) -> str:
     """The record as one JSON object of strings (unknown times left out), which a script HSETs.
 
     One argument instead of a field and a value each: redis-py packs every argument
-    in Python, and that was a third of a create's Redis cost. Strings, because a Lua
+    in Python, so fewer arguments cost less (docs/benchmarks.md). Strings, because a Lua
     number would print microseconds since 1970 in exponent form.
     """
     fields = {
