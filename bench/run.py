@@ -30,6 +30,7 @@ from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, Phase, livekit_client
 from bench.machine import machine_info
+from bench.phases.bounds import bounds_create_phase, bounds_enforcement_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
@@ -70,6 +71,8 @@ PHASES: Final[Mapping[str, Phase]] = {
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
     "livekit_calls": calls_phase,
+    "bounds_create": bounds_create_phase,
+    "bounds_enforcement": bounds_enforcement_phase,
 }
 
 
