@@ -63,7 +63,7 @@ GatewayMode = Literal["memory", "livekit"]
 MAX_DURATION_SECONDS: Final = 3600  # SESSION_MAX_DURATION_SECONDS, the default
 ALLOWANCE_SESSION_SECONDS: Final = 60  # each of a user's sessions ran this long when their allowance ran out
 ROOM_PREFIX: Final = "fitness-voice-bench-bounds-"  # the harness's leftover sweep knows this prefix
-IDLE_SECONDS: Final = 3.0  # at least this long between the loop's start and the first deadline
+IDLE_SECONDS: Final = 3.0  # idle passes (none due) come first, for about this long
 GIVE_UP_SECONDS: Final = 300.0  # a run stops waiting this long after its last deadline
 # A fill's budget per session, generous: the first deadline is planned after it. A fill that
 # overruns it anyway is thrown away and done again with twice the budget.
@@ -81,6 +81,7 @@ class Scenario:
     gateway: GatewayMode = "memory"
     spread_seconds: float = 0.0  # the due deadlines evenly over this long; 0: all at one moment
     due: int | None = None  # how many of the live sessions fall due (None: all); the others run on
+    idle_seconds: float = IDLE_SECONDS  # at least this long between the loop's start and the first deadline
 
     def __post_init__(self) -> None:
         if self.sessions % self.users:
@@ -326,7 +327,7 @@ async def _world(scenario: Scenario, servers: Servers, run: str) -> AsyncIterato
 
 async def _fill(world: _World, scenario: Scenario, run: str, budget: float, made: set[str]) -> _Plan | None:
     """The sessions in the journal, the store and the gateway; None if that took past the budget."""
-    plan = _plan(scenario, run, utc_now() + timedelta(seconds=budget + IDLE_SECONDS))
+    plan = _plan(scenario, run, utc_now() + timedelta(seconds=budget + scenario.idle_seconds))
     await asyncio.to_thread(_insert_journal_rows, world.journal_path, plan.records)
     store = world.container.session_store()
 
@@ -342,7 +343,7 @@ async def _fill(world: _World, scenario: Scenario, run: str, budget: float, made
 
     await _gathered(plan.records, add)
     await _gathered(plan.records, create, in_flight=16 if scenario.gateway == "livekit" else FILL_IN_FLIGHT)
-    if (plan.first_due - utc_now()).total_seconds() < IDLE_SECONDS / 2:
+    if (plan.first_due - utc_now()).total_seconds() < scenario.idle_seconds / 2:
         return None
     return plan
 

@@ -44,7 +44,7 @@ def _ratios_to_direct(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str,
 def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
     judged = [goal.judge(subject, value) for goal, subject, value in _ratios_to_direct(results)]
     not_judged: dict[str, str] = {}
-    judged += _bounds(results)
+    judged += bounds_verdicts(results)
 
     for goal, phase in _ADDED_VS_FLOOR.items():
         added = redis_added_ms(results.get(phase, {}))
@@ -69,7 +69,7 @@ def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bounds(results: Mapping[str, Any]) -> list[dict[str, object]]:
+def bounds_verdicts(results: Mapping[str, Any]) -> list[dict[str, object]]:
     """Issue 20: each store's create ratio; the slowest lag of each run at BOUNDS_LAG_SESSIONS live."""
     judged = [
         goals.BOUNDS_CREATE_P50.judge(pair["on"], pair["create_p50_ratio"])
