@@ -26,9 +26,10 @@ from matplotlib.figure import Figure
 
 from bench import goals
 from bench.clients import ApiUser
+from bench.cpu import CpuMeter
 from bench.enforcement import Outcome, Scenario, Servers, run_scenario
 from bench.harness import SETTLE_SECONDS, Harness
-from bench.loops import Operation
+from bench.loops import Operation, interleaved_latency
 from bench.progress import progress
 from bench.stats import latency_block, percentile, ratio
 from bench.targets import STORE_LABELS, Target, bounds_targets
@@ -70,10 +71,11 @@ async def bounds_create_phase(h: Harness) -> dict[str, Any]:
             "an allowance configured vs none, each store"
         )
         async with serving_variants(h, targets) as variants:
-            samples = await _sample(
-                h, targets, {n: str(u.client.base_url) for n, u in variants.users.items()}
-            )
-    latency = latency_block(samples, None)
+            base_urls = {n: str(u.client.base_url) for n, u in variants.users.items()}
+            cpu: dict[str, dict[str, float]] = {}
+            samples = await _sample(h, targets, base_urls, variants.meter, cpu)
+    latency = latency_block(samples, None, cpu)
+    per_create = latency["cpu_ms_per_request"]
     out: dict[str, Any] = {"targets": {t.name: t.description for t in targets}, "stores": {}}
     for mode, (on, off) in pairs.items():
         out["stores"][mode] = {
@@ -82,13 +84,26 @@ async def bounds_create_phase(h: Harness) -> dict[str, Any]:
             "create_p50_ms": {"on": latency[on.name]["p50_ms"], "off": latency[off.name]["p50_ms"]},
             "create_p95_ms": {"on": latency[on.name]["p95_ms"], "off": latency[off.name]["p95_ms"]},
             "create_p50_ratio": ratio(percentile(samples[on.name], 50), percentile(samples[off.name], 50)),
+            # CPU time per create, one at a time: the service's own, and redis-server's.
+            "service_cpu_ms_per_create": {
+                "on": per_create[on.name][on.name],
+                "off": per_create[off.name][off.name],
+            },
+            "redis_cpu_ms_per_create": {
+                "on": per_create[on.name]["redis-server"],
+                "off": per_create[off.name]["redis-server"],
+            },
         }
     out["latency"] = latency
     return out
 
 
 async def _sample(
-    h: Harness, targets: Sequence[Target], base_urls: Mapping[str, str]
+    h: Harness,
+    targets: Sequence[Target],
+    base_urls: Mapping[str, str],
+    meter: CpuMeter,
+    cpu: dict[str, dict[str, float]],
 ) -> dict[str, list[float]]:
     """Interleaved create latency; each sample of a round by a user of its own, all ended between rounds."""
     made: dict[str, ApiUser] = {}  # room -> its owner
@@ -120,7 +135,16 @@ async def _sample(
             for i in range(h.plan.latency_block)
         ]
         operations[target.name] = creates(users)
-    return await h.sample(operations, between_rounds=end_all)
+    plan = h.plan
+    return await interleaved_latency(
+        operations,
+        rounds=plan.latency_rounds,
+        block=plan.latency_block,
+        warmup_rounds=plan.warmup_rounds,
+        between_rounds=end_all,
+        meter=meter,  # the variants' own processes, beside LiveKit's and Redis's
+        cpu=cpu,
+    )
 
 
 async def bounds_enforcement_phase(h: Harness) -> dict[str, Any]:
@@ -192,8 +216,15 @@ def table_lines(results: Mapping[str, Any]) -> list[str]:
     if "bounds_create" in results:
         lines.append("bounds: create p50, an allowance configured over none")
         for mode, pair in results["bounds_create"]["stores"].items():
-            p50, times = pair["create_p50_ms"], pair["create_p50_ratio"]
-            lines.append(f"  {STORE_LABELS[mode]:26}{p50['on']:8.2f} over {p50['off']:.2f} ms = {times:.2f}x")
+            p50, times, cpu = (
+                pair["create_p50_ms"],
+                pair["create_p50_ratio"],
+                pair["service_cpu_ms_per_create"],
+            )
+            lines.append(
+                f"  {STORE_LABELS[mode]:26}{p50['on']:8.2f} over {p50['off']:.2f} ms = {times:.2f}x"
+                f"   (service CPU per create {cpu['on']:.2f} over {cpu['off']:.2f} ms)"
+            )
     if "bounds_enforcement" in results:
         lines.append(
             "bounds: enforcement (lag s: p50 p99 max; a working pass: p50 ms, CPU ms per session ended)"
