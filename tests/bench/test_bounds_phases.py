@@ -169,6 +169,6 @@ def test_the_plot_and_the_table_lines(tmp_path: Path) -> None:
     path = enforcement_plot(tmp_path / "latest-enforcement.png", outcomes)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert struct.unpack(">II", data[16:24]) == (1560, 600)
+    assert struct.unpack(">II", data[16:24]) == (1560, 780)
     lines = table_lines({"bounds_enforcement": {"scenarios": {o.scenario.key: o.figures for o in outcomes}}})
     assert len(lines) == 3
