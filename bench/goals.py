@@ -20,13 +20,14 @@ class Goal:
     limit: float
     bound: Bound
     source: str
+    unit: str = "x"  # a ratio, unless a goal says otherwise
 
     def met(self, value: float) -> bool:
         return value <= self.limit if self.bound == "max" else value >= self.limit
 
     @property
     def limit_text(self) -> str:
-        return f"{'<=' if self.bound == 'max' else '>='} {self.limit:g}x"
+        return f"{'<=' if self.bound == 'max' else '>='} {self.limit:g}{self.unit}"
 
     def judge(self, subject: str, value: float) -> dict[str, object]:
         return {
@@ -142,6 +143,24 @@ JOURNAL_LIST_UNCHANGED: Final = Goal(
     "issue 19",
 )
 
+# Issue 20: the enforcement lag is judged on the runs with this many live sessions.
+BOUNDS_LAG_SESSIONS: Final = 10_000
+BOUNDS_CREATE_P50: Final = Goal(
+    "bounds_create_p50_ratio",
+    "create p50, an allowance configured over none, each store",
+    1.1,
+    "max",
+    "issue 20",
+)
+BOUNDS_LAG_MAX: Final = Goal(
+    "bounds_lag_max_s",
+    f"deadline to room deleted, the slowest session, {BOUNDS_LAG_SESSIONS:,} live",
+    5,
+    "max",
+    "issue 20",
+    unit=" s",
+)
+
 ALL: Final = (
     CREATE_P50_VS_DIRECT,
     STATUS_P50_VS_DIRECT,
@@ -157,6 +176,8 @@ ALL: Final = (
     HISTORY_PAGE_END_VS_START,
     JOURNAL_STATUS_UNCHANGED,
     JOURNAL_LIST_UNCHANGED,
+    BOUNDS_CREATE_P50,
+    BOUNDS_LAG_MAX,
 )
 
 

@@ -31,6 +31,7 @@ from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, Phase, livekit_client
 from bench.journals import PostgresDatabases, postgres_databases
 from bench.machine import machine_info
+from bench.phases.bounds import bounds_create_phase, bounds_enforcement_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
@@ -75,6 +76,8 @@ PHASES: Final[Mapping[str, Phase]] = {
     "journal": journal_phase,
     "history": history_phase,
     "livekit_calls": calls_phase,
+    "bounds_create": bounds_create_phase,
+    "bounds_enforcement": bounds_enforcement_phase,
 }
 TIME_TO_AGENT: Final = "time_to_agent"
 

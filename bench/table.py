@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench import goals
+from bench.phases.bounds import table_lines as bounds_lines
 from bench.phases.listing import DIRECT_SIDES
 from bench.targets import FLOOR
 
@@ -90,7 +91,7 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
             else ""
         )
         met = "met" if verdict["met"] else "NOT met"
-        figure = f"{verdict['value']:>8.2f}x  {goal.limit_text:>10}"
+        figure = f"{verdict['value']:>8.2f}{goal.unit}  {goal.limit_text:>10}"
         lines.append(f"  {goal.what[:66]:66} {verdict['subject']:>16} {figure}  {met}{mark}{added}")
     lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
     lines += [f"  not judged: {key}: {why}" for key, why in judgement["not_judged"].items()]
@@ -148,6 +149,8 @@ def table(results: Mapping[str, Any]) -> str:
         lines += ["", *_history(results["history"])]
     if "livekit_calls" in results:
         lines += ["", *_calls(results["livekit_calls"])]
+    if bounds := bounds_lines(results):
+        lines += ["", *bounds]
     lines += ["", *_goals(results["goals"])]
     cleanup = results["cleanup"]
     lines += [

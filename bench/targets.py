@@ -135,6 +135,31 @@ def guardrail_targets() -> dict[StoreMode, tuple[Target, Target]]:
     }
 
 
+# Issue 20's create figure: an allowance so large it never runs out (the most the settings accept).
+NEVER_RUNNING_OUT: Final = "10000000"
+
+
+def bounds_targets(journals: Path) -> dict[StoreMode, tuple[Target, Target]]:
+    """Per store: (an allowance configured, none), each with its own SQLite journal in ``journals``."""
+
+    def target(name: str, what: str, mode: StoreMode, minutes: str) -> Target:
+        env = {"USAGE_LIMIT_MINUTES": minutes, "JOURNAL_URL": f"sqlite:///{journals / name}.sqlite3"}
+        return Target(name, f"{STORE_LABELS[mode]}, {what}, a journal of its own", store=mode, env=env)
+
+    return {
+        mode: (
+            target(
+                f"allowance_on_{mode}",
+                f"USAGE_LIMIT_MINUTES={NEVER_RUNNING_OUT} (never used up)",
+                mode,
+                NEVER_RUNNING_OUT,
+            ),
+            target(f"allowance_off_{mode}", "USAGE_LIMIT_MINUTES=0 (no allowance)", mode, "0"),
+        )
+        for mode in STORE_LABELS
+    }
+
+
 # The edge limits phase: the in-process store with the guardrails off, HTTP_LIMITS_ENABLED on and off.
 EDGE_LIMITS_ON: Final = Target(
     "edge_limits_on",

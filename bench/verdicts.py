@@ -85,6 +85,8 @@ def _journal_create(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], d
 def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
     judged = [goal.judge(subject, value) for goal, subject, value in _ratios_to_direct(results)]
     not_judged: dict[str, str] = {}
+    judged += bounds_verdicts(results)
+
     for goal, phase in _ADDED_VS_FLOOR.items():
         added = redis_added_ms(results.get(phase, {}))
         if added is None:
@@ -109,3 +111,18 @@ def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
         "not_judged": not_judged,
         "not_measured_yet": [goal.key for goal in goals.ALL if goal.key not in seen],
     }
+
+
+def bounds_verdicts(results: Mapping[str, Any]) -> list[dict[str, object]]:
+    """Issue 20: each store's create ratio; the slowest lag of each run at BOUNDS_LAG_SESSIONS live."""
+    judged = [
+        goals.BOUNDS_CREATE_P50.judge(pair["on"], pair["create_p50_ratio"])
+        for pair in results.get("bounds_create", {}).get("stores", {}).values()
+    ]
+    for key, run in results.get("bounds_enforcement", {}).get("scenarios", {}).items():
+        if run["sessions"] == goals.BOUNDS_LAG_SESSIONS:
+            verdict = goals.BOUNDS_LAG_MAX.judge(key, run["lag"]["max_s"])
+            if run["missed"]:
+                verdict |= {"met": False, "caveat": f"{run['missed']} sessions were never ended in the run"}
+            judged.append(verdict | {"scenario": run["label"]})
+    return judged
