@@ -15,10 +15,27 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicecore.core.delivery_policy import RetrySchedule
 from voicecore.core.domain import GuardrailPolicy, SessionPolicy
+from voicecore.webhook_config import (
+    DEFAULT_SCHEDULE_TEXT,
+    check_retry_schedule,
+    check_webhook_secrets,
+    check_webhook_url,
+    parse_retry_schedule,
+    webhook_secrets,
+)
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
@@ -177,11 +194,44 @@ class VoiceCoreSettings(BaseSettings):
     journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
     journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
 
+    # App webhooks (docs/webhooks.md): the session's events, signed, to the app's backend.
+    # Unset: no events are kept. Set, it needs APP_WEBHOOK_SECRET (checked below).
+    app_webhook_url: Annotated[str, BeforeValidator(_strip), AfterValidator(check_webhook_url)] | None = None
+    # One or more whsec_ secrets, space-separated: each signs every event, so a key can rotate.
+    app_webhook_secret: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    app_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # Seconds before each try, comma-separated; the first (0) is right after the commit.
+    app_webhook_retry_schedule_seconds: Annotated[str, AfterValidator(check_retry_schedule)] = (
+        DEFAULT_SCHEDULE_TEXT
+    )
+
+    @field_validator("app_webhook_secret")
+    @classmethod
+    def _secret_goes_with_the_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        url_given = info.data.get("app_webhook_url") is not None
+        if value is None:
+            if url_given:
+                raise ValueError("is required when APP_WEBHOOK_URL is set: every event is signed")
+            return None
+        if not url_given and "app_webhook_url" in info.data:
+            raise ValueError("is set but APP_WEBHOOK_URL is not: no event would be kept or sent")
+        return check_webhook_secrets(value)
+
     def journal_location(self) -> str:
         """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
         if self.journal_url is not None:
             return self.journal_url.get_secret_value()
         return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
+
+    @property
+    def app_webhooks_enabled(self) -> bool:
+        return self.app_webhook_url is not None
+
+    def app_webhook_secrets(self) -> tuple[str, ...]:
+        return () if self.app_webhook_secret is None else webhook_secrets(self.app_webhook_secret)
+
+    def app_webhook_schedule(self) -> RetrySchedule:
+        return parse_retry_schedule(self.app_webhook_retry_schedule_seconds)
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(

@@ -8,9 +8,13 @@ from typing import Any
 from sqlalchemy import Row
 
 from voicecore.core.journal import AppEvent, EndReason, JournalRecord
+from voicecore.core.outbox import OutboxEvent
 from voicecore.core.store import from_microseconds, to_microseconds
 
+# An app event's states: pending until a try settles it, then delivered or dead.
 PENDING = "pending"
+DELIVERED = "delivered"
+DEAD = "dead"
 
 
 def _micros(moment: datetime | None) -> int | None:
@@ -68,3 +72,17 @@ def event_row(event: AppEvent) -> dict[str, Any]:
         "attempts": 0,
         "next_attempt_at_us": created,
     }
+
+
+def outbox_event_of(row: Row[Any]) -> OutboxEvent:
+    values = row._mapping
+    event = AppEvent(
+        event_id=values["event_id"],
+        room_name=values["room_name"],
+        user_id=values["user_id"],
+        sequence=values["sequence"],
+        type=values["type"],
+        created_at=from_microseconds(values["created_at_us"]),
+        body=values["body"],
+    )
+    return OutboxEvent(event, failed_tries=values["attempts"])
