@@ -173,16 +173,16 @@ class WebhookReceiver:
         return rooms
 
     async def wait_for(
-        self, condition: Callable[[list[Hit]], bool], *, what: str, timeout: float = 30.0
+        self, condition: Callable[[list[Hit]], bool], *, what: str, within: float = 30.0
     ) -> list[Hit]:
-        """Until ``condition(hits)`` holds; fails loudly, naming ``what``, after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        """Until ``condition(hits)`` holds; fails loudly, naming ``what``, after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while True:
             hits = self.hits
             if condition(hits):
                 return hits
             if time.monotonic() > deadline:
-                raise AssertionError(f"waited {timeout}s for {what}; the receiver saw {len(hits)} requests")
+                raise AssertionError(f"waited {within}s for {what}; the receiver saw {len(hits)} requests")
             await asyncio.sleep(0.02)
 
     # --- the app ------------------------------------------------------------------------

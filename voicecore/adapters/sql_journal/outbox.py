@@ -106,6 +106,11 @@ class SqlEventOutbox(EventOutbox):
     def on_new_events(self, wake: Callable[[], None]) -> None:
         self._wakes.append(wake)
 
+    async def listening(self) -> None:
+        """Until other replicas' commits are heard (PostgreSQL's LISTEN is in place); SQLite: at once."""
+        if self._wake_ups is not None:
+            await self._wake_ups.listening.wait()
+
     def _woken(self) -> None:
         for wake in self._wakes:
             wake()

@@ -1,0 +1,54 @@
+"""Fixtures of the app-webhook tests: both databases (a fresh journal each), a secret, a real receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.journals import postgres_journal_url, prepare_postgres_template, sqlite_journal_url
+from tests.support.webhook_receiver import WebhookReceiver, new_secret, running_receiver
+from voicecore.testing.postgres_server import (
+    LocalPostgresServer,
+    find_postgres_bin_dir,
+    running_postgres_server,
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgresServer]:
+    bin_dir = find_postgres_bin_dir()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL 15 is not installed: run `make setup` (apt-get install postgresql)")
+    with running_postgres_server(bin_dir) as server:
+        prepare_postgres_template(server)
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: LocalPostgresServer) -> str:
+    """A fresh, migrated journal database on PostgreSQL."""
+    if not postgres_server.running:
+        postgres_server.start()
+    return postgres_journal_url(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated journal database on each engine."""
+    if request.param == "sqlite":
+        return sqlite_journal_url(tmp_path)
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def webhook_secret() -> str:
+    return new_secret()
+
+
+@pytest.fixture
+def receiver(webhook_secret: str) -> Iterator[WebhookReceiver]:
+    with running_receiver([webhook_secret]) as running:
+        yield running
