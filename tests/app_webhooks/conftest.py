@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.journals import postgres_journal_url, prepare_postgres_template, sqlite_journal_url
 from tests.support.webhook_receiver import WebhookReceiver, new_secret, running_receiver
+from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 from voicecore.testing.postgres_server import (
     LocalPostgresServer,
     find_postgres_bin_dir,
@@ -23,6 +24,17 @@ def postgres_server() -> Iterator[LocalPostgresServer]:
         pytest.fail("PostgreSQL 15 is not installed: run `make setup` (apt-get install postgresql)")
     with running_postgres_server(bin_dir) as server:
         prepare_postgres_template(server)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def webhook_livekit() -> Iterator[LocalLiveKitServer]:
+    """A LiveKit server of these tests' own.
+
+    A service's start-up repair records every voicecore room LiveKit lists, and
+    would send events for the rooms other tests leave on a shared server.
+    """
+    with running_livekit_server() as server:
         yield server
 
 

@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from voicecore.adapters.sql_journal import SqlEventOutbox, SqlSessionJournal
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from voicecore.adapters.sql_journal import SqlEventOutbox, SqlSessionJournal, driver_url
 from voicecore.core.history import AppEvents, SessionEnd, ended, started
 from voicecore.core.journal import EndReason, JournalRecord
 
@@ -56,3 +59,28 @@ class Sessions:
     async def end(self, room: str) -> None:
         end = SessionEnd(self.clock(), EndReason.USER_ENDED)
         assert await self.journal.change(room, ended(end, self.events)) is not None
+
+
+async def erasure_waits_for_a_send(journal_url: str, user_id: str) -> bool:
+    """Whether erasing ``user_id`` has reached their events and waits for a send under way.
+
+    PostgreSQL: its delete of the events waits on the sender's row lock. SQLite:
+    the records are gone (committed), and the erasure waits in-process.
+    """
+    engine = create_async_engine(driver_url(journal_url))
+    try:
+        async with engine.connect() as connection:
+            if journal_url.startswith("sqlite"):
+                records = await connection.execute(
+                    text("SELECT count(*) FROM voice_sessions WHERE user_id = :user"), {"user": user_id}
+                )
+                return records.scalar_one() == 0
+            waiting = await connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE 'DELETE FROM app_events%'"
+                )
+            )
+            return bool(waiting.scalar_one())
+    finally:
+        await engine.dispose()

@@ -182,7 +182,11 @@ class WebhookReceiver:
             if condition(hits):
                 return hits
             if time.monotonic() > deadline:
-                raise AssertionError(f"waited {within}s for {what}; the receiver saw {len(hits)} requests")
+                seen = "\n".join(
+                    f"  {hit.type} {hit.room_name} #{hit.sequence} try {hit.try_number}: {hit.reply.status}"
+                    for hit in hits
+                )
+                raise AssertionError(f"waited {within}s for {what}; the receiver saw:\n{seen}")
             await asyncio.sleep(0.02)
 
     # --- the app ------------------------------------------------------------------------
