@@ -20,13 +20,14 @@ class Goal:
     limit: float
     bound: Bound
     source: str
+    unit: str = "x"  # a ratio, unless a goal says otherwise
 
     def met(self, value: float) -> bool:
         return value <= self.limit if self.bound == "max" else value >= self.limit
 
     @property
     def limit_text(self) -> str:
-        return f"{'<=' if self.bound == 'max' else '>='} {self.limit:g}x"
+        return f"{'<=' if self.bound == 'max' else '>='} {self.limit:g}{self.unit}"
 
     def judge(self, subject: str, value: float) -> dict[str, object]:
         return {
@@ -96,6 +97,22 @@ GUARDRAILS_THROUGHPUT: Final = Goal(
     "issue 13",
 )
 
+APP_WEBHOOKS_CREATE_P50: Final = Goal(
+    "app_webhooks_create_p50_ratio",
+    "create p50, app webhooks on over off, each database",
+    1.1,
+    "max",
+    "issue 21",
+)
+APP_WEBHOOKS_DELIVERY_P50: Final = Goal(
+    "app_webhooks_delivery_p50_ms",
+    "app event delivery p50, commit to the receiver's 2xx, at 50/s, each database",
+    200,
+    "max",
+    "issue 21",
+    unit=" ms",
+)
+
 ALL: Final = (
     CREATE_P50_VS_DIRECT,
     STATUS_P50_VS_DIRECT,
@@ -106,6 +123,8 @@ ALL: Final = (
     EDGE_LIMITS_CPU,
     GUARDRAILS_CREATE_P50,
     GUARDRAILS_THROUGHPUT,
+    APP_WEBHOOKS_CREATE_P50,
+    APP_WEBHOOKS_DELIVERY_P50,
 )
 
 

@@ -30,6 +30,7 @@ from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, Phase, livekit_client
 from bench.machine import machine_info
+from bench.phases.app_webhooks import app_webhooks_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
@@ -69,6 +70,7 @@ PHASES: Final[Mapping[str, Phase]] = {
     "throughput": throughput_phase,
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
+    "app_webhooks": app_webhooks_phase,
     "livekit_calls": calls_phase,
 }
 

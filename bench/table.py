@@ -89,7 +89,7 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
             else ""
         )
         met = "met" if verdict["met"] else "NOT met"
-        figure = f"{verdict['value']:>8.2f}x  {goal.limit_text:>10}"
+        figure = f"{verdict['value']:>8.2f}{goal.unit}  {goal.limit_text:>10}"
         lines.append(f"  {goal.what[:66]:66} {verdict['subject']:>16} {figure}  {met}{mark}{added}")
     lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
     lines += [f"  not judged: {key}: {why}" for key, why in judgement["not_judged"].items()]

@@ -104,6 +104,21 @@ async def test_on_sqlite_one_process_sends(journal_url: str) -> None:
             assert nothing is None  # the sender file lock is taken
 
 
+async def test_a_settlement_says_whether_it_let_the_sessions_next_event_go(journal_url: str) -> None:
+    """What wakes the sender at once for a session's next event (it is not due by a clock)."""
+    async with opened_outbox(journal_url) as (journal, outbox):
+        sessions = Sessions(journal)
+        await sessions.start("a")
+        await sessions.end("a")
+        freed = []
+        for settlement in (retry_at(LATER), Settlement(Verdict.DEAD, LATER), delivered()):
+            async with outbox.claim(LATER) as claim:
+                assert claim is not None
+                await claim.settle(settlement)
+            freed.append((held(claim), claim.freed_next))
+        assert freed == [(("a", 1), False), (("a", 1), True), (("a", 2), False)]
+
+
 async def test_a_retry_waits_its_time_and_its_sessions_later_events_wait_with_it(journal_url: str) -> None:
     async with opened_outbox(journal_url) as (journal, outbox):
         sessions = Sessions(journal)

@@ -6,7 +6,9 @@ settled by the pure policy (core/delivery_policy.py). The loop sleeps until it i
 woken (an event committed here or, on PostgreSQL, by another replica; a send of
 its own ended) or the next retry is due, and looks again at least every
 ``idle_seconds`` (what another replica left when it died). It never polls in a
-tight loop.
+tight loop. Woken, it lets wake-ups gather for ``gather_seconds`` first: the
+request that committed an event answers before its send competes with it, and
+one pass claims what a burst committed.
 
 A graceful stop lets the sends under way end (each is bounded by the client's
 timeout); a crash leaves them unsettled, and they are sent again.
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY: Final = 8
 # How often an idle loop looks anyway, and how stale the backlog metrics may get.
 IDLE_SECONDS: Final = 5.0
+# How long a woken loop lets wake-ups gather before it looks: the request that committed an
+# event answers first, and one pass claims what a burst committed (docs/webhooks.md).
+GATHER_SECONDS: Final = 0.02
 REPLAY_COMMAND: Final = "python -m voicecore_http webhooks replay"
 ENABLE_COMMAND: Final = "python -m voicecore_http webhooks enable"
 
@@ -48,6 +53,7 @@ class AppWebhookDelivery:
         metrics: Metrics = NO_METRICS,
         concurrency: int = DEFAULT_CONCURRENCY,
         idle_seconds: float = IDLE_SECONDS,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         if concurrency < 1:
             raise ValueError("at least one send at a time")
@@ -58,9 +64,11 @@ class AppWebhookDelivery:
         self._metrics = metrics
         self._concurrency = concurrency
         self._idle_seconds = idle_seconds
+        self._gather_seconds = gather_seconds
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
         self._backlog_counted_at: float | None = None
+        self._slots_full = False
 
     @property
     def sending(self) -> int:
@@ -80,7 +88,8 @@ class AppWebhookDelivery:
                 wait = await logged_pass(
                     self._pass, logger=logger, what="app webhook delivery", operation="app_webhooks"
                 )
-                await self._sleep(self._idle_seconds if wait is None else wait)
+                if await self._sleep(self._idle_seconds if wait is None else wait):
+                    await asyncio.sleep(self._gather_seconds)
         finally:
             if self._sending:
                 await asyncio.wait(set(self._sending))
@@ -99,7 +108,9 @@ class AppWebhookDelivery:
             if not found:
                 break
         else:
-            return self._idle_seconds  # every slot busy: the first send to end wakes the loop
+            self._slots_full = True  # the first send to end wakes the loop
+            return self._idle_seconds
+        self._slots_full = False
         now = self._clock()
         due = await self._outbox.next_attempt_after(now)
         wait = self._idle_seconds if due is None else (due - now).total_seconds()
@@ -108,10 +119,12 @@ class AppWebhookDelivery:
     async def _deliver(self, claimed: asyncio.Future[bool | JournalUnavailable]) -> None:
         held: OutboxEvent | None = None
         settled: Settlement | None = None
+        look_again = True  # unless the try settled and nothing it did calls for a look
         try:
             async with self._outbox.claim(self._clock()) as claim:
                 _resolve(claimed, claim is not None)
                 if claim is None:
+                    look_again = False
                     return
                 held = claim.event
                 answer = await self._client.send(held.event)
@@ -119,6 +132,9 @@ class AppWebhookDelivery:
                 await claim.settle(settled)
             if held is not None and settled is not None:  # written: the block ended without raising
                 self._report(held, settled)
+                # A retry's time must be slept to; a freed event of the session, or a slot
+                # others waited for, is due now.
+                look_again = settled.verdict is Verdict.RETRY or claim.freed_next or self._slots_full
         except JournalUnavailable as exc:
             if not claimed.done():
                 claimed.set_result(exc)  # the pass reports it
@@ -130,8 +146,8 @@ class AppWebhookDelivery:
             )
         finally:
             _resolve(claimed, False)  # when cancelled before it claimed anything
-            if held is not None:
-                self._wake.set()  # a slot is free, and the session's next event may be due
+            if look_again and held is not None:
+                self._wake.set()
 
     def _report(self, held: OutboxEvent, settlement: Settlement) -> None:
         event = held.event
@@ -183,10 +199,13 @@ class AppWebhookDelivery:
             backlog.pending, age, disabled=backlog.endpoint_disabled_at is not None
         )
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Until woken (True) or ``seconds`` have passed (False)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
+                return True
+        return False
 
 
 def _resolve(claimed: asyncio.Future[bool | JournalUnavailable], value: bool) -> None:

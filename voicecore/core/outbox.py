@@ -48,6 +48,11 @@ class OutboxClaim(Protocol):
         """Write what the try means (ENDPOINT_GONE disables the endpoint); durable when the block ends."""
         ...
 
+    @property
+    def freed_next(self) -> bool:
+        """Once the block has ended: whether the settlement let a pending later event of the session go."""
+        ...
+
 
 @runtime_checkable
 class EventOutbox(Protocol):

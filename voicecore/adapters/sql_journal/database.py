@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -60,6 +61,8 @@ class SqlDatabase:
         # SQLite's stand-in for the row locks a PostgreSQL sender holds (local_sends.py).
         self.local_sends = LocalSends()
         self._on_events: list[Callable[[], None]] = []
+        # Signs this process's notifications: its own listener skips them (the local wake-up came first).
+        self.instance = uuid.uuid4().hex
 
     @property
     def sqlite(self) -> bool:
@@ -157,9 +160,13 @@ class SqlDatabase:
                 raise
 
     @contextlib.asynccontextmanager
-    async def reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
+    async def reading(self, operation: str, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection to read on; ``autocommit``: one statement, no transaction around it (PostgreSQL)."""
         async with self.guard(operation), self.engine(operation).connect() as connection:
-            yield connection
+            if autocommit and not self.sqlite:
+                yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                yield connection
 
 
 def build_engine(

@@ -81,7 +81,9 @@ class SqlSessionJournal(SessionJournal):
             inserted = await connection.execute(statement, record_row(change.record))
             if inserted.rowcount != 1:
                 return False
-            await insert_events(connection, self.dialect, change.events, first_of_session=True)
+            await insert_events(
+                connection, self.dialect, change.events, first_of_session=True, sender=self.database.instance
+            )
         if change.events:
             self.database.events_committed()
         return True
@@ -101,7 +103,9 @@ class SqlSessionJournal(SessionJournal):
             values = record_row(change.record)
             del values["room_name"]
             await connection.execute(update(SESSIONS).where(SESSIONS.c.room_name == room_name).values(values))
-            await insert_events(connection, self.dialect, change.events, first_of_session=False)
+            await insert_events(
+                connection, self.dialect, change.events, first_of_session=False, sender=self.database.instance
+            )
         if change.events:
             self.database.events_committed()
         return change.record

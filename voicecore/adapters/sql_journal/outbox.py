@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,6 +38,7 @@ from voicecore.adapters.sql_journal.schema import APP_EVENTS, APP_WEBHOOK_ENDPOI
 from voicecore.adapters.sql_journal.wake_ups import PostgresWakeUps
 from voicecore.core.delivery_policy import Settlement, Verdict
 from voicecore.core.errors import JournalUnavailable
+from voicecore.core.journal import AppEvent
 from voicecore.core.outbox import Backlog, EventOutbox, OutboxClaim, OutboxEvent
 from voicecore.core.store import from_microseconds, to_microseconds
 
@@ -56,10 +57,19 @@ class _Claim(OutboxClaim):
     def __init__(self, event: OutboxEvent) -> None:
         self._event = event
         self.settlement: Settlement | None = None
+        self._freed_next = False
 
     @property
     def event(self) -> OutboxEvent:
         return self._event
+
+    @property
+    def freed_next(self) -> bool:
+        return self._freed_next
+
+    async def write(self, connection: AsyncConnection, dialect: str, endpoint: str) -> None:
+        if self.settlement is not None:
+            self._freed_next = await _write(connection, dialect, self._event, self.settlement, endpoint)
 
     async def settle(self, settlement: Settlement) -> None:
         self.settlement = settlement
@@ -76,6 +86,9 @@ class SqlEventOutbox(EventOutbox):
         self._sender_lock: SenderFileLock | None = None
         self._wakes: list[Callable[[], None]] = []
         self._db.on_events_committed(self._woken)
+        # Built once, values bound at each claim: SQLAlchemy compiles each one once.
+        self._due_row = _due(endpoint).with_for_update(skip_locked=True, of=_EVENT)
+        self._due_here = _due(endpoint).where(_EVENT.c.event_id.not_in(bindparam("held", expanding=True)))
 
     async def open(self) -> None:
         if self._db.sqlite:
@@ -90,7 +103,7 @@ class SqlEventOutbox(EventOutbox):
             timeout_seconds=self._db.timeout_seconds,
             server_settings={"idle_in_transaction_session_timeout": str(idle_ms)},
         )
-        self._wake_ups = PostgresWakeUps(self._db.url, CHANNEL, self._woken)
+        self._wake_ups = PostgresWakeUps(self._db.url, CHANNEL, self._woken, own=self._db.instance)
         self._wake_ups.open()
 
     async def aclose(self) -> None:
@@ -117,26 +130,6 @@ class SqlEventOutbox(EventOutbox):
 
     # --- claims ---------------------------------------------------------------------------
 
-    def _due(self, now: datetime) -> Any:
-        e, p = _EVENT.c, _EARLIER.c
-        earlier_pending = select(p.event_id).where(
-            p.room_name == e.room_name, p.state == PENDING, p.sequence < e.sequence
-        )
-        disabled = select(APP_WEBHOOK_ENDPOINTS.c.endpoint).where(
-            APP_WEBHOOK_ENDPOINTS.c.endpoint == self._endpoint
-        )
-        return (
-            select(_EVENT)
-            .where(
-                e.state == PENDING,
-                e.next_attempt_at_us <= to_microseconds(now),
-                ~earlier_pending.exists(),
-                ~disabled.exists(),
-            )
-            .order_by(e.next_attempt_at_us)
-            .limit(1)
-        )
-
     def claim(self, now: datetime) -> contextlib.AbstractAsyncContextManager[OutboxClaim | None]:
         return self._claim_here(now) if self._db.sqlite else self._claim_row(now)
 
@@ -144,18 +137,17 @@ class SqlEventOutbox(EventOutbox):
     async def _claim_row(self, now: datetime) -> AsyncIterator[OutboxClaim | None]:
         if self._claims is None:
             raise JournalUnavailable("claim", "the outbox is not open")
-        query = self._due(now).with_for_update(skip_locked=True, of=_EVENT)
         async with self._db.guard("claim"):
             connection = await self._claims.connect()
         try:
             async with self._db.guard("claim"):
                 transaction = await connection.begin()
-                row = (await connection.execute(query)).first()
+                row = (await connection.execute(self._due_row, {"now_us": to_microseconds(now)})).first()
             claim = None if row is None else _Claim(outbox_event_of(row))
             yield claim
             async with self._db.guard("settle"):
-                if claim is not None and claim.settlement is not None:
-                    await _write(connection, self._db.dialect, claim.event, claim.settlement, self._endpoint)
+                if claim is not None:
+                    await claim.write(connection, self._db.dialect, self._endpoint)
                 await transaction.commit()
         finally:
             # Whatever was not committed is rolled back: the event is claimed again.
@@ -170,9 +162,9 @@ class SqlEventOutbox(EventOutbox):
             yield None  # another process sends from this SQLite journal
             return
         async with local.claims:
-            query = self._due(now).where(_EVENT.c.event_id.not_in(local.event_ids()))
+            values = {"now_us": to_microseconds(now), "held": local.event_ids()}
             async with self._db.reading("claim") as connection:
-                row = (await connection.execute(query)).first()
+                row = (await connection.execute(self._due_here, values)).first()
             held = None if row is None else outbox_event_of(row)
             if held is not None:
                 local.hold(held.event.event_id, held.event.user_id)
@@ -184,7 +176,7 @@ class SqlEventOutbox(EventOutbox):
             yield claim
             if claim.settlement is not None:
                 async with self._db.writing("settle") as connection:
-                    await _write(connection, self._db.dialect, held, claim.settlement, self._endpoint)
+                    await claim.write(connection, self._db.dialect, self._endpoint)
         finally:
             local.release(held.event.event_id)
 
@@ -195,7 +187,7 @@ class SqlEventOutbox(EventOutbox):
         query = select(func.min(e.next_attempt_at_us)).where(
             e.state == PENDING, e.next_attempt_at_us > to_microseconds(now)
         )
-        async with self._db.reading("next_attempt_after") as connection:
+        async with self._db.reading("next_attempt_after", autocommit=True) as connection:
             due = (await connection.execute(query)).scalar_one_or_none()
         return None if due is None else from_microseconds(due)
 
@@ -205,7 +197,7 @@ class SqlEventOutbox(EventOutbox):
         disabled = select(APP_WEBHOOK_ENDPOINTS.c.disabled_at_us).where(
             APP_WEBHOOK_ENDPOINTS.c.endpoint == self._endpoint
         )
-        async with self._db.reading("backlog") as connection:
+        async with self._db.reading("backlog", autocommit=True) as connection:
             count, oldest = (await connection.execute(pending)).one()
             disabled_at = (await connection.execute(disabled)).scalar_one_or_none()
         return Backlog(
@@ -218,7 +210,7 @@ class SqlEventOutbox(EventOutbox):
         statement = delete(APP_WEBHOOK_ENDPOINTS).where(APP_WEBHOOK_ENDPOINTS.c.endpoint == self._endpoint)
         async with self._db.writing("enable_endpoint") as connection:
             enabled = (await connection.execute(statement)).rowcount > 0
-            await notify_senders(connection, self._db.dialect)
+            await notify_senders(connection, self._db.dialect, self._db.instance)
         self._woken()
         return bool(enabled)
 
@@ -234,26 +226,46 @@ class SqlEventOutbox(EventOutbox):
         )
         async with self._db.writing("replay") as connection:
             replayed = int((await connection.execute(statement)).rowcount)
-            await notify_senders(connection, self._db.dialect)
+            await notify_senders(connection, self._db.dialect, self._db.instance)
         self._woken()
         return replayed
 
 
+def _due(endpoint: str) -> Any:
+    """The pending event due first (at ``now_us``) with nothing of its session pending before it."""
+    e, p = _EVENT.c, _EARLIER.c
+    earlier_pending = select(p.event_id).where(
+        p.room_name == e.room_name, p.state == PENDING, p.sequence < e.sequence
+    )
+    disabled = select(APP_WEBHOOK_ENDPOINTS.c.endpoint).where(APP_WEBHOOK_ENDPOINTS.c.endpoint == endpoint)
+    return (
+        select(_EVENT)
+        .where(
+            e.state == PENDING,
+            e.next_attempt_at_us <= bindparam("now_us"),
+            ~earlier_pending.exists(),
+            ~disabled.exists(),
+        )
+        .order_by(e.next_attempt_at_us)
+        .limit(1)
+    )
+
+
 async def _write(
     connection: AsyncConnection, dialect: str, held: OutboxEvent, settlement: Settlement, endpoint: str
-) -> None:
-    """The settlement of one try, in the transaction that held the event."""
+) -> bool:
+    """The settlement of one try, in the transaction that held the event; whether it freed the next one."""
     e, event = APP_EVENTS.c, held.event
     this = update(APP_EVENTS).where(e.event_id == event.event_id)
     error = None if settlement.error is None else settlement.error[:_ERROR_LENGTH]
     at = to_microseconds(settlement.at)
     match settlement.verdict:
         case Verdict.DELIVERED:
-            await connection.execute(
-                this.values(state=DELIVERED, attempts=e.attempts + 1, delivered_at_us=at, last_error=None)
-            )
+            values = {"state": DELIVERED, "delivered_at_us": at, "last_error": None}
+            return await _settled(connection, this.values(attempts=e.attempts + 1, **values), event)
         case Verdict.DEAD:
-            await connection.execute(this.values(state=DEAD, attempts=e.attempts + 1, last_error=error))
+            values = {"state": DEAD, "last_error": error}
+            return await _settled(connection, this.values(attempts=e.attempts + 1, **values), event)
         case Verdict.RETRY:
             assert settlement.next_attempt_at is not None
             next_at = to_microseconds(settlement.next_attempt_at)
@@ -281,3 +293,14 @@ async def _write(
                 .values(endpoint=endpoint, disabled_at_us=at, reason=error)
                 .on_conflict_do_nothing(index_elements=["endpoint"])
             )
+    return False
+
+
+async def _settled(connection: AsyncConnection, update_event: Any, event: AppEvent) -> bool:
+    """Run the event's update; whether a later event of its session is pending (in the same round trip)."""
+    q = _LATER.c
+    later = select(q.event_id).where(
+        q.room_name == event.room_name, q.state == PENDING, q.sequence > event.sequence
+    )
+    row = (await connection.execute(update_event.returning(later.exists()))).first()
+    return row is not None and bool(row[0])

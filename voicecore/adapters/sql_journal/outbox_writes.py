@@ -12,13 +12,14 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voicecore.adapters.sql_journal.rows import PENDING, event_row
+from voicecore.adapters.sql_journal.rows import EVENT_COLUMNS, PENDING, event_row
 from voicecore.adapters.sql_journal.schema import APP_EVENTS
 from voicecore.core.journal import AppEvent
 
@@ -26,35 +27,46 @@ CHANNEL: Final = "voicecore_app_events"
 
 
 async def insert_events(
-    connection: AsyncConnection, dialect: str, events: Sequence[AppEvent], *, first_of_session: bool
+    connection: AsyncConnection,
+    dialect: str,
+    events: Sequence[AppEvent],
+    *,
+    first_of_session: bool,
+    sender: str,
 ) -> None:
-    """Write ``events``; ``first_of_session``: the session has no earlier event (its start)."""
-    if not events:
-        return
-    rows = [event_row(e) for e in events]
+    """Write ``events``; ``first_of_session``: the session has no earlier event (its start).
+
+    ``sender`` (the notification's payload) names this process, whose own listener skips it.
+    """
+    statement = _insert_statement(dialect, first_of_session)
+    for event in events:
+        values = {f"p_{name}": value for name, value in event_row(event).items()}
+        await connection.execute(statement, {**values, "p_sender": sender})
+
+
+@functools.cache
+def _insert_statement(dialect: str, first_of_session: bool) -> Any:
+    """One statement per database and kind, values bound at execution: SQLAlchemy compiles it once."""
+    values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in EVENT_COLUMNS}
     if not first_of_session:
-        for row in rows:
-            row["next_attempt_at_us"] = _not_before_earlier(dialect, row["room_name"], row["created_at_us"])
-    statement: Any = insert(APP_EVENTS).values(rows)
+        created: Any = bindparam("p_created_at_us")
+        queue_due = (
+            select(func.max(APP_EVENTS.c.next_attempt_at_us))
+            .where(APP_EVENTS.c.room_name == bindparam("p_room_name"), APP_EVENTS.c.state == PENDING)
+            .scalar_subquery()
+        )
+        later = func.max if dialect == "sqlite" else func.greatest  # SQLite's max() of two is greatest()
+        values["next_attempt_at_us"] = later(func.coalesce(queue_due, created), created)
+    statement: Any = insert(APP_EVENTS).values(values)
     if dialect != "sqlite":
-        statement = select(func.pg_notify(CHANNEL, "")).add_cte(statement.cte("inserted"))
-    await connection.execute(statement)
+        statement = select(func.pg_notify(CHANNEL, bindparam("p_sender"))).add_cte(statement.cte("inserted"))
+    return statement
 
 
-def _not_before_earlier(dialect: str, room_name: str, created_at_us: int) -> Any:
-    queue_due = (
-        select(func.max(APP_EVENTS.c.next_attempt_at_us))
-        .where(APP_EVENTS.c.room_name == room_name, APP_EVENTS.c.state == PENDING)
-        .scalar_subquery()
-    )
-    later = func.max if dialect == "sqlite" else func.greatest  # SQLite's max() of two is greatest()
-    return later(func.coalesce(queue_due, created_at_us), created_at_us)
-
-
-async def notify_senders(connection: AsyncConnection, dialect: str) -> None:
-    """Tell every replica's sender (on commit) that events may be due: a replay, an endpoint enabled."""
+async def notify_senders(connection: AsyncConnection, dialect: str, sender: str) -> None:
+    """Tell every other replica's sender (on commit) that events may be due: a replay, an endpoint enabled."""
     if dialect != "sqlite":
-        await connection.execute(select(func.pg_notify(CHANNEL, "")))
+        await connection.execute(select(func.pg_notify(CHANNEL, sender)))
 
 
 async def erase_user_events(connection: AsyncConnection, user_id: str) -> int:

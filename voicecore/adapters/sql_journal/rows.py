@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Row
 
@@ -58,7 +58,22 @@ def record_of(row: Row[Any]) -> JournalRecord:
     )
 
 
+EVENT_COLUMNS: Final = (
+    "event_id",
+    "room_name",
+    "user_id",
+    "sequence",
+    "type",
+    "created_at_us",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at_us",
+)
+
+
 def event_row(event: AppEvent) -> dict[str, Any]:
+    """An event's row as written (its keys are EVENT_COLUMNS)."""
     created = to_microseconds(event.created_at)
     return {
         "event_id": event.event_id,

@@ -35,10 +35,11 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class PostgresWakeUps:
-    def __init__(self, url: str, channel: str, wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, channel: str, wake: Callable[[], None], *, own: str) -> None:
         self._dsn = asyncpg_dsn(url)
         self._channel = channel
         self._wake = wake
+        self._own = own  # this process's notifications: it woke its senders itself
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while the LISTEN is in place (tests wait on it)
 
@@ -52,8 +53,9 @@ class PostgresWakeUps:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _heard(self, *_: object) -> None:
-        self._wake()
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self._own:
+            self._wake()
 
     async def _listen(self) -> None:
         failing = False
