@@ -22,57 +22,27 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicecore.adapters.sql_journal.database import build_engine
 from voicecore.adapters.sql_journal.journal import SqlSessionJournal
 from voicecore.adapters.sql_journal.local_sends import SenderFileLock
+from voicecore.adapters.sql_journal.outbox_sql import EVENT, Claim, due
 from voicecore.adapters.sql_journal.outbox_writes import CHANNEL, notify_senders
-from voicecore.adapters.sql_journal.rows import DEAD, DELIVERED, PENDING, outbox_event_of
+from voicecore.adapters.sql_journal.rows import DEAD, PENDING, outbox_event_of
 from voicecore.adapters.sql_journal.schema import APP_EVENTS, APP_WEBHOOK_ENDPOINTS
 from voicecore.adapters.sql_journal.wake_ups import PostgresWakeUps
-from voicecore.core.delivery_policy import Settlement, Verdict
 from voicecore.core.errors import JournalUnavailable
-from voicecore.core.journal import AppEvent
-from voicecore.core.outbox import Backlog, EventOutbox, OutboxClaim, OutboxEvent
+from voicecore.core.outbox import Backlog, EventOutbox, OutboxClaim
 from voicecore.core.store import from_microseconds, to_microseconds
-
-_EVENT = APP_EVENTS.alias("event")
-_EARLIER = APP_EVENTS.alias("earlier")
-_LATER = APP_EVENTS.alias("later")
-_ERROR_LENGTH = 200
 
 
 def endpoint_key(url: str) -> str:
     """How the outbox names an endpoint (its disabled state): a hash, so no URL is stored."""
     return hashlib.sha256(url.encode()).hexdigest()
-
-
-class _Claim(OutboxClaim):
-    def __init__(self, event: OutboxEvent) -> None:
-        self._event = event
-        self.settlement: Settlement | None = None
-        self._freed_next = False
-
-    @property
-    def event(self) -> OutboxEvent:
-        return self._event
-
-    @property
-    def freed_next(self) -> bool:
-        return self._freed_next
-
-    async def write(self, connection: AsyncConnection, dialect: str, endpoint: str) -> None:
-        if self.settlement is not None:
-            self._freed_next = await _write(connection, dialect, self._event, self.settlement, endpoint)
-
-    async def settle(self, settlement: Settlement) -> None:
-        self.settlement = settlement
 
 
 class SqlEventOutbox(EventOutbox):
@@ -87,8 +57,8 @@ class SqlEventOutbox(EventOutbox):
         self._wakes: list[Callable[[], None]] = []
         self._db.on_events_committed(self._woken)
         # Built once, values bound at each claim: SQLAlchemy compiles each one once.
-        self._due_row = _due(endpoint).with_for_update(skip_locked=True, of=_EVENT)
-        self._due_here = _due(endpoint).where(_EVENT.c.event_id.not_in(bindparam("held", expanding=True)))
+        self._due_row = due(endpoint).with_for_update(skip_locked=True, of=EVENT)
+        self._due_here = due(endpoint).where(EVENT.c.event_id.not_in(bindparam("held", expanding=True)))
 
     async def open(self) -> None:
         if self._db.sqlite:
@@ -143,7 +113,7 @@ class SqlEventOutbox(EventOutbox):
             async with self._db.guard("claim"):
                 transaction = await connection.begin()
                 row = (await connection.execute(self._due_row, {"now_us": to_microseconds(now)})).first()
-            claim = None if row is None else _Claim(outbox_event_of(row))
+            claim = None if row is None else Claim(outbox_event_of(row))
             yield claim
             async with self._db.guard("settle"):
                 if claim is not None:
@@ -171,7 +141,7 @@ class SqlEventOutbox(EventOutbox):
         if held is None:
             yield None
             return
-        claim = _Claim(held)
+        claim = Claim(held)
         try:
             yield claim
             if claim.settlement is not None:
@@ -229,78 +199,3 @@ class SqlEventOutbox(EventOutbox):
             await notify_senders(connection, self._db.dialect, self._db.instance)
         self._woken()
         return replayed
-
-
-def _due(endpoint: str) -> Any:
-    """The pending event due first (at ``now_us``) with nothing of its session pending before it."""
-    e, p = _EVENT.c, _EARLIER.c
-    earlier_pending = select(p.event_id).where(
-        p.room_name == e.room_name, p.state == PENDING, p.sequence < e.sequence
-    )
-    disabled = select(APP_WEBHOOK_ENDPOINTS.c.endpoint).where(APP_WEBHOOK_ENDPOINTS.c.endpoint == endpoint)
-    return (
-        select(_EVENT)
-        .where(
-            e.state == PENDING,
-            e.next_attempt_at_us <= bindparam("now_us"),
-            ~earlier_pending.exists(),
-            ~disabled.exists(),
-        )
-        .order_by(e.next_attempt_at_us)
-        .limit(1)
-    )
-
-
-async def _write(
-    connection: AsyncConnection, dialect: str, held: OutboxEvent, settlement: Settlement, endpoint: str
-) -> bool:
-    """The settlement of one try, in the transaction that held the event; whether it freed the next one."""
-    e, event = APP_EVENTS.c, held.event
-    this = update(APP_EVENTS).where(e.event_id == event.event_id)
-    error = None if settlement.error is None else settlement.error[:_ERROR_LENGTH]
-    at = to_microseconds(settlement.at)
-    match settlement.verdict:
-        case Verdict.DELIVERED:
-            values = {"state": DELIVERED, "delivered_at_us": at, "last_error": None}
-            return await _settled(connection, this.values(attempts=e.attempts + 1, **values), event)
-        case Verdict.DEAD:
-            values = {"state": DEAD, "last_error": error}
-            return await _settled(connection, this.values(attempts=e.attempts + 1, **values), event)
-        case Verdict.RETRY:
-            assert settlement.next_attempt_at is not None
-            next_at = to_microseconds(settlement.next_attempt_at)
-            await connection.execute(
-                this.values(attempts=e.attempts + 1, next_attempt_at_us=next_at, last_error=error)
-            )
-            # The session's later events wait as long (outbox_writes.py says why); rows some
-            # other transaction holds are skipped: this only spares the scans.
-            q = _LATER.c
-            later = select(q.event_id).where(
-                q.room_name == event.room_name,
-                q.state == PENDING,
-                q.sequence > event.sequence,
-                q.next_attempt_at_us < next_at,
-            )
-            if dialect != "sqlite":
-                later = later.with_for_update(skip_locked=True)
-            await connection.execute(
-                update(APP_EVENTS).where(e.event_id.in_(later)).values(next_attempt_at_us=next_at)
-            )
-        case Verdict.ENDPOINT_GONE:
-            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-            await connection.execute(
-                insert(APP_WEBHOOK_ENDPOINTS)
-                .values(endpoint=endpoint, disabled_at_us=at, reason=error)
-                .on_conflict_do_nothing(index_elements=["endpoint"])
-            )
-    return False
-
-
-async def _settled(connection: AsyncConnection, update_event: Any, event: AppEvent) -> bool:
-    """Run the event's update; whether a later event of its session is pending (in the same round trip)."""
-    q = _LATER.c
-    later = select(q.event_id).where(
-        q.room_name == event.room_name, q.state == PENDING, q.sequence > event.sequence
-    )
-    row = (await connection.execute(update_event.returning(later.exists()))).first()
-    return row is not None and bool(row[0])
