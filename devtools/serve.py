@@ -31,7 +31,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from devtools.token import dev_user_token
-from voicecore.settings import SettingsError
+from voicecore.settings import JournalSettings, SettingsError
 from voicecore.testing.livekit_server import (
     LiveKitServerUnavailable,
     LocalLiveKitServer,
@@ -179,8 +179,22 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
     raise WebhookReceiverUnavailable("the development webhook receiver did not start in time")
 
 
+def journal_line(settings: JournalSettings) -> str:
+    """Where the journal is: the SQLite file's path, or only that it is PostgreSQL (never its URL)."""
+    location = settings.journal_location()
+    if location.startswith("sqlite:///"):
+        return f"Journal            SQLite, {location.removeprefix('sqlite:///')} (JOURNAL_URL to change)"
+    return "Journal            PostgreSQL (JOURNAL_URL)"
+
+
 def banner(
-    base: str, livekit_lines: list[str], jwt_secret: str, token: str, *, demo_page: bool = False
+    base: str,
+    livekit_lines: list[str],
+    jwt_secret: str,
+    token: str,
+    *,
+    demo_page: bool = False,
+    journal: str = "",
 ) -> str:
     demo_lines = (
         # The token rides in the fragment, which browsers never send to a server.
@@ -193,6 +207,7 @@ def banner(
             "",
             f"voicecore API      {base}  (docs: {base}/docs)",
             *livekit_lines,
+            *([journal] if journal else []),
             f"AUTH_JWT_SECRET    {jwt_secret}",
             "",
             "A development user token (user dev-user, valid 24 h):",
@@ -234,8 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             jwt_secret = http.auth_jwt_secret.get_secret_value()
             base = f"http://{args.host}:{args.port}"
             token = dev_user_token(jwt_secret, "dev-user", "dev@example.com")
+            journal = journal_line(container.settings())
             lines = [*livekit_lines, *webhook_lines]
-            print(banner(base, lines, jwt_secret, token, demo_page=http.demo_page), flush=True)
+            print(
+                banner(base, lines, jwt_secret, token, demo_page=http.demo_page, journal=journal),
+                flush=True,
+            )
             # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.

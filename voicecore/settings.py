@@ -21,21 +21,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
-    field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from voicecore.core.delivery_policy import RetrySchedule
 from voicecore.core.domain import GuardrailPolicy, SessionPolicy
-from voicecore.webhook_config import (
-    DEFAULT_SCHEDULE_TEXT,
-    check_retry_schedule,
-    check_webhook_secrets,
-    check_webhook_url,
-    parse_retry_schedule,
-    webhook_secrets,
-)
+from voicecore.webhook_config import AppWebhookFields
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
@@ -149,9 +139,38 @@ class SettingsError(Exception):
         )
 
 
-class VoiceCoreSettings(BaseSettings):
+class JournalSettings(BaseSettings):
+    """Where the journal is and how it is kept: all `python -m voicecore_http migrate` needs."""
+
     # An empty variable (LIVEKIT_API_SECRET= in a copied .env.example) counts as unset.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # The journal: every session's durable record. Unset: a SQLite file in the working
+    # directory (DEFAULT_JOURNAL_FILE); postgresql://... for many replicas.
+    journal_url: Annotated[SecretStr, AfterValidator(_check_journal_url)] | None = None
+    # PostgreSQL's schema is migrated by `python -m voicecore_http migrate`, or at start with this.
+    journal_migrate_on_start: bool = False
+    # Ended records older than this are purged by one replica at a time; 0 keeps everything.
+    journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
+    journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    def journal_location(self) -> str:
+        """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
+        if self.journal_url is not None:
+            return self.journal_url.get_secret_value()
+        return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
+
+
+class AppWebhookSettings(AppWebhookFields, JournalSettings):
+    """The app webhooks' settings and the journal's: all `python -m voicecore_http webhooks ...` needs."""
+
+
+class VoiceCoreSettings(AppWebhookFields, JournalSettings):
+    """voicecore's configuration: LiveKit, the session policy, the store, the guardrails, agents, metrics.
+
+    And the journal's (JournalSettings), which the ``migrate`` command reads alone, and the
+    app webhooks' (voicecore/webhook_config.py).
+    """
 
     # Normalised once here: clients are handed exactly this value.
     livekit_url: Annotated[str, BeforeValidator(_strip), AfterValidator(_normalise_livekit_url)]
@@ -184,54 +203,6 @@ class VoiceCoreSettings(BaseSettings):
     agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # /metrics in Prometheus' text format, and the counting behind it.
     metrics_enabled: bool = True
-
-    # The journal: every session's durable record. Unset: a SQLite file in the working
-    # directory (DEFAULT_JOURNAL_FILE); postgresql://... for many replicas.
-    journal_url: Annotated[SecretStr, AfterValidator(_check_journal_url)] | None = None
-    # PostgreSQL's schema is migrated by `python -m voicecore_http migrate`, or at start with this.
-    journal_migrate_on_start: bool = False
-    # Ended records older than this are purged by one replica at a time; 0 keeps everything.
-    journal_retention_days: Annotated[int, Field(ge=0, le=100 * 365)] = 90
-    journal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
-
-    # App webhooks (docs/webhooks.md): the session's events, signed, to the app's backend.
-    # Unset: no events are kept. Set, it needs APP_WEBHOOK_SECRET (checked below).
-    app_webhook_url: Annotated[str, BeforeValidator(_strip), AfterValidator(check_webhook_url)] | None = None
-    # One or more whsec_ secrets, space-separated: each signs every event, so a key can rotate.
-    app_webhook_secret: Annotated[SecretStr | None, Field(validate_default=True)] = None
-    app_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
-    # Seconds before each try, comma-separated; the first (0) is right after the commit.
-    app_webhook_retry_schedule_seconds: Annotated[str, AfterValidator(check_retry_schedule)] = (
-        DEFAULT_SCHEDULE_TEXT
-    )
-
-    @field_validator("app_webhook_secret")
-    @classmethod
-    def _secret_goes_with_the_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        url_given = info.data.get("app_webhook_url") is not None
-        if value is None:
-            if url_given:
-                raise ValueError("is required when APP_WEBHOOK_URL is set: every event is signed")
-            return None
-        if not url_given and "app_webhook_url" in info.data:
-            raise ValueError("is set but APP_WEBHOOK_URL is not: no event would be kept or sent")
-        return check_webhook_secrets(value)
-
-    def journal_location(self) -> str:
-        """The journal's URL: JOURNAL_URL, or the embedded SQLite file in the working directory."""
-        if self.journal_url is not None:
-            return self.journal_url.get_secret_value()
-        return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
-
-    @property
-    def app_webhooks_enabled(self) -> bool:
-        return self.app_webhook_url is not None
-
-    def app_webhook_secrets(self) -> tuple[str, ...]:
-        return () if self.app_webhook_secret is None else webhook_secrets(self.app_webhook_secret)
-
-    def app_webhook_schedule(self) -> RetrySchedule:
-        return parse_retry_schedule(self.app_webhook_retry_schedule_seconds)
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(
@@ -288,3 +259,15 @@ def _values_only(cls: type[S]) -> type[S]:
 
 def load_settings(environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None) -> VoiceCoreSettings:
     return read_settings(VoiceCoreSettings, environ, env_file=env_file)
+
+
+def load_journal_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
+) -> JournalSettings:
+    return read_settings(JournalSettings, environ, env_file=env_file)
+
+
+def load_app_webhook_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
+) -> AppWebhookSettings:
+    return read_settings(AppWebhookSettings, environ, env_file=env_file)

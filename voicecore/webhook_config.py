@@ -1,16 +1,17 @@
-"""Reading the app-webhook settings (APP_WEBHOOK_*): the endpoint, its secrets and the retry schedule.
+"""The app-webhook settings (APP_WEBHOOK_*): the endpoint, its secrets and the retry schedule.
 
-Validators for voicecore.settings; their messages never quote a secret.
+``AppWebhookFields`` is mixed into voicecore.settings' classes; messages never quote a secret.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Final
+from typing import Annotated, Final
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicecore.core.delivery_policy import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 
@@ -79,3 +80,44 @@ def parse_retry_schedule(text: str) -> RetrySchedule:
     if delays[0] != 0:
         raise ValueError("must start with 0: the first try is right after the event's commit")
     return RetrySchedule(delays)
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+class AppWebhookFields(BaseSettings):
+    """APP_WEBHOOK_*: unset, no events are kept; set, every event is signed and sent (docs/webhooks.md)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    app_webhook_url: Annotated[str, BeforeValidator(_strip), AfterValidator(check_webhook_url)] | None = None
+    # One or more whsec_ secrets, space-separated: each signs every event, so a key can rotate.
+    app_webhook_secret: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    app_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # Seconds before each try, comma-separated; the first (0) is right after the commit.
+    app_webhook_retry_schedule_seconds: Annotated[str, AfterValidator(check_retry_schedule)] = (
+        DEFAULT_SCHEDULE_TEXT
+    )
+
+    @field_validator("app_webhook_secret")
+    @classmethod
+    def _secret_goes_with_the_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        url_given = info.data.get("app_webhook_url") is not None
+        if value is None:
+            if url_given:
+                raise ValueError("is required when APP_WEBHOOK_URL is set: every event is signed")
+            return None
+        if not url_given and "app_webhook_url" in info.data:
+            raise ValueError("is set but APP_WEBHOOK_URL is not: no event would be kept or sent")
+        return check_webhook_secrets(value)
+
+    @property
+    def app_webhooks_enabled(self) -> bool:
+        return self.app_webhook_url is not None
+
+    def app_webhook_secrets(self) -> tuple[str, ...]:
+        return () if self.app_webhook_secret is None else webhook_secrets(self.app_webhook_secret)
+
+    def app_webhook_schedule(self) -> RetrySchedule:
+        return parse_retry_schedule(self.app_webhook_retry_schedule_seconds)

@@ -16,8 +16,9 @@ from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
 from voicecore_http.demo_page import serve_demo_page
-from voicecore_http.errors import install_error_handlers, install_validation_handler
+from voicecore_http.error_handlers import install_error_handlers
 from voicecore_http.health import check_livekit, health_router
+from voicecore_http.invalid_requests import install_validation_handler
 from voicecore_http.limits import BodyLimitMiddleware
 from voicecore_http.metrics import metrics_router
 from voicecore_http.offline_docs import serve_docs_offline
@@ -73,13 +74,13 @@ def _no_slash_redirects(prefix: str) -> APIRouter:
     with a redirect to an absolute URL built from the request's Host header.
     """
     router = APIRouter(include_in_schema=False)
-
-    async def not_found() -> None:
-        raise HTTPException(status_code=404)
-
     for path in (f"{prefix}/", f"{prefix}/{{anything:path}}/"):
         router.add_api_route(path, not_found, methods=_EVERY_METHOD)
     return router
+
+
+async def not_found() -> None:
+    raise HTTPException(status_code=404)
 
 
 def create_app(container: ServiceContainer | None = None) -> FastAPI:
@@ -141,8 +142,8 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
     """Drop FastAPI's automatic 422 where no input can fail validation.
 
     FastAPI documents a 422 (in its own list-shaped body) on every operation with
-    parameters; ours can only fail validation on a request body, and answer it in
-    the one ``{"detail": "..."}`` shape documented explicitly there.
+    parameters; ours can only fail validation on a request body or a query parameter,
+    and answer it in the one ``{"detail": "..."}`` shape documented explicitly there.
     """
 
     def openapi() -> dict[str, Any]:
@@ -156,7 +157,7 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
             )
             for operations in document["paths"].values():
                 for operation in operations.values():
-                    if "requestBody" not in operation:
+                    if not _can_fail_validation(operation):
                         operation["responses"].pop("422", None)
             schemas = document.get("components", {}).get("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
@@ -165,3 +166,9 @@ def _document_only_reachable_errors(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _can_fail_validation(operation: dict[str, Any]) -> bool:
+    """A body or a query parameter can be invalid; a path's room name cannot (it is only looked up)."""
+    queries = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+    return "requestBody" in operation or bool(queries)

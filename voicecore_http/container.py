@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dependency_injector import providers
 
 from voicecore.container import VoiceCoreContainer
+from voicecore.core.journal import SessionJournal
 from voicecore.core.ports import RoomGateway
 from voicecore.settings import EnvFile, SettingsError, VoiceCoreSettings, load_settings
 from voicecore_http.auth import JwtAuthenticator
@@ -24,8 +25,9 @@ class ServiceContainer(VoiceCoreContainer):
         http_settings: HttpSettings,
         *,
         room_gateway: RoomGateway | None = None,
+        journal: SessionJournal | None = None,
     ) -> ServiceContainer:
-        container = cls.from_settings(settings, room_gateway=room_gateway)
+        container = cls.from_settings(settings, room_gateway=room_gateway, journal=journal)
         container.http_settings.override(providers.Object(http_settings))
         return container
 

@@ -21,11 +21,26 @@ DEMO_DIRECTORY: Final = Path(__file__).parent / "demo"
 LIVEKIT_CLIENT_BUNDLE: Final = (
     Path(__file__).resolve().parent.parent / "web/node_modules/livekit-client/dist/livekit-client.esm.mjs"
 )
-_FILES: Final = {
-    "index.html": (DEMO_DIRECTORY / "index.html", "text/html; charset=utf-8"),
-    "demo.js": (DEMO_DIRECTORY / "demo.js", "text/javascript; charset=utf-8"),
-    "livekit-client.esm.mjs": (LIVEKIT_CLIENT_BUNDLE, "text/javascript; charset=utf-8"),
-}
+_JAVASCRIPT: Final = "text/javascript; charset=utf-8"
+
+
+class DemoPage:
+    """The page, its script and the livekit-client bundle found at ``bundle``."""
+
+    def __init__(self, bundle: Path) -> None:
+        self._bundle = bundle
+
+    async def demo_root(self) -> RedirectResponse:
+        return RedirectResponse("/demo/", status_code=308)
+
+    async def demo_page(self) -> FileResponse:
+        return _file(DEMO_DIRECTORY / "index.html", "text/html; charset=utf-8")
+
+    async def demo_script(self) -> FileResponse:
+        return _file(DEMO_DIRECTORY / "demo.js", _JAVASCRIPT)
+
+    async def livekit_client(self) -> FileResponse:
+        return _file(self._bundle, _JAVASCRIPT)
 
 
 def serve_demo_page(app: FastAPI, *, bundle: Path = LIVEKIT_CLIENT_BUNDLE) -> None:
@@ -34,23 +49,13 @@ def serve_demo_page(app: FastAPI, *, bundle: Path = LIVEKIT_CLIENT_BUNDLE) -> No
         raise SettingsError(
             [], ["DEMO_PAGE (livekit-client is not installed: run `make setup`, which runs npm ci in web/)"]
         )
-    files = {**_FILES, "livekit-client.esm.mjs": (bundle, _FILES["livekit-client.esm.mjs"][1])}
-
-    @app.get("/demo", include_in_schema=False)
-    async def demo_root() -> RedirectResponse:
-        return RedirectResponse("/demo/", status_code=308)
-
-    @app.get("/demo/", include_in_schema=False)
-    async def demo_page() -> FileResponse:
-        return _file(*files["index.html"])
-
-    @app.get("/demo/demo.js", include_in_schema=False)
-    async def demo_script() -> FileResponse:
-        return _file(*files["demo.js"])
-
-    @app.get("/demo/livekit-client.esm.mjs", include_in_schema=False)
-    async def livekit_client() -> FileResponse:
-        return _file(*files["livekit-client.esm.mjs"])
+    page = DemoPage(bundle)
+    app.add_api_route("/demo", page.demo_root, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/demo/", page.demo_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/demo/demo.js", page.demo_script, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/demo/livekit-client.esm.mjs", page.livekit_client, methods=["GET"], include_in_schema=False
+    )
 
 
 def _file(path: Path, media_type: str) -> FileResponse:

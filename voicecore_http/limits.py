@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voicecore_http.errors import BODY_TOO_LARGE, refusal_response
+from voicecore_http.edge_answers import refusal_response
+from voicecore_http.error_table import BODY_TOO_LARGE
 
 
 def _declared_length(scope: Scope) -> int | None:

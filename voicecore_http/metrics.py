@@ -21,15 +21,23 @@ class _Exposition(Protocol):
     def render(self, live_sessions: int) -> bytes: ...
 
 
-def metrics_router(container: VoiceCoreContainer) -> APIRouter:
-    router = APIRouter()
+class MetricsEndpoint:
+    """``GET /metrics`` over one container's metrics and session store."""
 
-    @router.get(METRICS_PATH, include_in_schema=False)
-    async def metrics() -> Response:
-        exposition = container.metrics()
+    def __init__(self, container: VoiceCoreContainer) -> None:
+        self._container = container
+
+    async def metrics(self) -> Response:
+        exposition = self._container.metrics()
         if not isinstance(exposition, _Exposition):
             return Response(status_code=404)
-        live = len(await container.session_store().all_sessions())
+        live = len(await self._container.session_store().all_sessions())
         return Response(exposition.render(live), media_type=CONTENT_TYPE)
 
+
+def metrics_router(container: VoiceCoreContainer) -> APIRouter:
+    router = APIRouter()
+    router.add_api_route(
+        METRICS_PATH, MetricsEndpoint(container).metrics, methods=["GET"], include_in_schema=False
+    )
     return router

@@ -22,24 +22,33 @@ _ASSETS: Final = {
 }
 
 
-def serve_docs_offline(app: FastAPI) -> None:
-    """``GET /docs`` and its assets on ``app``, which must have been built with ``docs_url=None``."""
-    openapi_url = app.openapi_url or "/openapi.json"
+class SwaggerPage:
+    """``GET /docs``: Swagger UI for one app's OpenAPI document, loading only the assets served here."""
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    def __init__(self, title: str, openapi_url: str) -> None:
+        self._title = title
+        self._openapi_url = openapi_url
+
+    async def docs(self) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} API",
+            openapi_url=self._openapi_url,
+            title=f"{self._title} API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         )
 
-    @app.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
-    async def docs_asset(name: str) -> FileResponse:
-        media_type = _ASSETS.get(name)
-        if media_type is None:
-            raise HTTPException(404)
-        return FileResponse(str(swagger_ui_path / name), media_type=media_type)
+
+async def docs_asset(name: str) -> FileResponse:
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        raise HTTPException(404)
+    return FileResponse(str(swagger_ui_path / name), media_type=media_type)
+
+
+def serve_docs_offline(app: FastAPI) -> None:
+    """``GET /docs`` and its assets on ``app``, which must have been built with ``docs_url=None``."""
+    page = SwaggerPage(app.title, app.openapi_url or "/openapi.json")
+    app.add_api_route("/docs", page.docs, methods=["GET"], include_in_schema=False)
+    app.add_api_route(DOCS_ASSETS + "/{name}", docs_asset, methods=["GET"], include_in_schema=False)

@@ -16,7 +16,7 @@ alone). So, per connection:
   ``max_headers`` headers: 431, before the app sees the request. Bytes are counted
   as they arrive, so an endless header line is refused without being buffered.
 
-The answers' bodies come from the one error table (voicecore_http.errors).
+The answers come from the one error table (voicecore_http.error_table).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from voicecore_http.errors import HEAD_TOO_LARGE, REQUEST_TIMEOUT, ErrorAnswer, answer_body
+from voicecore_http.edge_answers import answer_body
+from voicecore_http.error_table import HEAD_TOO_LARGE, REQUEST_TIMEOUT, ErrorAnswer
 
 logger = logging.getLogger(__name__)
 

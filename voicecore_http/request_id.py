@@ -14,7 +14,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voicecore_http.errors import log_unexpected, unexpected_error_response
+from voicecore_http.edge_answers import log_unexpected, unexpected_error_response
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # never let a client inject into logs

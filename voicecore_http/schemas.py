@@ -9,6 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from voicecore.core.domain import AgentState, AgentType
+from voicecore.core.journal import EndReason
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
 EXAMPLE_ROOM = "fitness-voice-user-123-9f2c4e1ab37d5e60"
@@ -146,5 +147,75 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+END_REASON_DESCRIPTION = (
+    "Why the session ended; null while live. `user_ended`: the owner ended it. `room_closed`: LiveKit "
+    "closed the room after everyone left. `unobserved`: the room vanished while no replica watched; "
+    "`ended_at` is then the best bound known and `end_approximate` is true. `max_duration`: the server "
+    "ended it at the maximum session length. `usage_exhausted`: the server ended it when the user's minute "
+    "allowance ran out."
+)
+
+
+class HistoryItem(BaseModel):
+    """One session as the journal keeps it: live or ended."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "room_name": EXAMPLE_ROOM,
+                    "agent_type": "workout",
+                    "created_at": EXAMPLE_TIME,
+                    "ended_at": "2026-11-25T18:52:10.250000+00:00",
+                    "end_reason": "user_ended",
+                    "end_approximate": False,
+                    "duration_seconds": 1330.25,
+                    "agent_joined_at": "2026-11-25T18:30:01.400000+00:00",
+                    "active": False,
+                }
+            ]
+        }
+    )
+
+    room_name: RoomName
+    agent_type: AgentType
+    created_at: UtcTimestamp
+    ended_at: UtcTimestamp | None = Field(description="When it ended; null while live.")
+    end_reason: EndReason | None = Field(description=END_REASON_DESCRIPTION)
+    end_approximate: bool = Field(description="`ended_at` is a bound, not the moment seen (`unobserved`).")
+    duration_seconds: float = Field(
+        ge=0, description="Wall time from `created_at` to the end, or to now while live."
+    )
+    agent_joined_at: UtcTimestamp | None = Field(description="The agent's first join; null if it never came.")
+    active: bool = Field(description="The session is live.")
+
+
+class HistoryPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"sessions": HistoryItem.model_config["json_schema_extra"]["examples"], "next_cursor": None},  # type: ignore[index]
+                {"sessions": [], "next_cursor": None},
+            ]
+        }
+    )
+
+    sessions: list[HistoryItem] = Field(description="The caller's sessions, live and ended, newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last one. Opaque, and good for you only."
+    )
+
+
 class HealthBody(BaseModel):
-    status: Literal["ok", "ready"]
+    status: Literal["ok"]
+
+
+class ReadinessBody(BaseModel):
+    status: Literal["ready"]
+    journal: Literal["ok", "unavailable"] = Field(
+        description=(
+            "The session journal's database. `unavailable` does not make the service unready: status, list "
+            "and end still work, and what happens meanwhile is recorded once it answers; starts and history "
+            "answer 503 until then."
+        )
+    )

@@ -1,7 +1,8 @@
 """``python -m voicecore_http webhooks replay|enable``: what an operator does about app webhooks.
 
-Both run against the service's own configuration (the same environment or
-``--env-file``) and its journal, and leave the sending to the service's replicas:
+Both read the journal's and the app webhooks' settings (the service's own
+environment, or ``--env-file``), not LiveKit's, and leave the sending to the
+service's replicas:
 
 - ``replay [--since T] [--event-id ID]`` makes dead events pending again, with
   every try of the schedule, and wakes the senders (PostgreSQL: at once; SQLite:
@@ -18,22 +19,25 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from voicecore.container import VoiceCoreContainer
+from voicecore.adapters.sql_journal import SqlEventOutbox, SqlSessionJournal
+from voicecore.adapters.sql_journal.outbox import endpoint_key
 from voicecore.core.domain import utc_now
 from voicecore.core.errors import JournalSchemaOutdated, JournalUnavailable
 from voicecore.core.outbox import EventOutbox
-from voicecore.settings import SettingsError, load_settings
+from voicecore.settings import SettingsError, load_app_webhook_settings
 
 CONFIGURATION_ERROR = 2
 DATABASE_ERROR = 1
 
 
-def add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_webhook_commands(commands: Any, *, env_file_help: str) -> None:
     """Register ``webhooks replay`` and ``webhooks enable`` on the top-level command list."""
     webhooks = commands.add_parser(
         "webhooks", help="app webhooks: send dead events again, enable the endpoint"
     )
     actions = webhooks.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", default=argparse.SUPPRESS, help=env_file_help)  # else the one before
     replay = actions.add_parser("replay", parents=[common], help="send dead events again")
     replay.add_argument(
         "--since", type=_moment, help="only events made at or after this ISO 8601 time (UTC unless it says)"
@@ -63,20 +67,23 @@ def run_enable(args: argparse.Namespace) -> int:
 
 def _with_outbox(args: argparse.Namespace, action: Callable[[EventOutbox], Awaitable[str]]) -> int:
     try:
-        settings = load_settings(env_file=args.env_file)
+        settings = load_app_webhook_settings(env_file=args.env_file)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return CONFIGURATION_ERROR
-    if not settings.app_webhooks_enabled:
+    if settings.app_webhook_url is None:
         print("APP_WEBHOOK_URL is not set: no app events are kept or sent", file=sys.stderr)
         return CONFIGURATION_ERROR
-    container = VoiceCoreContainer.from_settings(settings)
+    url = settings.app_webhook_url
 
     async def run() -> str:
-        journal = container.journal()
+        journal = SqlSessionJournal(
+            settings.journal_location(), timeout_seconds=settings.journal_timeout_seconds
+        )
         await journal.open()
         try:
-            return await action(container.event_outbox())
+            outbox = SqlEventOutbox(journal, endpoint=endpoint_key(url), senders=1)
+            return await action(outbox)  # it is not opened: it claims nothing, it only writes
         finally:
             await journal.aclose()
 

@@ -16,13 +16,35 @@ from pydantic import BaseModel
 
 from voicecore.core.errors import WebhookNotReadable, WebhookNotVerified
 from voicecore.core.events import SessionEvents, WebhookVerifier
-from voicecore_http.errors import openapi_error
+from voicecore_http.error_table import WEBHOOK_NOT_READABLE, WEBHOOK_NOT_VERIFIED
+from voicecore_http.openapi_errors import openapi_error
 
 WEBHOOK_PATH = "/api/v1/livekit/webhooks"
 
 
 class WebhookAccepted(BaseModel):
     status: Literal["applied", "ignored"]
+
+
+class LiveKitWebhookIntake:
+    """The webhook endpoint over one container's verifier and session events, asked for per delivery."""
+
+    def __init__(self, verifier: Callable[[], WebhookVerifier], events: Callable[[], SessionEvents]) -> None:
+        self._verifier = verifier
+        self._events = events
+
+    async def receive_webhook(
+        self, request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    ) -> WebhookAccepted:
+        if not authorization:
+            raise WebhookNotVerified("no Authorization header")
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookNotReadable("the body is not UTF-8") from None
+        event = self._verifier().verify(body, authorization)
+        applied = await self._events().handle(event)
+        return WebhookAccepted(status="applied" if applied else "ignored")
 
 
 def livekit_webhooks_router(
@@ -32,31 +54,16 @@ def livekit_webhooks_router(
     path: str = WEBHOOK_PATH,
 ) -> APIRouter:
     router = APIRouter(tags=["livekit"])
-
-    @router.post(
+    router.add_api_route(
         path,
+        LiveKitWebhookIntake(verifier, events).receive_webhook,
+        methods=["POST"],
         summary="Receive a LiveKit webhook",
         description=(
             "Point the LiveKit server's `webhook.urls` here (signed with the same API key). "
             "Answers 200 for every verified delivery, duplicates included."
         ),
         operation_id="receiveLiveKitWebhook",
-        responses={
-            401: openapi_error(401, "Webhook not verified", "Not signed by the LiveKit server."),
-            400: openapi_error(400, "Webhook body is not an event", "Verified, but not an event."),
-        },
+        responses={401: openapi_error(WEBHOOK_NOT_VERIFIED), 400: openapi_error(WEBHOOK_NOT_READABLE)},
     )
-    async def receive_webhook(
-        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
-    ) -> WebhookAccepted:
-        if not authorization:
-            raise WebhookNotVerified("no Authorization header")
-        try:
-            body = (await request.body()).decode("utf-8")
-        except UnicodeDecodeError:
-            raise WebhookNotReadable("the body is not UTF-8") from None
-        event = verifier().verify(body, authorization)
-        applied = await events().handle(event)
-        return WebhookAccepted(status="applied" if applied else "ignored")
-
     return router

@@ -1,4 +1,7 @@
-"""Fixtures of the app-webhook tests: both databases (a fresh journal each), a secret, a real receiver."""
+"""Fixtures of the app-webhook tests: both databases (a fresh journal each), a secret, a real receiver.
+
+The PostgreSQL server is the suite's (tests/conftest.py); LiveKit is a server of these tests' own.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.journals import postgres_journal_url, prepare_postgres_template, sqlite_journal_url
+from tests.support.journals import postgres_journal_url, sqlite_journal_url
 from tests.support.webhook_receiver import WebhookReceiver, new_secret, running_receiver
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
-from voicecore.testing.postgres_server import (
-    LocalPostgresServer,
-    find_postgres_bin_dir,
-    running_postgres_server,
-)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[LocalPostgresServer]:
-    bin_dir = find_postgres_bin_dir()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL 15 is not installed: run `make setup` (apt-get install postgresql)")
-    with running_postgres_server(bin_dir) as server:
-        prepare_postgres_template(server)
-        yield server
+from voicecore.testing.postgres_server import LocalPostgresServer
 
 
 @pytest.fixture(scope="session")

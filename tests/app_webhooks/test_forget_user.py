@@ -16,6 +16,7 @@ import pytest
 from tests.support.journals import stored_events
 from tests.support.livekit import unique_user_id
 from tests.support.outboxes import erasure_waits_for_a_send
+from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Hit, Reply, WebhookReceiver
 from tests.support.webhook_service import WebhookService, webhook_service, webhook_settings
 from voicecore.testing.livekit_server import LocalLiveKitServer
@@ -56,13 +57,12 @@ async def test_a_forgotten_user_is_never_sent_again_even_with_a_send_under_way(
     )
 
     forgetting = asyncio.create_task(service.container.sessions().forget_user(forgotten))
-    for _ in range(500):
+
+    async def erasure_waits() -> bool:
         assert not forgetting.done(), "forget_user returned while a send of the user's was under way"
-        if await erasure_waits_for_a_send(journal_url, forgotten):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("the erasure never reached the user's events")
+        return await erasure_waits_for_a_send(journal_url, forgotten)
+
+    await eventually(erasure_waits, bool, what="the erasure reaching the user's events", every=0.02)
     with pytest.raises(TimeoutError):  # it stays there while the send is under way
         await asyncio.wait_for(asyncio.shield(forgetting), 0.5)
     receiver.release()  # the send under way ends (its answer may or may not reach the sender)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.journals import stored_events
 from tests.support.outboxes import NOON, Sessions, TickingClock, erasure_waits_for_a_send, opened_outbox
+from tests.support.waiting import eventually
 from voicecore.adapters.sql_journal import SqlEventOutbox
 from voicecore.core.delivery_policy import Settlement, Verdict
 from voicecore.core.outbox import OutboxClaim
@@ -242,12 +243,11 @@ async def test_erasing_a_user_waits_for_a_send_of_theirs_under_way(journal_url: 
 
 
 async def _until_waiting(journal_url: str, erasing: asyncio.Task[object]) -> None:
-    for _ in range(500):
+    async def waiting() -> bool:
         assert not erasing.done(), "the erasure did not wait for the send under way"
-        if await erasure_waits_for_a_send(journal_url, "alice"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the erasure never reached the held event")
+        return await erasure_waits_for_a_send(journal_url, "alice")
+
+    await eventually(waiting, bool, what="the erasure reaching the held event", every=0.01)
 
 
 async def test_senders_are_woken_by_commits_here_and_on_other_replicas(journal_url: str) -> None:

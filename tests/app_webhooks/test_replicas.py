@@ -17,6 +17,7 @@ from tests.support.constants import BASE
 from tests.support.livekit import unique_user_id
 from tests.support.service_process import ServiceProcess, service_environment
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Hit, Reply, WebhookReceiver
 from tests.support.webhook_service import delete_every_room, webhook_settings
 from voicecore.core.app_webhooks import DEFAULT_CONCURRENCY
@@ -151,18 +152,18 @@ async def _delivered_by(
     http: httpx.AsyncClient, replicas: tuple[ServiceProcess, ...], *, total: int
 ) -> list[float]:
     """What each replica counts as delivered, once the counts add up (they follow the receiver's answers)."""
-    for _ in range(300):
-        counts = []
+
+    async def counts() -> list[float]:
+        found = []
         for replica in replicas:
             text = (await http.get(replica.base_url + "/metrics")).text
-            counts.append(
+            found.append(
                 sum(
                     float(line.rsplit(" ", 1)[1])
                     for line in text.splitlines()
                     if line.startswith("voicecore_app_events_delivered_total{")
                 )
             )
-        if sum(counts) == total:
-            return counts
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the replicas count {counts} delivered, not {total}")
+        return found
+
+    return await eventually(counts, lambda found: sum(found) == total, what=f"{total} delivered", within=30)

@@ -1,6 +1,6 @@
 """The demo page, in a real browser, against the real service, LiveKit server and agent worker.
 
-Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
+Run only through ``tests.support.browser.netns.run_isolated`` (tests/browser/test_demo_page.py): the
 server, the agent worker, the service (``python -m voicecore_http`` with ``DEMO_PAGE=1`` and the
 worker's agent name) and chromium all live in that private network namespace.
 
@@ -19,19 +19,19 @@ import asyncio
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from livekit import api
 from playwright.async_api import Page, expect
 
-from tests.browser.chromium import chromium_page
-from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.browser.scenario_join import STEP_TIMEOUT_MS
 from tests.support.agent_worker import DEV_AGENT_NAME, agents_in, running_agent_worker
+from tests.support.browser.chromium import chromium_page
+from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
 from tests.support.service_process import ServiceProcess, running_service
 from tests.support.tokens import bearer
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 SCREENSHOT = "demo-session-with-agent.png"
@@ -79,21 +79,26 @@ async def server_view(lk: api.LiveKitAPI, room: str) -> dict[str, Any]:
 
 async def the_user_publishing(
     lk: api.LiveKitAPI, room: str, *, replacing: str | None = None
-) -> api.ParticipantInfo | None:
+) -> api.ParticipantInfo:
     """The user's one connection in ``room`` once it publishes audio; after a reload, the one
     that replaced the connection ``replacing`` (the old one may linger for a moment)."""
-    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
+
+    async def users() -> list[api.ParticipantInfo]:
         listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        users = [p for p in listed.participants if p.identity == USER_ID]
-        if (
-            len(users) == 1
-            and users[0].sid != replacing
-            and any(t.type == api.TrackType.AUDIO for t in users[0].tracks)
-        ):
-            return users[0]
-        await asyncio.sleep(0.1)
-    return None
+        return [p for p in listed.participants if p.identity == USER_ID]
+
+    [user] = await eventually(
+        users,
+        lambda found: (
+            len(found) == 1
+            and found[0].sid != replacing
+            and any(t.type == api.TrackType.AUDIO for t in found[0].tracks)
+        ),
+        what=f"RoomService to list one connection of {USER_ID} publishing audio"
+        + (f", not {replacing}" if replacing else ""),
+        within=STEP_TIMEOUT_MS / 1000,
+    )
+    return user
 
 
 async def joined_with_agent(page: Page, via: str) -> None:
@@ -140,7 +145,7 @@ async def use_the_demo_page(
         await joined_with_agent(page, "TokenSource.endpoint")
         watch.lap("page shows the agent")
         result["joined"] = {
-            "publishing_sid": first.sid if first else None,
+            "publishing_sid": first.sid,
             "page": await page_status(page),
             "server": await server_view(lk, room),
         }
@@ -150,9 +155,9 @@ async def use_the_demo_page(
         await expect(page.get_by_test_id("joined-via")).to_have_text("rejoin", timeout=STEP_TIMEOUT_MS)
         await joined_with_agent(page, "rejoin")
         watch.lap("reloaded page rejoined")
-        again = await the_user_publishing(lk, room, replacing=first.sid if first else None)
+        again = await the_user_publishing(lk, room, replacing=first.sid)
         result["rejoined"] = {
-            "publishing_sid": again.sid if again else None,
+            "publishing_sid": again.sid,
             "page": await page_status(page),
             "server": await server_view(lk, room),
             "kept_room": await page.evaluate("sessionStorage.getItem('voicecore.demo.room')"),

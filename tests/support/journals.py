@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from voicecore.adapters.sql_journal import SqlSessionJournal, driver_url
 from voicecore.core.domain import utc_now
+from voicecore.core.errors import JournalUnavailable
 from voicecore.core.history import NO_APP_EVENTS, AppEvents
+from voicecore.core.journal import Decide, Erasure, HistoryQuery, JournalChange, JournalRecord
 from voicecore.core.recorder import SessionRecorder
 from voicecore.testing.postgres_server import LocalPostgresServer
 
@@ -91,17 +93,24 @@ class StoredEvent:
 
 async def stored_events(url: str, room_name: str) -> list[StoredEvent]:
     """The outbox rows of a room, read straight from the database (not through the journal)."""
+    return (await every_stored_event(url)).get(room_name, [])
+
+
+async def every_stored_event(url: str) -> dict[str, list[StoredEvent]]:
+    """Every room's outbox rows, in sequence, read straight from the database in one query."""
     engine = create_async_engine(driver_url(url))
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
                 text(
-                    "SELECT event_id, type, sequence, state, body FROM app_events "
-                    "WHERE room_name = :room ORDER BY sequence"
-                ),
-                {"room": room_name},
+                    "SELECT room_name, event_id, type, sequence, state, body FROM app_events "
+                    "ORDER BY room_name, sequence"
+                )
             )
-            return [StoredEvent(*row) for row in rows]
+            events: dict[str, list[StoredEvent]] = {}
+            for room_name, *fields in rows:
+                events.setdefault(room_name, []).append(StoredEvent(*fields))
+            return events
     finally:
         await engine.dispose()
 
@@ -117,3 +126,49 @@ async def sqlite_recorder(
         yield SessionRecorder(journal, events, clock=clock)
     finally:
         await journal.aclose()
+
+
+class SwitchableJournal(SqlSessionJournal):
+    """The real journal, whose database the test can take down and bring back."""
+
+    down = False
+
+    async def _unless_down(self, operation: str) -> None:
+        if self.down:
+            raise JournalUnavailable(operation, "the database is down (test)")
+
+    async def start(self, change: JournalChange) -> bool:
+        await self._unless_down("start")
+        return await super().start(change)
+
+    async def change(self, room_name: str, decide: Decide) -> JournalRecord | None:
+        await self._unless_down("change")
+        return await super().change(room_name, decide)
+
+    async def live(self, user_id: str | None = None) -> list[JournalRecord]:
+        await self._unless_down("live")
+        return await super().live(user_id)
+
+    async def known(self, room_names: Sequence[str]) -> set[str]:
+        await self._unless_down("known")
+        return await super().known(room_names)
+
+    async def erase_ended(self, user_id: str) -> int:
+        await self._unless_down("erase_ended")
+        return await super().erase_ended(user_id)
+
+    async def erase_user(self, user_id: str) -> Erasure:
+        await self._unless_down("erase_user")
+        return await super().erase_user(user_id)
+
+    async def get(self, room_name: str) -> JournalRecord | None:
+        await self._unless_down("get")
+        return await super().get(room_name)
+
+    async def history(self, query: HistoryQuery) -> list[JournalRecord]:
+        await self._unless_down("history")
+        return await super().history(query)
+
+    async def ping(self) -> None:
+        await self._unless_down("ping")
+        await super().ping()

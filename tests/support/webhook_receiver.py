@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.waiting import WaitTimedOut, eventually
 from voicecore.testing.processes import free_port
 
 PATH = "/hooks/voicecore"
@@ -175,19 +176,19 @@ class WebhookReceiver:
     async def wait_for(
         self, condition: Callable[[list[Hit]], bool], *, what: str, within: float = 30.0
     ) -> list[Hit]:
-        """Until ``condition(hits)`` holds; fails loudly, naming ``what``, after ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            hits = self.hits
-            if condition(hits):
-                return hits
-            if time.monotonic() > deadline:
-                seen = "\n".join(
-                    f"  {hit.type} {hit.room_name} #{hit.sequence} try {hit.try_number}: {hit.reply.status}"
-                    for hit in hits
-                )
-                raise AssertionError(f"waited {within}s for {what}; the receiver saw:\n{seen}")
-            await asyncio.sleep(0.02)
+        """Until ``condition(hits)`` holds; ``WaitTimedOut`` naming ``what`` after ``within`` seconds."""
+
+        async def seen() -> list[Hit]:
+            return self.hits
+
+        try:
+            return await eventually(seen, condition, what=what, within=within, every=0.02)
+        except WaitTimedOut as exc:
+            listed = "\n".join(
+                f"  {hit.type} {hit.room_name} #{hit.sequence} try {hit.try_number}: {hit.reply.status}"
+                for hit in self.hits
+            )
+            raise WaitTimedOut(f"{exc}\nthe receiver saw:\n{listed}") from None
 
     # --- the app ------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ retry schedule and a short timeout, so a test sees every try of an event.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from tests.support.apps import service_container, serving
 from tests.support.constants import BASE
 from tests.support.livekit import unique_user_id
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore_http.container import ServiceContainer
 
@@ -71,16 +71,10 @@ class WebhookService:
     async def wait_for_metric(
         self, name: str, accept: Callable[[float], bool], *, within: float = 30.0, **labels: str
     ) -> float:
-        """Until the metric's value is accepted; fails loudly after ``within`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            value = await self.metric(name, **labels)
-            if accept(value):
-                return value
-            if loop.time() > deadline:
-                raise AssertionError(f"waited {within}s for {name}{labels}; it is {value}")
-            await asyncio.sleep(0.05)
+        """Until the metric's value is accepted; raises ``WaitTimedOut`` after ``within`` seconds."""
+        return await eventually(
+            lambda: self.metric(name, **labels), accept, what=f"{name}{labels}", within=within, every=0.05
+        )
 
 
 async def delete_every_room(livekit: LocalLiveKitServer) -> None:

@@ -2,8 +2,8 @@
 
 Every method runs to completion without awaiting, so on one event loop each
 call is atomic by construction, as a Lua script is on the Redis server. It
-keeps exactly the semantics of ``RedisSessionStore``; tests/store runs one
-contract against both.
+keeps exactly the semantics of ``RedisSessionStore``; tests/shared_state and
+tests/guardrails run one contract against both.
 """
 
 from __future__ import annotations

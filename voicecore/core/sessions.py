@@ -68,6 +68,7 @@ class VoiceSessions:
         history_key: bytes | None = None,
     ) -> None:
         self._gateway = gateway
+        self._clock = clock
         self._policy = policy or SessionPolicy()
         self._store = store
         self._recorder = recorder
@@ -203,6 +204,10 @@ class VoiceSessions:
             extra=LogContext(user_id=user_id, session_count=erased.records),
         )
         return ForgottenUser(ended, erased.records, erased.undelivered_events, keys, index_entries)
+
+    def now(self) -> datetime:
+        """The use cases' clock: what a live session's duration so far is counted to."""
+        return self._clock()
 
     @property
     def agent_name(self) -> str | None:

@@ -88,6 +88,15 @@ class SqlDatabase:
             await connection.run_sync(upgrade_to_head)
             await connection.commit()
 
+    async def migrate(self) -> tuple[str | None, str]:
+        """Bring the schema to this code's head, even on PostgreSQL: (the revision before, the head)."""
+        async with self.guard("migrate"), self.engine("migrate").connect() as connection:
+            before = await connection.run_sync(current_revision)
+            if before != head_revision():
+                await connection.run_sync(upgrade_to_head)
+                await connection.commit()
+        return before, head_revision()
+
     async def aclose(self) -> None:
         self._closed = True
         writer, self._writer = self._writer, None

@@ -59,6 +59,10 @@ class SqlSessionJournal(SessionJournal):
     async def open(self) -> None:
         await self.database.open()
 
+    async def migrate(self) -> tuple[str | None, str]:
+        """Bring the schema to this code's head (the ``migrate`` command); (the revision before, the head)."""
+        return await self.database.migrate()
+
     async def aclose(self) -> None:
         await self.database.aclose()
 

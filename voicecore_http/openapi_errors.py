@@ -1,0 +1,55 @@
+"""The error answers in the OpenAPI document, drawn from the error table: its details and descriptions."""
+
+from __future__ import annotations
+
+from voicecore_http.error_table import (
+    INVALID,
+    KEY_BUSY,
+    LIVEKIT_FAILED,
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    NOT_OWNER,
+    STORE_FAILED,
+    TOO_MANY_LIVE,
+    ErrorAnswer,
+)
+from voicecore_http.schemas import ErrorBody
+
+# The answer the session endpoints show for each status: the one a client meets most.
+_SESSION_ANSWERS: dict[int, ErrorAnswer] = {
+    answer.status: answer
+    for answer in (
+        NOT_AUTHENTICATED,
+        NOT_OWNER,
+        KEY_BUSY,
+        NOT_FOUND,
+        INVALID,
+        TOO_MANY_LIVE,
+        LIVEKIT_FAILED,
+        STORE_FAILED,
+    )
+}
+
+
+def openapi_error(answer: ErrorAnswer) -> dict[str, object]:
+    """One documented error answer, for ``responses=``."""
+    return {
+        "model": ErrorBody,
+        "description": answer.description,
+        "content": {"application/json": {"example": {"detail": answer.detail}}},
+    }
+
+
+def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """The documented error answers of a session operation, for ``responses=``."""
+    documented: dict[int | str, dict[str, object]] = {
+        status: openapi_error(_SESSION_ANSWERS[status]) for status in statuses
+    }
+    if 429 in documented:
+        documented[429]["headers"] = {
+            "Retry-After": {
+                "description": "With the creation rate limit only: seconds until a start is allowed again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return documented
