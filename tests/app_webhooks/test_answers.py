@@ -92,14 +92,16 @@ async def test_a_failing_event_is_retried_and_holds_up_its_session_only(
 
 
 async def test_a_try_that_times_out_is_tried_again(
-    service: WebhookService, receiver: WebhookReceiver
+    webhook_livekit: LocalLiveKitServer, journal_url: str, receiver: WebhookReceiver, webhook_secret: str
 ) -> None:
     receiver.reply = lambda hit: Reply(hold=True) if hit.try_number == 1 else Reply()
-    _, room = await service.start_session()
-    hits = await receiver.wait_for(lambda h: acknowledged(h, room) == [STARTED], what="the second try")
-    first, second = [hit for hit in hits if hit.room_name == room]
-    assert second.at - first.at >= 1.0  # APP_WEBHOOK_TIMEOUT_SECONDS=1 passed first
-    assert await service.metric(RETRIED, type=STARTED) == 1
+    settings = webhook_settings(receiver.url, webhook_secret, APP_WEBHOOK_TIMEOUT_SECONDS="1")
+    async with webhook_service(webhook_livekit, journal_url, settings) as service:
+        _, room = await service.start_session()
+        hits = await receiver.wait_for(lambda h: acknowledged(h, room) == [STARTED], what="the second try")
+        first, second = [hit for hit in hits if hit.room_name == room]
+        assert second.at - first.at >= 1.0  # APP_WEBHOOK_TIMEOUT_SECONDS=1 passed first
+        assert await service.metric(RETRIED, type=STARTED) == 1
 
 
 @pytest.mark.parametrize("status", [429, 503])

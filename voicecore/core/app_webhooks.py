@@ -70,11 +70,6 @@ class AppWebhookDelivery:
         self._backlog_counted_at: float | None = None
         self._slots_full = False
 
-    @property
-    def sending(self) -> int:
-        """Sends under way in this replica."""
-        return len(self._sending)
-
     def wake(self) -> None:
         """Look at the outbox now (events committed, an endpoint enabled)."""
         self._wake.set()
