@@ -1,7 +1,7 @@
 """``python -m bench.run [--quick] [--profile] [--compare LABEL=REV[+asyncio]] [--target SPEC]...``.
 
-voicecore's HTTP API vs direct livekit-api. Starts its own LiveKit server and
-redis-server on loopback, then the targets (bench.targets) as real uvicorn servers
+voicecore's HTTP API vs direct livekit-api. Starts its own LiveKit server,
+redis-server and PostgreSQL server on loopback, then the targets (bench.targets) as real uvicorn servers
 in subprocesses (``python -m voicecore_http``, and ``bench.floor_app``), and
 measures each phase (bench.phases) interleaved against a warm ``LiveKitAPI`` client
 doing the work by hand. Progress goes to stderr, a table to stdout, every figure to
@@ -29,12 +29,15 @@ from typing import Any, Final
 from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, Phase, livekit_client
+from bench.journals import PostgresDatabases, postgres_databases
 from bench.machine import machine_info
 from bench.phases.app_webhooks import app_webhooks_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
 from bench.phases.guardrails import guardrails_phase
+from bench.phases.history import history_phase
+from bench.phases.journal import journal_phase
 from bench.phases.listing import list_phase
 from bench.phases.status import status_phase
 from bench.phases.throughput import throughput_phase
@@ -70,9 +73,12 @@ PHASES: Final[Mapping[str, Phase]] = {
     "throughput": throughput_phase,
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
+    "journal": journal_phase,
+    "history": history_phase,
     "app_webhooks": app_webhooks_phase,
     "livekit_calls": calls_phase,
 }
+TIME_TO_AGENT: Final = "time_to_agent"
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -99,21 +105,31 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also serve this voicecore as target api_LABEL with these settings (on the Redis store "
         "with +redis), measured in every phase beside the others; VAR= restores a default",
     )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        choices=[*PHASES, TIME_TO_AGENT],
+        help="run only this phase (repeatable); the goals of the others are listed as not measured",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="where the JSON goes")
     return parser.parse_args(argv)
 
 
-def _settings(auth_secret: str, redis: RedisDatabases) -> Settings:
-    """Each target's settings; a target on the Redis store gets a database of its own."""
+def _settings(auth_secret: str, redis: RedisDatabases, postgres: PostgresDatabases) -> Settings:
+    """Each target's settings; a target on the Redis store, or with its journal on PostgreSQL,
+    gets a database of its own."""
 
     def settings(target: Target, livekit: LiveKitAccess) -> Mapping[str, str]:
         store_url = redis.allocate() if target.store == "redis" else None
-        return service_environment(target, livekit, auth_secret, store_url)
+        journal_url = postgres.allocate(target.name) if target.journal == "postgres" else None
+        return service_environment(target, livekit, auth_secret, store_url, journal_url)
 
     return settings
 
 
 async def _measure(
+    phases: Mapping[str, Phase],
     plan: Plan,
     livekit: LiveKitAccess,
     served: Sequence[tuple[Target, ServiceProcess]],
@@ -130,11 +146,26 @@ async def _measure(
         for target, service in served:
             await h.add_service(target.name, service.base_url, target.user_id)
         try:
-            for key, phase in PHASES.items():
+            for key, phase in phases.items():
                 results[key] = await phase(h)
         finally:
             results["cleanup"] = await h.rooms.delete_leftovers()
     return results
+
+
+def _journal_settings(postgres: PostgresDatabases) -> dict[str, Any]:
+    """What a journal's commit cost in this run: the settings of each database."""
+    return {
+        "sqlite": (
+            "the default file in each service's own working directory; WAL, synchronous=NORMAL "
+            "(the journal's settings): a commit is not synced to disk, a checkpoint is"
+        ),
+        "postgres_settings": postgres.settings(),
+        "postgres": (
+            "one PostgreSQL 15 server per run (voicecore.testing.postgres_server), a database of its own "
+            "per target; fsync, synchronous_commit and full_page_writes as in postgres_settings"
+        ),
+    }
 
 
 def _pid(server: object) -> int:
@@ -155,16 +186,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         running_livekit_server() as server,
         redis_databases() as redis,
+        postgres_databases() as postgres,
         tempfile.TemporaryDirectory(prefix="bench-") as scratch,
     ):
         livekit = LiveKitAccess(server.url, server.api_key, server.api_secret)
-        progress(f"livekit-server up at {server.url}, redis-server at 127.0.0.1:{redis.server.port}")
+        progress(
+            f"livekit-server up at {server.url}, redis-server at 127.0.0.1:{redis.server.port}, "
+            f"postgres at 127.0.0.1:{postgres.server.port}"
+        )
         if args.profile:
-            return profile(plan, livekit, auth_secret, RESULTS)
+            return profile(plan, livekit, auth_secret, RESULTS, Path(scratch))
         targets = standard_targets(REPO)
         targets += [compare_target(spec, REPO, Path(scratch)) for spec in args.compare]
         targets += [parse_target(spec) for spec in args.target]
-        settings = _settings(auth_secret, redis)
+        settings = _settings(auth_secret, redis, postgres)
         redis.start_counting()
         served = [(t, target_process(t, settings(t, livekit), args.out.parent)) for t in targets]
         services = [service for _, service in served]
@@ -177,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load = MachineLoad(meter)
             figures = asyncio.run(
                 _measure(
+                    {key: phase for key, phase in PHASES.items() if key in args.phase or not args.phase},
                     plan,
                     livekit,
                     served,
@@ -189,15 +225,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["machine_load"] = load.shares()
             # None of it when no service used the Redis store: its figures are the in-process path's.
             figures["redis"] = {"commands_from_services": redis.commands_from_services()}
+            figures["journals"] = _journal_settings(postgres)
             progress(
                 f"CPU share of other processes during the measurement: "
                 f"{figures['machine_load']['other_processes_cpu_share']:.0%}"
             )
 
     # Its own two servers and workers: agent jobs must not share the CPU with the phases above.
-    figures["time_to_agent"] = time_to_agent_phase(
-        plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
-    )
+    if TIME_TO_AGENT in args.phase or not args.phase:
+        figures[TIME_TO_AGENT] = time_to_agent_phase(
+            plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
+        )
 
     results: dict[str, Any] = {
         "benchmark": "voicecore HTTP API vs direct livekit-api",

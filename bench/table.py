@@ -82,8 +82,9 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
         if caveat is not None and caveat not in caveats:
             caveats.append(caveat)
         mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
+        bare = "INSERT" if goal is goals.JOURNAL_CREATE_ADDED_VS_FLOOR else "Redis call"
         added = (
-            f"  (added {verdict['added_ms']:.2f} ms; one bare Redis call, to the floor: "
+            f"  (added {verdict['added_ms']:.2f} ms; one bare {bare}, to the floor: "
             f"{verdict['floor_added_ms']:.2f} ms)"
             if "floor_added_ms" in verdict
             else ""
@@ -98,11 +99,53 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _journal(block: Mapping[str, Any]) -> list[str]:
+    create = block["create"]
+    sides = [name for name in create if isinstance(create[name], dict) and "p50_ms" in create[name]]
+    lines = ["journal: create latency, one at a time", *(f"  {n:26}{_pp(create[n])}" for n in sides)]
+    for mode, added in create["added_p50_ms"].items():
+        lines.append(
+            f"  {mode}: added to voicecore {added['voicecore']:.2f} ms, one bare INSERT to the floor "
+            f"{added['floor']:.2f} ms"
+        )
+    live = block["live_reads"]
+    for read in ("status", "list"):
+        for name, figures in live[f"{read}_vs_none"].items():
+            low, high = figures["interval_95"]
+            lines.append(
+                f"  {read} {name:21} over none {figures['ratio_p50']:.3f}x  (95%: {low:.3f} to {high:.3f})"
+            )
+    return lines
+
+
+def _history(block: Mapping[str, Any]) -> list[str]:
+    reader = block["reader"]
+    lines = [
+        f"history: a page of {block['own_records']} records; other users' records {block['other_records']}"
+    ]
+    lines += [f"  {name:26}{_pp(reader[name])}" for name in reader if isinstance(reader[name], dict)]
+    lines += [f"  {name} over none: {r:.2f}x" for name, r in block["ratio_other_records_p50"].items()]
+    for name, paging in block["paging"].items():
+        lines.append(
+            f"  {name}: {paging['pages']} pages; first {paging['pages_compared_at_each_end']} p50 "
+            f"{paging['first_pages_p50_ms']:.2f} ms, last {paging['last_pages_p50_ms']:.2f} ms "
+            f"({paging['end_over_start']:.2f}x)"
+        )
+    return lines
+
+
 def table(results: Mapping[str, Any]) -> str:
     lines = [f"voicecore HTTP API vs direct livekit-api ({results['mode']} run, ms: p50 p95)", ""]
-    lines += _latency(results)
-    lines += ["", *_listing(results["list"])]
-    lines += ["", *_throughput(results["throughput"])]
+    if "create" in results and "status" in results:
+        lines += _latency(results)
+    if "list" in results:
+        lines += ["", *_listing(results["list"])]
+    if "throughput" in results:
+        lines += ["", *_throughput(results["throughput"])]
+    if "journal" in results:
+        lines += ["", *_journal(results["journal"])]
+    if "history" in results:
+        lines += ["", *_history(results["history"])]
     if "livekit_calls" in results:
         lines += ["", *_calls(results["livekit_calls"])]
     lines += ["", *_goals(results["goals"])]

@@ -197,8 +197,8 @@ def banner(
     journal: str = "",
 ) -> str:
     demo_lines = (
-        # The token rides in the fragment, which browsers never send to a server.
-        ["The demo web client, signed in as dev-user:", f"  {base}/demo/#token={token}", ""]
+        # The page signs in from nothing but what is pasted into it (docs/http-api.md).
+        ["The demo web client (paste the dev-user token above to sign in):", f"  {base}/demo/", ""]
         if demo_page
         else ["DEMO_PAGE=1 make serve also serves a demo web client at /demo/.", ""]
     )

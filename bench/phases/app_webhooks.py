@@ -1,7 +1,7 @@
 """Issue 21: app webhooks, on each database. What they cost a create, and how soon an event is delivered.
 
 Four services of the phase's own: webhooks on and off, with the journal on SQLite
-and on a PostgreSQL of the phase's own (fsync on). Create latency is measured
+and on the benchmark's PostgreSQL (bench/journals.py). Create latency is measured
 interleaved, on against off. Then each "on" service starts sessions at
 WEBHOOK_RATE a second (open loop, on a schedule) while a real receiver verifies
 each event: delivery latency runs from the event's timestamp (made in the
@@ -13,89 +13,61 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any, Final
 
 from bench.harness import Harness
 from bench.progress import progress
 from bench.stats import latency_block, percentile, ratio, summary_ms
-from bench.targets import BULK_PHASE_ENV, Target
+from bench.targets import JOURNAL_LABELS, JournalMode, Target
 from bench.variants import Variants, serving_variants
 from bench.webhook_receiver import BenchReceiver, running_receiver
-from voicecore.testing.postgres_server import (
-    LocalPostgresServer,
-    find_postgres_bin_dir,
-    running_postgres_server,
-)
 
 WEBHOOK_RATE: Final = 50  # sessions started (so events made) per second
-DATABASES: Final = ("sqlite", "postgresql")
+DATABASES: Final[Mapping[str, JournalMode]] = {"sqlite": "sqlite", "postgresql": "postgres"}
 DELIVERY_DEADLINE_SECONDS: Final = 60.0
 
 
-def _targets(journals: dict[str, Callable[[str], str]], receiver: BenchReceiver, secret: str) -> list[Target]:
+def _targets(receiver: BenchReceiver, secret: str) -> list[Target]:
     targets = []
-    for database, url in journals.items():
-        journal = {**BULK_PHASE_ENV, "JOURNAL_MIGRATE_ON_START": "true"}
+    for database, mode in DATABASES.items():
         on, off = f"hooks_on_{database}", f"hooks_off_{database}"
         hooks = {"APP_WEBHOOK_URL": receiver.url(on), "APP_WEBHOOK_SECRET": secret}
+        label = JOURNAL_LABELS[mode]
         targets += [
-            Target(
-                on,
-                f"journal on {database}, APP_WEBHOOK_URL set",
-                env={**journal, "JOURNAL_URL": url(on), **hooks},
-            ),
-            Target(off, f"journal on {database}, no app webhooks", env={**journal, "JOURNAL_URL": url(off)}),
+            Target(on, f"journal on {label}, APP_WEBHOOK_URL set", journal=mode, env=hooks),
+            Target(off, f"journal on {label}, no app webhooks", journal=mode),
         ]
     return targets
 
 
 async def app_webhooks_phase(h: Harness) -> dict[str, Any]:
-    bin_dir = find_postgres_bin_dir()
-    if bin_dir is None:
-        raise RuntimeError("PostgreSQL 15 is not installed: run `make setup`")
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     progress(
         f"app webhooks: create latency ({h.plan.latency_rounds} rounds x {h.plan.latency_block}) on vs off, "
         f"then {h.plan.webhook_events} sessions at {WEBHOOK_RATE}/s, on SQLite and PostgreSQL"
     )
-    with running_postgres_server(bin_dir, durable=True) as postgres:
-        async with running_receiver(secret, h.log_dir) as receiver:
-            return await _measure(h, postgres, receiver, secret)
-
-
-async def _measure(
-    h: Harness, postgres: LocalPostgresServer, receiver: BenchReceiver, secret: str
-) -> dict[str, Any]:
-    for database in ("hooks_on_postgresql", "hooks_off_postgresql"):
-        postgres.psql(f"CREATE DATABASE {database}")
-    journals: dict[str, Callable[[str], str]] = {
-        "sqlite": lambda name: f"sqlite:///{h.log_dir / f'journal-{name}.sqlite3'}",
-        "postgresql": postgres.database_url,
-    }
-    targets = _targets(journals, receiver, secret)
-    out: dict[str, Any] = {
-        "targets": {t.name: t.description for t in targets},
-        "postgresql": "PostgreSQL 15 of the phase's own, fsync on",
-        "delivery": "from the event's timestamp (in its commit's transaction) to the receiver's 2xx",
-        "databases": {},
-    }
-    async with serving_variants(h, targets) as variants:
-        samples = await variants.latency([t.name for t in targets])
-        for database in DATABASES:
-            on = f"hooks_on_{database}"
-            out["databases"][database] = {
-                "create_p50_ms": {
-                    side: round(percentile(samples[f"hooks_{side}_{database}"], 50) * 1000, 3)
-                    for side in ("on", "off")
-                },
-                "create_p50_ratio": ratio(
-                    percentile(samples[on], 50), percentile(samples[f"hooks_off_{database}"], 50)
-                ),
-                "delivery": await _delivery(variants, on, receiver, h.plan.webhook_events),
-            }
-    out["latency"] = latency_block(samples, None)
-    out["receiver_refused"] = await receiver.refused()
+    async with running_receiver(secret, h.log_dir) as receiver:
+        targets = _targets(receiver, secret)
+        out: dict[str, Any] = {
+            "targets": {t.name: t.description for t in targets},
+            "delivery": "from the event's timestamp (in its commit's transaction) to the receiver's 2xx",
+            "databases": {},
+        }
+        async with serving_variants(h, targets) as variants:
+            samples = await variants.latency([t.name for t in targets])
+            for database in DATABASES:
+                on, off = f"hooks_on_{database}", f"hooks_off_{database}"
+                out["databases"][database] = {
+                    "create_p50_ms": {
+                        "on": round(percentile(samples[on], 50) * 1000, 3),
+                        "off": round(percentile(samples[off], 50) * 1000, 3),
+                    },
+                    "create_p50_ratio": ratio(percentile(samples[on], 50), percentile(samples[off], 50)),
+                    "delivery": await _delivery(variants, on, receiver, h.plan.webhook_events),
+                }
+        out["latency"] = latency_block(samples, None)
+        out["receiver_refused"] = await receiver.refused()
     return out
 
 

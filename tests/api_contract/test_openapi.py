@@ -11,14 +11,15 @@ import pytest
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
 OPERATIONS = {
-    ("post", "/api/v1/voice-sessions"): {401, 409, 422, 429, 500, 503},
+    ("post", "/api/v1/voice-sessions"): {401, 402, 409, 422, 429, 500, 503},
     ("get", "/api/v1/voice-sessions"): {401, 500, 503},
     ("get", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("delete", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("post", "/api/v1/voice-sessions/{room_name}/token"): {401, 403, 404, 500, 503},
-    ("post", "/api/v1/voice-sessions/connection-details"): {401, 403, 404, 409, 422, 429, 500, 503},
+    ("post", "/api/v1/voice-sessions/connection-details"): {401, 402, 403, 404, 409, 422, 429, 500, 503},
     ("get", "/api/v1/voice-sessions/history"): {401, 422, 500, 503},
     ("get", "/api/v1/voice-sessions/history/{room_name}"): {401, 403, 404, 500, 503},
+    ("get", "/api/v1/voice-sessions/usage"): {401, 500, 503},
 }
 # What a generated client calls each operation: stable, whatever the function names.
 OPERATION_IDS = {
@@ -32,6 +33,7 @@ OPERATION_IDS = {
     ("get", "/api/v1/voice-sessions/history"): "listVoiceSessionHistory",
     ("get", "/api/v1/voice-sessions/history/{room_name}"): "getVoiceSessionRecord",
     ("delete", "/api/v1/voice-sessions/history"): "eraseVoiceSessionHistory",
+    ("get", "/api/v1/voice-sessions/usage"): "getVoiceSessionUsage",
 }
 CREATED = {("post", "/api/v1/voice-sessions"), ("post", "/api/v1/voice-sessions/connection-details")}
 

@@ -1,110 +1,28 @@
-"""The demo page (DEMO_PAGE=1): served by the service, then in a real browser: sign in, start, meet
-the agent, reload and rejoin, end.
+"""The demo page in a real browser: refuse a hostile link, sign in, start, meet and hear the agent,
+reload and rejoin, end, and see why the session ended in the recent sessions.
 
-For the browser, everything (LiveKit server, agent worker, the service, chromium) runs in a
-private network namespace; tests/browser/scenario_demo_page.py drives it and the last test
-reads what it recorded.
+Everything (LiveKit server, agent worker, the service with DEMO_PAGE=1, a stand-in for another
+site, chromium) runs in a private network namespace; tests/browser/scenario_demo_page.py drives
+it and this test reads what it recorded.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID
-from tests.support.apps import service_container, serving
 from tests.support.browser.netns import run_isolated
-from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
-from voicecore.settings import SettingsError
-from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
-from voicecore_http.demo_page import DEMO_DIRECTORY, LIVEKIT_CLIENT_BUNDLE, serve_demo_page
+from voicecore_http.demo_page import livekit_origins
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "demo-page"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A blank or broken page compresses to a few KiB; the joined page with its status is far larger.
 SCREENSHOT_MIN_BYTES = 20_000
-
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def demo_client(memory_gateway: InMemoryRoomGateway) -> AsyncIterator[httpx.AsyncClient]:
-    container = service_container(
-        CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET, room_gateway=memory_gateway, DEMO_PAGE="1"
-    )
-    async with serving(container) as client:
-        yield client
-
-
-# --- the page, as the service serves it ----------------------------------------------
-
-
-async def test_the_demo_page_is_off_by_default(client: httpx.AsyncClient) -> None:
-    for path in ("/demo", "/demo/", "/demo/demo.js", "/demo/livekit-client.esm.mjs"):
-        assert (await client.get(path)).status_code == 404
-
-
-async def test_the_demo_page_is_served_with_demo_page_on(demo_client: httpx.AsyncClient) -> None:
-    redirect = await demo_client.get("/demo")
-    assert (redirect.status_code, redirect.headers["location"]) == (308, "/demo/")
-    page = await demo_client.get("/demo/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    script = await demo_client.get("/demo/demo.js")
-    assert script.headers["content-type"].startswith("text/javascript")
-    assert '<script type="module" src="demo.js">' in page.text
-    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", page.text), "the page loads nothing from elsewhere"
-
-
-async def test_the_page_loads_the_pinned_livekit_client_from_the_service(
-    demo_client: httpx.AsyncClient,
-) -> None:
-    pinned = json.loads((REPOSITORY / "web/package.json").read_text())["dependencies"]["livekit-client"]
-    locked = json.loads((REPOSITORY / "web/package-lock.json").read_text())
-    assert locked["packages"]["node_modules/livekit-client"]["version"] == pinned
-    bundle = await demo_client.get("/demo/livekit-client.esm.mjs")
-    assert bundle.status_code == 200
-    assert bundle.headers["content-type"].startswith("text/javascript")
-    assert f'version$1 = "{pinned}"' in bundle.text
-    # What the page imports, the bundle exports.
-    script = (DEMO_DIRECTORY / "demo.js").read_text()
-    [(names, source)] = re.findall(r"import \{([^}]*)\} from '([^']+)'", script)
-    assert source == "./livekit-client.esm.mjs"
-    exported = re.findall(r"export\s*\{([^}]*)\}", bundle.text)[-1]  # the module's export list
-    exported_names = {name.strip().split(" as ")[-1] for name in exported.split(",")}
-    assert {name.strip() for name in names.split(",")} <= exported_names
-
-
-def test_every_element_the_script_uses_is_on_the_page() -> None:
-    script = (DEMO_DIRECTORY / "demo.js").read_text()
-    page = (DEMO_DIRECTORY / "index.html").read_text()
-    used = set(re.findall(r"\$\('([a-z-]+)'\)", script)) | set(
-        re.findall(r"show(?:Flag)?\('([a-z-]+)'", script)
-    )
-    present = set(re.findall(r'\sid="([a-z-]+)"', page))
-    assert used
-    assert used <= present, used - present
-    for element_id in present - {"sign-in-section"}:
-        assert f'id="{element_id}" data-testid="' in page, element_id
-
-
-def test_demo_page_without_the_installed_bundle_is_a_settings_error(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="DEMO_PAGE") as failure:
-        serve_demo_page(FastAPI(), bundle=tmp_path / "missing.mjs")
-    assert "make setup" in str(failure.value)
-    assert LIVEKIT_CLIENT_BUNDLE.is_file(), "make setup installs it: the test above must not be the only one"
-
-
-# --- in a real browser ------------------------------------------------------------------
 
 
 def only_browser_publishing(server: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +32,16 @@ def only_browser_publishing(server: dict[str, Any]) -> dict[str, Any]:
     assert users[0]["kind"] == "STANDARD"
     assert {"type": "AUDIO", "source": "MICROPHONE"} in users[0]["tracks"]
     return users[0]
+
+
+def agent_heard(audio: dict[str, Any], agent: str) -> bool:
+    """The page played ``agent``'s audio, and getStats saw it arrive: an inbound stream that an
+    unpaused <audio> element of the agent's played, with an audio level above zero and energy."""
+    return (
+        audio["participants"] == [agent]
+        and audio["highest_level"] > 0
+        and any(stream["totalAudioEnergy"] > 0 for stream in audio["played"])
+    )
 
 
 @pytest.mark.browser
@@ -128,8 +56,28 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert result["ok"]
     room = result["room"]
     assert room
+
+    # Served by the real server with its security headers, the page ran under them without one
+    # Content-Security-Policy violation, in any document (the reload included).
+    headers = result["page_headers"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert (headers["x-frame-options"], headers["x-content-type-options"]) == ("DENY", "nosniff")
+    assert result["csp_violations"] == []
+
+    # The hostile link (?api= naming another site, #token= another account) signed nobody in:
+    # the page said so, kept no token and took the token out of the address bar.
+    link = result["link"]
+    assert link["user"] == "(not signed in)"
+    assert link["notice"]
+    assert link["kept_token"] is None
+    assert "#" not in link["url_after"]
+    assert "token" not in link["url_after"]
+    assert link["start_disabled"] is True
+
     # Signed in, the page keeps the bearer token in sessionStorage, not on screen.
     assert result["token_input_after_sign_in"] == ""
+    assert result["notice_after_sign_in"] == ""
 
     # Joined through TokenSource.endpoint: LiveKit has the browser publishing and one agent;
     # the page shows the same room, the agent among the others, and the API's count of both.
@@ -147,9 +95,18 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
         "participant-count": "2",
         "agent-connected": "yes",
         "remote-participants": f"{agent} (agent)",
+        "agent-audio": "playing",
         "disconnect-reason": "",
+        "end-reason": "",
         "error": "",
     }
+    # The agent's audio arrived and the page played it: getStats shows the stream that the
+    # agent's <audio> element plays with an audio level above zero and energy in it.
+    assert agent_heard(joined["audio"], agent), joined["audio"]
+    # The new session heads the recent sessions, live.
+    assert joined["recent_sessions"][0]["room"] == room
+    assert joined["recent_sessions"][0]["end_reason"] == ""
+    assert joined["recent_sessions"][0]["cells"][-1] == "live"
 
     # The reload came back to the same room through the rejoin path, as a new connection that
     # replaced the old one; the agent stayed, and no second one was dispatched.
@@ -162,7 +119,10 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert rejoined["page"]["room-name"] == room
     assert rejoined["page"]["remote-participants"] == f"{agent} (agent)"
     assert rejoined["page"]["participant-count"] == "2"
+    assert rejoined["page"]["agent-audio"] == "playing"
     assert rejoined["page"]["error"] == ""
+    # Heard anew: the scenario waited for the first tone to end before it reloaded.
+    assert agent_heard(rejoined["audio"], agent), rejoined["audio"]
 
     # End in the page deleted the room: LiveKit disconnected the page, which forgot the room.
     ended = result["ended"]
@@ -174,6 +134,19 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     assert ended["page"]["error"] == ""
     assert ended["kept_room"] is None
     assert ended["end_button_disabled"] is True
+    assert ended["audio_elements"] == []
+    # Why it ended, read from the session's record, in the status and in the recent sessions.
+    assert ended["page"]["end-reason"] == "user_ended"
+    [ended_row] = [row for row in ended["recent_sessions"] if row["room"] == room]
+    assert ended_row["end_reason"] == "user_ended"
+    assert ended_row["cells"][-1] == "user_ended"
+
+    # Nothing reached the other site, on load, sign-in, Start, reload or End; the page opened
+    # connections to its own origin and to the LiveKit server the service names, nothing else.
+    assert result["stand_in_site"]["requests"] == []
+    allowed = {result["service_origin"], *livekit_origins(result["livekit_url"])}
+    assert set(result["origins_requested"]) <= allowed, result["origins_requested"]
+    assert result["service_origin"] in result["origins_requested"]
 
     # Neither the service's log nor the page's console carries a bearer or join token.
     assert result["jwts_in_service_log"] == 0

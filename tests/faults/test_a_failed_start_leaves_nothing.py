@@ -19,8 +19,9 @@ from voicecore.core.errors import GatewayError, StoreError
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.ports import Room, RoomSpec
 from voicecore.core.recorder import SessionRecorder
+from voicecore.core.session_record import SessionRecord
 from voicecore.core.sessions import VoiceSessions
-from voicecore.core.store import Admission, SessionRecord
+from voicecore.core.store import Admission
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 ALICE = User("alice", "alice@example.com")

@@ -55,7 +55,8 @@ async def test_a_scrape_counts_starts_ends_refusals_and_livekit_calls() -> None:
 
     assert samples[("voicecore_sessions_started_total", frozenset({("agent_type", "diet")}))] == 1
     assert samples[("voicecore_sessions_refused_total", frozenset({("reason", "live_session_cap")}))] == 1
-    assert samples[("voicecore_sessions_ended_total", frozenset())] == 1
+    assert samples[("voicecore_sessions_ended_total", frozenset({("reason", "user_ended")}))] == 1
+    assert samples[("voicecore_session_duration_seconds_count", frozenset())] == 1
     assert samples[("voicecore_live_sessions", frozenset())] == 0
     created = frozenset({("operation", "create_room")})
     assert samples[("voicecore_livekit_request_seconds_count", created)] == 1

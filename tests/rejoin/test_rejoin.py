@@ -268,7 +268,7 @@ async def test_rejoin_answers_200_with_a_fresh_token_for_the_same_room(
     response = await client.post(f"{session_path(created['room_name'])}/token", headers=headers)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"room_name", "token", "livekit_url", "agent_type", "expires_at"}
+    assert set(body) == {"room_name", "token", "livekit_url", "agent_type", "expires_at", "ends_at"}
     assert (body["room_name"], body["livekit_url"], body["agent_type"]) == (
         created["room_name"],
         CONFIGURED_LIVEKIT_URL,

@@ -14,8 +14,8 @@ from voicecore.adapters.livekit import LiveKitTokenIssuer
 from voicecore.core.domain import AgentType, User
 from voicecore.core.ports import ParticipantKind
 from voicecore.core.recorder import SessionRecorder
+from voicecore.core.session_record import SessionRecord
 from voicecore.core.sessions import VoiceSessions
-from voicecore.core.store import SessionRecord
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 ALICE = User("alice", "alice@example.com")
@@ -88,7 +88,11 @@ async def test_list_shows_only_the_callers_sessions(client: httpx.AsyncClient) -
         "agent_connected",
         "agent_state",
         "created_at",
+        "ends_at",
     }
+    # The default length cap (SESSION_MAX_DURATION_SECONDS, an hour) and no allowance: an hour on.
+    ends_at = datetime.fromisoformat(item["ends_at"]) - datetime.fromisoformat(item["created_at"])
+    assert ends_at == timedelta(hours=1)
     assert (item["room_name"], item["agent_type"], item["participant_count"], item["agent_state"]) == (
         mine["room_name"],
         "diet",

@@ -193,7 +193,10 @@ async def test_create_answers_201_with_the_contract(client: httpx.AsyncClient) -
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"room_name", "token", "livekit_url", "agent_type", "expires_at"}
+    assert set(body) == {"room_name", "token", "livekit_url", "agent_type", "expires_at", "ends_at"}
+    # The default length cap (an hour), counted from the session's creation a moment ago.
+    until_the_cap = datetime.fromisoformat(body["ends_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=59) < until_the_cap <= timedelta(hours=1)
     assert body["room_name"].startswith("fitness-voice-user-1-")
     assert body["livekit_url"] == CONFIGURED_LIVEKIT_URL
     assert body["agent_type"] == "workout"

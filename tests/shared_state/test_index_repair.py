@@ -11,7 +11,7 @@ from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.repair import LOCK_NAME, SessionRepair
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
 NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)

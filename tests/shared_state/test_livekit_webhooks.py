@@ -24,7 +24,7 @@ from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.domain import AgentType, SessionMode, utc_now
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
 from voicecore.testing.redis_server import LocalRedisServer

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tests.support.clocks import START
 from tests.support.records import record
 from voicecore.core.errors import StoreError
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 
 # Names that a careless key layout would mix up ("a" + ":b" and "a:b"), and escapes.
 awkward_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=24)

@@ -21,15 +21,8 @@ from tests.support.clocks import START, StoppedClock
 from tests.support.records import record
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.core.store import (
-    Admission,
-    Admitted,
-    RateLimited,
-    RoomTaken,
-    SessionRecord,
-    SessionStore,
-    SlotRefused,
-)
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import Admission, Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused
 from voicecore.testing.redis_server import LocalRedisServer
 
 T = TypeVar("T")

@@ -27,6 +27,8 @@ from voicecore.testing.livekit_server import LocalLiveKitServer
 
 AGENT_TYPES = frozenset({"workout", "diet", "supplement", "tracker", "scheduler", "general"})
 KEYS = frozenset({"v", "user_id", "agent_type", "mode", "created_at"})
+# Written when a session has a bound (docs/livekit.md, "Bounds in time"): the metadata stays a session's.
+OPTIONAL_KEYS = frozenset({"ends_at", "allowance_seconds"})
 _AS_THEY_ARE = frozenset(string.ascii_letters + string.digits + "-._")
 _PRINTABLE_ASCII = frozenset(chr(code) for code in range(0x21, 0x7F))
 _SUFFIX = re.compile(r"[0-9a-f]{16}")
@@ -53,7 +55,9 @@ def named_user(metadata: str) -> str | None:
         data = json.loads(metadata)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(data, dict) or set(data) != KEYS or type(data["v"]) is not int or data["v"] != 1:
+    if not isinstance(data, dict) or not KEYS <= set(data) <= KEYS | OPTIONAL_KEYS:
+        return None
+    if type(data["v"]) is not int or data["v"] != 1:
         return None
     user_id, agent_type, mode, created_at = (data[k] for k in ("user_id", "agent_type", "mode", "created_at"))
     if not all(isinstance(value, str) for value in (user_id, agent_type, mode, created_at)):

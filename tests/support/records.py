@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tests.support.clocks import START
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 
 
 def record(

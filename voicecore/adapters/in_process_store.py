@@ -8,11 +8,13 @@ tests/guardrails run one contract against both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from voicecore.core.errors import StoreError
+from voicecore.core.session_record import SessionRecord, require_aware, to_milliseconds
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
@@ -24,14 +26,11 @@ from voicecore.core.store import (
     Mismatch,
     RateLimited,
     RoomTaken,
-    SessionRecord,
     SessionStore,
     SlotRefused,
     positive_milliseconds,
-    require_aware,
     require_limits,
     require_room_name,
-    to_milliseconds,
 )
 
 # The rate limit counts in integer units so both stores compute the very same
@@ -82,6 +81,8 @@ class InProcessSessionStore(SessionStore):
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
         self._sessions: dict[str, _Stored] = {}
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
+        self._deadlines: dict[str, datetime] = {}  # room -> ends_at, for those that have one
+        self._deadline_heap: list[tuple[datetime, str]] = []
         self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
         self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
         self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
@@ -116,6 +117,7 @@ class InProcessSessionStore(SessionStore):
 
     def _forget(self, record: SessionRecord) -> None:
         del self._sessions[record.room_name]
+        self._deadlines.pop(record.room_name, None)
         rooms = self._rooms_of[record.user_id]
         rooms.discard(record.room_name)
         if not rooms:
@@ -141,6 +143,47 @@ class InProcessSessionStore(SessionStore):
     def _add(self, record: SessionRecord, now: int) -> None:
         self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
         self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
+        self._index_deadline(record)
+
+    def _index_deadline(self, record: SessionRecord) -> None:
+        """The deadline heap holds (ends_at, room) entries; a superseded entry is skipped when popped."""
+        if record.ends_at is None:
+            self._deadlines.pop(record.room_name, None)
+            return
+        self._deadlines[record.room_name] = record.ends_at
+        heapq.heappush(self._deadline_heap, (record.ends_at, record.room_name))
+
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+        now = self._now("set_ends_at")
+        for room_name, at in ends.items():
+            stored = self._live(room_name, now)
+            if stored is None:
+                continue
+            old, new = stored.record.ends_at, None if at is None else require_aware(at)
+            if tighten and (new is None or (old is not None and old <= new)):
+                continue
+            stored.record = replace(stored.record, ends_at=new)
+            self._index_deadline(stored.record)
+
+    async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
+        at = require_aware(now)
+        self._now("due")
+        found: list[SessionRecord] = []
+        kept: list[tuple[datetime, str]] = []
+        while self._deadline_heap and self._deadline_heap[0][0] <= at and len(found) < limit:
+            ends_at, room_name = heapq.heappop(self._deadline_heap)
+            stored = self._sessions.get(room_name)
+            if (
+                stored is None
+                or self._deadlines.get(room_name) != ends_at
+                or stored.record.ends_at != ends_at
+            ):
+                continue  # ended, expired, or given another deadline since
+            found.append(stored.record)
+            kept.append((ends_at, room_name))
+        for entry in kept:  # still due until they end: a later pass sees them again
+            heapq.heappush(self._deadline_heap, entry)
+        return found
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)

@@ -22,6 +22,8 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function session_key(room) return P .. 'session:' .. part(room) end
+local DEADLINES = P .. 'deadlines'
+
 local function user_key(user, what) return P .. 'user:' .. part(user) .. ':' .. what end
 -- A record and its user's index live and expire together.
 local function touch(record_key, ttl)
@@ -34,6 +36,7 @@ local function forget(record_key, room, all_key)
   if #fields == 0 then return nil end
   redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), room)
   redis.call('SREM', all_key, room)
+  redis.call('ZREM', DEADLINES, room)
   redis.call('DEL', record_key)
   return fields
 end
@@ -47,6 +50,7 @@ local function add_record(ttl, fields)
   redis.call('HSET', KEYS[1], unpack(flat))
   redis.call('SADD', KEYS[2], fields.room_name)
   redis.call('SADD', KEYS[3], fields.room_name)
+  if fields.ends_at then redis.call('ZADD', DEADLINES, fields.ends_at, fields.room_name) end
   -- touch(), knowing the user's index key already.
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
@@ -163,6 +167,45 @@ touch(KEYS[1], ARGV[3])
 return count
 """
 
+# ARGV: 3 "1" to tighten (keep the sooner of the old and new ends_at) or "0" to replace,
+# then pairs of a room name and its ends_at in microseconds ("" for none).
+SET_ENDS_AT = """
+local tighten = ARGV[3] == '1'
+for i = 4, #ARGV, 2 do
+  local room, ends = ARGV[i], ARGV[i + 1]
+  local key = session_key(room)
+  if redis.call('EXISTS', key) == 1 then
+    local old = redis.call('HGET', key, 'ends_at')
+    if ends == '' then
+      if not tighten then
+        redis.call('HDEL', key, 'ends_at')
+        redis.call('ZREM', DEADLINES, room)
+      end
+    elseif not tighten or not old or tonumber(ends) < tonumber(old) then
+      redis.call('HSET', key, 'ends_at', ends)
+      redis.call('ZADD', DEADLINES, ends, room)
+    end
+  end
+end
+return 0
+"""
+
+# ARGV: 3 now in microseconds, 4 at most this many. The records past their ends_at,
+# soonest first; names whose record has expired are dropped from the index on the way.
+DUE = """
+local due = {}
+local rooms = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, room in ipairs(rooms) do
+  local fields = redis.call('HGETALL', session_key(room))
+  if #fields == 0 then
+    redis.call('ZREM', DEADLINES, room)
+  else
+    table.insert(due, fields)
+  end
+end
+return due
+"""
+
 # KEYS: the claim. ARGV: 3 fingerprint, 4 holder, 5 ttl ms, 6 lease ms.
 CLAIM_KEY = """
 local now = now_ms()
@@ -236,6 +279,8 @@ SCRIPTS: dict[str, str] = {
         "REMOVE_SESSIONS": REMOVE_SESSIONS,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,
         "COUNT_DISPATCH": COUNT_DISPATCH,
+        "SET_ENDS_AT": SET_ENDS_AT,
+        "DUE": DUE,
         "CLAIM_KEY": CLAIM_KEY,
         "FINISH_CLAIM": FINISH_CLAIM,
         "FIRST_SIGHTING": FIRST_SIGHTING,

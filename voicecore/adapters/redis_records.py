@@ -7,6 +7,7 @@ Keys, under a configurable prefix (default ``voicecore:``); user ids, room
 names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     session:{room}          hash   the SessionRecord (times in microseconds)
     sessions                set    every live room name
+    deadlines               zset   room name -> its ends_at (microseconds), for records that have one
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
@@ -23,9 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from voicecore.core.store import SessionRecord, from_microseconds, to_microseconds
-
-_TIMES = ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at")
+from voicecore.core.session_record import TIMES, SessionRecord, from_microseconds, to_microseconds
 
 
 def key_part(text: str) -> str:
@@ -50,7 +49,9 @@ def encode(record: SessionRecord) -> str:
         "agent_type": record.agent_type,
         "agent_dispatches": str(record.agent_dispatches),
     }
-    for name in _TIMES:
+    if record.allowance_seconds is not None:
+        fields["allowance_seconds"] = str(record.allowance_seconds)
+    for name in TIMES:
         moment: datetime | None = getattr(record, name)
         if moment is not None:
             fields[name] = str(to_microseconds(moment))
@@ -72,6 +73,8 @@ def decode(fields: Mapping[str, str]) -> SessionRecord:
         agent_joined_at=moment("agent_joined_at"),
         agent_left_at=moment("agent_left_at"),
         agent_dispatches=int(fields["agent_dispatches"]),
+        ends_at=moment("ends_at"),
+        allowance_seconds=None if "allowance_seconds" not in fields else int(fields["allowance_seconds"]),
     )
 
 

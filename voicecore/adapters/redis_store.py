@@ -12,7 +12,7 @@ Keys and records are laid out as ``redis_records`` describes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ from voicecore.adapters.redis_records import (
     participant_field,
 )
 from voicecore.core.errors import StoreError
+from voicecore.core.session_record import SessionRecord, to_microseconds, to_milliseconds
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
@@ -43,14 +44,11 @@ from voicecore.core.store import (
     Mismatch,
     RateLimited,
     RoomTaken,
-    SessionRecord,
     SessionStore,
     SlotRefused,
     positive_milliseconds,
     require_limits,
     require_room_name,
-    to_microseconds,
-    to_milliseconds,
 )
 
 DEFAULT_PREFIX = "voicecore:"
@@ -67,6 +65,8 @@ _IDEMPOTENT = frozenset(
         "user_sessions",
         "all_sessions",
         "note_participant",
+        "set_ends_at",
+        "due",
         "claim_idempotency_key",
         "acquire_lock",
         "ping",
@@ -183,6 +183,17 @@ class RedisSessionStore(SessionStore):
         keys = self._index_keys(record)
         added = await self._run("add_session", "ADD_SESSION", keys, self._record_ttl_ms, encode(record))
         return bool(added)
+
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+        pairs = [
+            value for room, at in ends.items() for value in (room, "" if at is None else to_microseconds(at))
+        ]
+        if pairs:
+            await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+
+    async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
+        found = await self._run("due", "DUE", [self._key("deadlines")], to_microseconds(now), limit)
+        return [decode_flat(flat) for flat in found]
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)

@@ -34,7 +34,8 @@ from voicecore.core.metadata import RoomMetadata, session_metadata
 from voicecore.core.ports import RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 

@@ -16,14 +16,15 @@ from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voicecore.adapters.sql_journal.database import DEFAULT_TIMEOUT_SECONDS, SqlDatabase
 from voicecore.adapters.sql_journal.outbox_writes import erase_user_events, insert_events
 from voicecore.adapters.sql_journal.rows import PENDING, record_of, record_row
-from voicecore.adapters.sql_journal.schema import APP_EVENTS, SESSIONS
+from voicecore.adapters.sql_journal.schema import APP_EVENTS, SESSIONS, USAGE_DAYS
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.journal import Decide, Erasure, HistoryQuery, JournalChange, JournalRecord, SessionJournal
-from voicecore.core.store import to_microseconds
+from voicecore.core.session_record import to_microseconds
 
 
 class SqlSessionJournal(SessionJournal):
@@ -88,6 +89,7 @@ class SqlSessionJournal(SessionJournal):
             await insert_events(
                 connection, self.dialect, change.events, first_of_session=True, sender=self.database.instance
             )
+            await self._add_usage(connection, change)
         if change.events:
             self.database.events_committed()
         return True
@@ -110,14 +112,35 @@ class SqlSessionJournal(SessionJournal):
             await insert_events(
                 connection, self.dialect, change.events, first_of_session=False, sender=self.database.instance
             )
+            await self._add_usage(connection, change)
         if change.events:
             self.database.events_committed()
         return change.record
+
+    async def _add_usage(self, connection: AsyncConnection, change: JournalChange) -> None:
+        if not change.usage:
+            return
+        insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        statement = insert(USAGE_DAYS)
+        added = statement.on_conflict_do_update(
+            index_elements=["user_id", "day"],
+            set_={"used_ms": USAGE_DAYS.c.used_ms + statement.excluded.used_ms},
+        )
+        user = change.record.user_id
+        await connection.execute(
+            added, [{"user_id": user, "day": d, "used_ms": ms} for d, ms in change.usage]
+        )
 
     async def erase_ended(self, user_id: str) -> int:
         statement = delete(SESSIONS).where(SESSIONS.c.user_id == user_id, SESSIONS.c.ended_at_us.is_not(None))
         async with self._writing("erase_ended") as connection:
             return int((await connection.execute(statement)).rowcount)
+
+    async def usage_days(self, user_id: str, first_day: int, end_day: int) -> list[tuple[int, int]]:
+        c = USAGE_DAYS.c
+        query = select(c.day, c.used_ms).where(c.user_id == user_id, c.day >= first_day, c.day < end_day)
+        async with self._reading("usage_days") as connection:
+            return [(int(day), int(ms)) for day, ms in await connection.execute(query)]
 
     async def erase_user(self, user_id: str) -> Erasure:
         """Records first: a change racing this one then finds no record, so writes no event."""
@@ -125,6 +148,7 @@ class SqlSessionJournal(SessionJournal):
         local = self.database.local_sends
         async with local.claims:  # SQLite: no send of theirs starts from here on
             async with self._writing("erase_user", extra_seconds=extra) as connection:
+                await connection.execute(delete(USAGE_DAYS).where(USAGE_DAYS.c.user_id == user_id))
                 records = await connection.execute(delete(SESSIONS).where(SESSIONS.c.user_id == user_id))
                 undelivered = await erase_user_events(connection, user_id)
             under_way = local.ending(user_id)

@@ -37,7 +37,7 @@ from voicecore.adapters.sql_journal.schema import APP_EVENTS, APP_WEBHOOK_ENDPOI
 from voicecore.adapters.sql_journal.wake_ups import PostgresWakeUps
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.outbox import Backlog, EventOutbox, OutboxClaim
-from voicecore.core.store import from_microseconds, to_microseconds
+from voicecore.core.session_record import from_microseconds, to_microseconds
 
 
 def endpoint_key(url: str) -> str:

@@ -17,7 +17,7 @@ from voicecore.adapters.sql_journal.schema import APP_EVENTS, APP_WEBHOOK_ENDPOI
 from voicecore.core.delivery_policy import Settlement, Verdict
 from voicecore.core.journal import AppEvent
 from voicecore.core.outbox import OutboxClaim, OutboxEvent
-from voicecore.core.store import to_microseconds
+from voicecore.core.session_record import to_microseconds
 
 EVENT: Final = APP_EVENTS.alias("event")
 _EARLIER = APP_EVENTS.alias("earlier")

@@ -9,7 +9,7 @@ from sqlalchemy import Row
 
 from voicecore.core.journal import AppEvent, EndReason, JournalRecord
 from voicecore.core.outbox import OutboxEvent
-from voicecore.core.store import from_microseconds, to_microseconds
+from voicecore.core.session_record import from_microseconds, to_microseconds
 
 # An app event's states: pending until a try settles it, then delivered or dead.
 PENDING = "pending"
