@@ -160,6 +160,21 @@ BOUNDS_LAG_MAX: Final = Goal(
     "issue 20",
     unit=" s",
 )
+APP_WEBHOOKS_CREATE_P50: Final = Goal(
+    "app_webhooks_create_p50_ratio",
+    "create p50, app webhooks on over off, each database",
+    1.1,
+    "max",
+    "issue 21",
+)
+APP_WEBHOOKS_DELIVERY_P50: Final = Goal(
+    "app_webhooks_delivery_p50_ms",
+    "app event delivery p50, commit to the receiver's 2xx, at 50/s, each database",
+    200,
+    "max",
+    "issue 21",
+    unit=" ms",
+)
 
 ALL: Final = (
     CREATE_P50_VS_DIRECT,
@@ -178,6 +193,8 @@ ALL: Final = (
     JOURNAL_LIST_UNCHANGED,
     BOUNDS_CREATE_P50,
     BOUNDS_LAG_MAX,
+    APP_WEBHOOKS_CREATE_P50,
+    APP_WEBHOOKS_DELIVERY_P50,
 )
 
 

@@ -27,6 +27,7 @@ class Plan:
     history_rounds: int  # the history phase's latency rounds (the plan's block each)
     page_rounds: int  # rounds over every page of a long history (shuffled), per database
     history_other_records: Mapping[str, int]  # other users' records in the full journal, per database
+    webhook_events: int  # sessions started at WEBHOOK_RATE per database, in the app-webhooks phase
 
 
 FULL = Plan(
@@ -47,6 +48,7 @@ FULL = Plan(
     50,
     10,
     HISTORY_OTHER_RECORDS,
+    1000,
 )
 QUICK = Plan(
     "quick",
@@ -66,4 +68,5 @@ QUICK = Plan(
     10,
     2,
     HISTORY_OTHER_RECORDS,
+    200,
 )

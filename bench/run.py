@@ -32,6 +32,7 @@ from bench.harness import Harness, Phase, livekit_client
 from bench.journals import PostgresDatabases, postgres_databases
 from bench.machine import machine_info
 from bench.phases.bounds import bounds_create_phase, bounds_enforcement_phase
+from bench.phases.app_webhooks import app_webhooks_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
@@ -75,6 +76,7 @@ PHASES: Final[Mapping[str, Phase]] = {
     "edge_limits": edge_limits_phase,
     "journal": journal_phase,
     "history": history_phase,
+    "app_webhooks": app_webhooks_phase,
     "livekit_calls": calls_phase,
     "bounds_create": bounds_create_phase,
     "bounds_enforcement": bounds_enforcement_phase,

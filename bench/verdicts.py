@@ -42,6 +42,10 @@ def _ratios_to_direct(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str,
     for pair in results.get("guardrails", {}).get("stores", {}).values():
         found.append((goals.GUARDRAILS_CREATE_P50, pair["on"], pair["create_p50_ratio"]))
         found.append((goals.GUARDRAILS_THROUGHPUT, pair["on"], pair["throughput_ratio"]))
+    for database, figures in results.get("app_webhooks", {}).get("databases", {}).items():
+        subject = f"hooks_on_{database}"
+        found.append((goals.APP_WEBHOOKS_CREATE_P50, subject, figures["create_p50_ratio"]))
+        found.append((goals.APP_WEBHOOKS_DELIVERY_P50, subject, figures["delivery"]["p50_ms"]))
     if "edge_limits" in results:
         found.append((goals.EDGE_LIMITS_CPU, "edge_limits_on", results["edge_limits"]["cpu_ratio"]))
     return found + _journal_figures(results)

@@ -42,6 +42,20 @@ class Metrics(Protocol):
 
     def agent_redispatched(self) -> None: ...
 
+    def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None: ...
+
+    def app_event_retried(self, event_type: str) -> None: ...
+
+    def app_event_dead(self, event_type: str) -> None: ...
+
+    def app_webhook_disabled(self) -> None:
+        """The app's endpoint answered 410 Gone."""
+        ...
+
+    def app_events_backlog(self, pending: int, oldest_pending_seconds: float, *, disabled: bool) -> None:
+        """The outbox as the delivery loop last counted it."""
+        ...
+
 
 class NoMetrics:
     def session_started(self, agent_type: str) -> None:
@@ -63,6 +77,21 @@ class NoMetrics:
         pass
 
     def agent_redispatched(self) -> None:
+        pass
+
+    def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None:
+        pass
+
+    def app_event_retried(self, event_type: str) -> None:
+        pass
+
+    def app_event_dead(self, event_type: str) -> None:
+        pass
+
+    def app_webhook_disabled(self) -> None:
+        pass
+
+    def app_events_backlog(self, pending: int, oldest_pending_seconds: float, *, disabled: bool) -> None:
         pass
 
 
