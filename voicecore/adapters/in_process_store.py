@@ -8,6 +8,7 @@ contract against both.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,8 @@ def take_token(units: int, last_ms: int, now_ms: int, per_minute: int) -> tuple[
 
 _MINUTE_MS = 60_000
 _SWEEP_EVERY_MS = _MINUTE_MS
+# Superseded deadlines kept in the heap before it is rebuilt from the records.
+_STALE_DEADLINES = 1024
 
 
 @dataclass
@@ -81,6 +84,9 @@ class InProcessSessionStore(SessionStore):
         self._clock = clock
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
         self._sessions: dict[str, _Stored] = {}
+        # (deadline ms, room name), a min-heap holding every record's current deadline (and
+        # some superseded ones): what has expired is found without a look at the rest.
+        self._deadlines: list[tuple[int, str]] = []
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
         self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
         self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
@@ -100,7 +106,7 @@ class InProcessSessionStore(SessionStore):
     def _sweep(self, now: int) -> None:
         """Forget what has expired, as Redis key expiry does, so nothing grows forever."""
         self._next_sweep_ms = now + _SWEEP_EVERY_MS
-        self._live_records(now)
+        self._expire_due(now)
         # A bucket left alone for a minute is full again: the same as no bucket.
         self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < _MINUTE_MS}
         self._claims = {k: c for k, c in self._claims.items() if c.expires_ms > now}
@@ -113,6 +119,20 @@ class InProcessSessionStore(SessionStore):
             self._forget(stored.record)
             return None
         return stored
+
+    def _expire_due(self, now: int) -> None:
+        """Forget every record whose deadline has passed; O(log n) for each, none for the rest."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, room_name = heapq.heappop(deadlines)
+            self._live(room_name, now)  # forgets it, unless a later change moved its deadline on
+
+    def _keep_until(self, stored: _Stored, expires_ms: int) -> None:
+        stored.expires_ms = expires_ms
+        heapq.heappush(self._deadlines, (expires_ms, stored.record.room_name))
+        if len(self._deadlines) > 2 * len(self._sessions) + _STALE_DEADLINES:
+            self._deadlines = [(s.expires_ms, name) for name, s in self._sessions.items()]
+            heapq.heapify(self._deadlines)
 
     def _forget(self, record: SessionRecord) -> None:
         del self._sessions[record.room_name]
@@ -139,7 +159,8 @@ class InProcessSessionStore(SessionStore):
         return True
 
     def _add(self, record: SessionRecord, now: int) -> None:
-        self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
+        stored = self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
+        self._keep_until(stored, stored.expires_ms)
         self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
@@ -163,6 +184,10 @@ class InProcessSessionStore(SessionStore):
 
     async def all_sessions(self) -> list[SessionRecord]:
         return self._live_records(self._now("all_sessions"))
+
+    async def count_sessions(self) -> int:
+        self._expire_due(self._now("count_sessions"))
+        return len(self._sessions)
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         stored = self._live(room_name, self._now("remove_session"))
@@ -190,7 +215,7 @@ class InProcessSessionStore(SessionStore):
         if stored is None:
             return None
         stored.record = stored.record.with_participant_event(agent=agent, joined=joined, at=at)
-        stored.expires_ms = now + self._record_ttl_ms
+        self._keep_until(stored, now + self._record_ttl_ms)
         return stored.record
 
     async def count_dispatch(self, room_name: str) -> int | None:
@@ -200,7 +225,7 @@ class InProcessSessionStore(SessionStore):
             return None
         count = stored.record.agent_dispatches + 1
         stored.record = replace(stored.record, agent_dispatches=count)
-        stored.expires_ms = now + self._record_ttl_ms
+        self._keep_until(stored, now + self._record_ttl_ms)
         return count
 
     def _live_count(self, user_id: str, limit: int, now: int) -> int:

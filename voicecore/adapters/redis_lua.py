@@ -23,10 +23,14 @@ local function now_ms()
 end
 local function session_key(room) return P .. 'session:' .. part(room) end
 local function user_key(user, what) return P .. 'user:' .. part(user) .. ':' .. what end
--- A record and its user's index live and expire together.
+-- Every live room name, scored by when its record expires: the count of live sessions.
+local DEADLINES = P .. 'deadlines'
+-- A record and its user's index live and expire together, and its deadline with them.
 local function touch(record_key, ttl)
+  local owner = redis.call('HMGET', record_key, 'user_id', 'room_name')
   redis.call('PEXPIRE', record_key, ttl)
-  redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
+  redis.call('PEXPIRE', user_key(owner[1], 'sessions'), ttl)
+  redis.call('ZADD', DEADLINES, now_ms() + tonumber(ttl), owner[2])
 end
 -- Forget a recorded session and its index entries; its fields, or nil if none was recorded.
 local function forget(record_key, room, all_key)
@@ -34,6 +38,7 @@ local function forget(record_key, room, all_key)
   if #fields == 0 then return nil end
   redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), room)
   redis.call('SREM', all_key, room)
+  redis.call('ZREM', DEADLINES, room)
   redis.call('DEL', record_key)
   return fields
 end
@@ -47,9 +52,12 @@ local function add_record(ttl, fields)
   redis.call('HSET', KEYS[1], unpack(flat))
   redis.call('SADD', KEYS[2], fields.room_name)
   redis.call('SADD', KEYS[3], fields.room_name)
-  -- touch(), knowing the user's index key already.
+  -- touch(), knowing the user's index key already; and the deadlines passed are dropped.
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  local now = now_ms()
+  redis.call('ZREMRANGEBYSCORE', DEADLINES, '-inf', now)
+  redis.call('ZADD', DEADLINES, now + tonumber(ttl), fields.room_name)
 end
 -- The token bucket step on the bucket at ``key``: 0 if a token was taken, else
 -- Retry-After seconds. The same integer arithmetic as memory_store.take_token.
@@ -114,19 +122,36 @@ add_record(ARGV[3], fields)
 return {'admitted'}
 """
 
-# KEYS: an index of room names (a user's, or all). Names whose record has
-# expired are dropped from the index on the way.
+# KEYS: an index of room names (a user's, or all). ARGV: 3 "all" for the index of
+# all rooms. Names whose record has expired are dropped from the index on the way.
+# Reading all of them also checks the deadlines against the records found, and
+# rebuilds them if they differ (a store written by a version that kept none).
 SESSIONS_IN = """
-local records = {}
+local records, rooms = {}, {}
 for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local fields = redis.call('HGETALL', session_key(room))
   if #fields == 0 then
     redis.call('SREM', KEYS[1], room)
   else
     table.insert(records, fields)
+    table.insert(rooms, room)
+  end
+end
+if ARGV[3] == 'all' then
+  local now = now_ms()
+  if redis.call('ZCOUNT', DEADLINES, '(' .. now, '+inf') ~= #rooms then
+    redis.call('DEL', DEADLINES)
+    for _, room in ipairs(rooms) do
+      redis.call('ZADD', DEADLINES, now + math.max(redis.call('PTTL', session_key(room)), 1), room)
+    end
   end
 end
 return records
+"""
+
+# KEYS: the deadlines. The number of live sessions: O(log n), however many there are.
+COUNT_SESSIONS = """
+return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf')
 """
 
 # KEYS: record, all sessions. ARGV: 3 room name.
@@ -232,6 +257,7 @@ SCRIPTS: dict[str, str] = {
         "ADD_SESSION": ADD_SESSION,
         "ADMIT_SESSION": ADMIT_SESSION,
         "SESSIONS_IN": SESSIONS_IN,
+        "COUNT_SESSIONS": COUNT_SESSIONS,
         "REMOVE_SESSION": REMOVE_SESSION,
         "REMOVE_SESSIONS": REMOVE_SESSIONS,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,

@@ -7,6 +7,8 @@ Keys, under a configurable prefix (default ``voicecore:``); user ids, room
 names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     session:{room}          hash   the SessionRecord (times in microseconds)
     sessions                set    every live room name
+    deadlines               zset   every live room name, by when its record expires (ms):
+                                   the count of live sessions, O(log n)
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
@@ -14,7 +16,8 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     lock:{name}             hash   owner and lease end (ms)
 Records (and their user's index) expire ``record_ttl`` after their last change;
 the rest expires with its own deadline; ``sessions`` has no TTL but sheds the
-names of expired records whenever it is read. So nothing grows forever.
+names of expired records whenever it is read, and ``deadlines`` sheds the
+deadlines passed whenever a session is added. So nothing grows forever.
 """
 
 from __future__ import annotations

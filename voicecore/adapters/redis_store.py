@@ -66,6 +66,7 @@ _IDEMPOTENT = frozenset(
         "get_session",
         "user_sessions",
         "all_sessions",
+        "count_sessions",
         "note_participant",
         "claim_idempotency_key",
         "acquire_lock",
@@ -208,12 +209,15 @@ class RedisSessionStore(SessionStore):
         return decode(fields) if fields else None
 
     async def user_sessions(self, user_id: str) -> list[SessionRecord]:
-        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")])
+        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")], "")
         return in_order([decode_flat(flat) for flat in found])
 
     async def all_sessions(self) -> list[SessionRecord]:
-        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")])
+        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")], "all")
         return in_order([decode_flat(flat) for flat in found])
+
+    async def count_sessions(self) -> int:
+        return int(await self._run("count_sessions", "COUNT_SESSIONS", [self._key("deadlines")]))
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         keys = [self._session_key(room_name), self._key("sessions")]
