@@ -41,6 +41,9 @@ class Goal:
 
 # The list goal compares a user's list with this many other users' rooms against none.
 LIST_OTHER_ROOMS: Final = 2_000
+# The /metrics flood goal: this many scrapes a second, against a store holding this many live sessions.
+FLOOD_SCRAPES_PER_SECOND: Final = 50
+FLOOD_LIVE_SESSIONS: Final = 20_000
 
 CREATE_P50_VS_DIRECT: Final = Goal(
     "create_ratio_p50", "create p50, the service over direct livekit-api", 1.3, "max", "issue 6"
@@ -96,6 +99,15 @@ GUARDRAILS_THROUGHPUT: Final = Goal(
     "issue 13",
 )
 
+METRICS_FLOOD_P50: Final = Goal(
+    "metrics_flood_p50_ratio",
+    f"status and list p50, {FLOOD_SCRAPES_PER_SECOND} /metrics scrapes/s over none, "
+    f"{FLOOD_LIVE_SESSIONS:,} live sessions, each store",
+    1.1,
+    "max",
+    "issue 23",
+)
+
 ALL: Final = (
     CREATE_P50_VS_DIRECT,
     STATUS_P50_VS_DIRECT,
@@ -106,6 +118,7 @@ ALL: Final = (
     EDGE_LIMITS_CPU,
     GUARDRAILS_CREATE_P50,
     GUARDRAILS_THROUGHPUT,
+    METRICS_FLOOD_P50,
 )
 
 

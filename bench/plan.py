@@ -23,7 +23,9 @@ class Plan:
     warmup_burst: int
     call_rounds: int  # repetitions of create, status, list and end behind the counting proxy
     agent_sessions: int  # per side, in the time-to-agent phase
+    flood_rounds: int  # the /metrics flood phase: rounds of quiet and flooded blocks per service
+    flood_block: int  # back-to-back samples per operation, service and condition per round
 
 
-FULL = Plan("full", 100, 20, 2, 30, 5, (0, 500, LIST_OTHER_ROOMS), 2, 1200, 6, 32, 64, 10, 20)
-QUICK = Plan("quick", 10, 10, 1, 6, 3, (0, 500, LIST_OTHER_ROOMS), 2, 200, 2, 32, 32, 3, 6)
+FULL = Plan("full", 100, 20, 2, 30, 5, (0, 500, LIST_OTHER_ROOMS), 2, 1200, 6, 32, 64, 10, 20, 30, 10)
+QUICK = Plan("quick", 10, 10, 1, 6, 3, (0, 500, LIST_OTHER_ROOMS), 2, 200, 2, 32, 32, 3, 6, 8, 10)

@@ -35,6 +35,7 @@ from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
 from bench.phases.guardrails import guardrails_phase
 from bench.phases.listing import list_phase
+from bench.phases.metrics_flood import metrics_flood_phase
 from bench.phases.status import status_phase
 from bench.phases.throughput import throughput_phase
 from bench.phases.time_to_agent import time_to_agent_phase
@@ -70,7 +71,9 @@ PHASES: Final[Mapping[str, Phase]] = {
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
     "livekit_calls": calls_phase,
+    "metrics_flood": metrics_flood_phase,
 }
+TIME_TO_AGENT: Final = "time_to_agent"
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -97,6 +100,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also serve this voicecore as target api_LABEL with these settings (on the Redis store "
         "with +redis), measured in every phase beside the others; VAR= restores a default",
     )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        choices=[*PHASES, TIME_TO_AGENT],
+        help="run only this phase (repeatable); the table and the goals then cover what ran",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="where the JSON goes")
     return parser.parse_args(argv)
 
@@ -120,6 +130,7 @@ async def _measure(
     meter: CpuMeter,
     settings: Settings,
     out: Path,
+    phases: Sequence[str],
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -128,8 +139,8 @@ async def _measure(
         for target, service in served:
             await h.add_service(target.name, service.base_url, target.user_id)
         try:
-            for key, phase in PHASES.items():
-                results[key] = await phase(h)
+            for key in phases:
+                results[key] = await PHASES[key](h)
         finally:
             results["cleanup"] = await h.rooms.delete_leftovers()
     return results
@@ -146,6 +157,7 @@ def _pid(server: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     plan = QUICK if args.quick else FULL
+    chosen = args.phase or [*PHASES, TIME_TO_AGENT]
     command = shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     auth_secret = secrets.token_urlsafe(32)
@@ -182,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     meter=meter,
                     settings=settings,
                     out=args.out,
+                    phases=[key for key in PHASES if key in chosen],
                 )
             )
             figures["machine_load"] = load.shares()
@@ -193,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
     # Its own two servers and workers: agent jobs must not share the CPU with the phases above.
-    figures["time_to_agent"] = time_to_agent_phase(
-        plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
-    )
+    if TIME_TO_AGENT in chosen:
+        figures[TIME_TO_AGENT] = time_to_agent_phase(
+            plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
+        )
 
     results: dict[str, Any] = {
         "benchmark": "voicecore HTTP API vs direct livekit-api",

@@ -25,24 +25,31 @@ def redis_added_ms(block: Mapping[str, Any]) -> tuple[float, float] | None:
     return p50_difference_ms(block, REDIS, PRIMARY), p50_difference_ms(block, PROXY_REDIS, PROXY)
 
 
-def _ratios_to_direct(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]:
-    found: list[tuple[goals.Goal, str, float]] = [
-        (goals.CREATE_P50_VS_DIRECT, PRIMARY, results["create"]["ratio_p50"][PRIMARY]),
-        (goals.STATUS_P50_VS_DIRECT, PRIMARY, results["status"]["ratio_p50"][PRIMARY]),
-        (goals.THROUGHPUT_VS_DIRECT, PRIMARY, results["throughput"]["ratio_rps"][PRIMARY]),
-    ]
-    list_ratios = results["list"]["ratio_other_rooms_p50"]
-    found += [(goals.LIST_WITH_OTHER_ROOMS, name, list_ratios[name]) for name in results["list"]["stores"]]
+def _ratios(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]:
+    """Every (goal, subject, ratio) the phases that ran recorded (``--phase`` may run only some)."""
+    found: list[tuple[goals.Goal, str, float]] = []
+    for goal, phase, key in (
+        (goals.CREATE_P50_VS_DIRECT, "create", "ratio_p50"),
+        (goals.STATUS_P50_VS_DIRECT, "status", "ratio_p50"),
+        (goals.THROUGHPUT_VS_DIRECT, "throughput", "ratio_rps"),
+    ):
+        if phase in results:
+            found.append((goal, PRIMARY, results[phase][key][PRIMARY]))
+    if "list" in results:
+        ratios = results["list"]["ratio_other_rooms_p50"]
+        found += [(goals.LIST_WITH_OTHER_ROOMS, name, ratios[name]) for name in results["list"]["stores"]]
     for pair in results.get("guardrails", {}).get("stores", {}).values():
         found.append((goals.GUARDRAILS_CREATE_P50, pair["on"], pair["create_p50_ratio"]))
         found.append((goals.GUARDRAILS_THROUGHPUT, pair["on"], pair["throughput_ratio"]))
     if "edge_limits" in results:
         found.append((goals.EDGE_LIMITS_CPU, "edge_limits_on", results["edge_limits"]["cpu_ratio"]))
+    for subject, value in results.get("metrics_flood", {}).get("ratio_p50", {}).items():
+        found.append((goals.METRICS_FLOOD_P50, subject, value))
     return found
 
 
 def verdicts(results: Mapping[str, Any]) -> dict[str, Any]:
-    judged = [goal.judge(subject, value) for goal, subject, value in _ratios_to_direct(results)]
+    judged = [goal.judge(subject, value) for goal, subject, value in _ratios(results)]
     not_judged: dict[str, str] = {}
     for goal, phase in _ADDED_VS_FLOOR.items():
         added = redis_added_ms(results.get(phase, {}))
