@@ -31,7 +31,7 @@ from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
 from voicecore_http.server import serve
 
-_AT_ONCE: Final = 200  # records added concurrently (one Redis round trip each)
+_AT_ONCE: Final = 20  # records added concurrently (one Redis round trip each)
 
 
 def filler_record(index: int) -> SessionRecord:

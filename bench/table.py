@@ -112,7 +112,8 @@ def _metrics_flood(block: Mapping[str, Any]) -> list[str]:
             note = f"{figures['ratio_p50']:.2f}x" + (f"   ({failed} answers not 200)" if failed else "")
             lines.append(f"  {label:26}{quiet:>{_CELL}}{flooded:>{_CELL}}   {note}")
         achieved, failed = flood["achieved_per_second"], flood["failures"]
-        lines.append(f"  {'':26}scrapes/s achieved {achieved}, failed {failed}")
+        cpu = ", ".join(f"{process} {ms:.2f}" for process, ms in flood["cpu_ms_per_scrape"].items())
+        lines.append(f"  {'':26}scrapes/s achieved {achieved}, failed {failed}; CPU ms per scrape: {cpu}")
     return lines
 
 

@@ -37,6 +37,7 @@ _FLOOD_SETTLE_SECONDS: Final = 0.3
 
 Samples = dict[str, dict[str, dict[str, list[float]]]]  # service -> operation -> condition -> seconds
 Failures = dict[str, dict[str, dict[str, int]]]  # service -> operation -> condition -> answers not 200
+Cpu = dict[str, dict[str, dict[str, float]]]  # service -> condition -> process -> CPU seconds
 
 
 async def live_sessions_gauge(user: ApiUser) -> float:
@@ -67,18 +68,21 @@ async def _timed(operation: Operation) -> tuple[float, bool]:
 
 async def _rounds(
     h: Harness, variants: Variants, rooms: Mapping[str, list[str]], flood: FloodProcess
-) -> tuple[Samples, Failures, dict[str, list[dict[str, Any]]]]:
+) -> tuple[Samples, Failures, Cpu, dict[str, list[dict[str, Any]]]]:
     plan = h.plan
     names = list(rooms)
     operations = {name: _operations(variants.users[name], rooms[name][0]) for name in names}
     samples: Samples = {name: {op: {c: [] for c in CONDITIONS} for op in operations[name]} for name in names}
     failures: Failures = {n: {op: dict.fromkeys(CONDITIONS, 0) for op in operations[n]} for n in names}
     floods: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    meter = variants.meter
+    cpu: Cpu = {n: {c: dict.fromkeys(meter.pids, 0.0) for c in CONDITIONS} for n in names}
     for round_index in range(plan.warmup_rounds + plan.flood_rounds):
         measured = round_index >= plan.warmup_rounds
         for name in rotated(names, round_index):
             metrics_url = f"{variants.users[name].client.base_url}/metrics"
             for condition in CONDITIONS if round_index % 2 == 0 else reversed(CONDITIONS):
+                before = meter.snapshot()
                 if condition == "flooded":
                     await flood.on(metrics_url)
                     await asyncio.sleep(_FLOOD_SETTLE_SECONDS)
@@ -92,18 +96,33 @@ async def _rounds(
                     report = await flood.off()
                     if measured:
                         floods[name].append(report)
-    return samples, failures, floods
+                if measured:
+                    for process, used in meter.since(before).items():
+                        cpu[name][condition][process] += used
+    return samples, failures, cpu, floods
 
 
-def _scrapes(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """The flood as the services saw it, over every measured flooded block of one service."""
+def _scrapes(
+    name: str, reports: list[dict[str, Any]], cpu: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any]:
+    """The flood as one service saw it, over every measured flooded block.
+
+    A flooded block serves the same user requests as a quiet one, plus the scrapes: the
+    CPU each process spent beyond the quiet blocks', per scrape, is what a scrape costs it.
+    """
     requests = sum(r["requests"] for r in reports)
     seconds = sum(r["seconds"] for r in reports)
+    extra = {
+        process: round((cpu["flooded"][process] - cpu["quiet"][process]) * 1000 / requests, 3)
+        for process in (name, "redis-server")
+        if requests
+    }
     return {
         "scrapes": requests,
         "achieved_per_second": round(requests / seconds, 1) if seconds else 0.0,
         "failures": sum(r["failures"] for r in reports),
         "block_p50_ms": [r.get("p50_ms") for r in reports],
+        "cpu_ms_per_scrape": extra,
     }
 
 
@@ -149,7 +168,7 @@ async def metrics_flood_phase(h: Harness) -> dict[str, Any]:
                 raise UnexpectedAnswer(f"{name}: {value:g} live sessions, fewer than filled")
         pids = variants.meter.pids | {"bench": os.getpid(), "flood": flood.process.pid}
         load = MachineLoad(CpuMeter(pids))
-        samples, failures, floods = await _rounds(h, variants, rooms, flood)
+        samples, failures, cpu, floods = await _rounds(h, variants, rooms, flood)
         machine_load = load.shares()
     return {
         "targets": {t.name: t.description for t in targets.values()},
@@ -158,6 +177,6 @@ async def metrics_flood_phase(h: Harness) -> dict[str, Any]:
         "scrapes_per_second_asked": FLOOD_SCRAPES_PER_SECOND,
         "live_sessions_gauge": gauges,
         **_summary(targets, samples, failures),
-        "flood": {name: _scrapes(reports) for name, reports in floods.items()},
+        "flood": {name: _scrapes(name, reports, cpu[name]) for name, reports in floods.items()},
         "machine_load": machine_load,
     }
