@@ -31,6 +31,11 @@ _LIVEKIT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 _AGENT_JOIN_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 
 
+def multiprocess_mode() -> bool:
+    """Whether prometheus-client's multiprocess mode is on: several workers share the metrics."""
+    return bool(os.environ.get(_MULTIPROCESS_DIR))
+
+
 class PrometheusMetrics(Metrics):
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
