@@ -19,7 +19,6 @@ from voicecore.core.domain import DISPLAY_NAME_PATTERN, MAX_DISPLAY_NAME_LENGTH,
 from voicecore.core.errors import FieldNotAllowed
 from voicecore_http.schemas import EXAMPLE_ROOM
 
-
 # Anything but control characters: the name is shown to the other participants (the core's rule).
 ParticipantName = Annotated[str, Field(max_length=MAX_DISPLAY_NAME_LENGTH, pattern=DISPLAY_NAME_PATTERN)]
 
