@@ -13,16 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from voicecore.adapters.in_process_keys import DEFAULT_MAX_IDEMPOTENCY_KEYS, IdempotencyKeys
+from voicecore.adapters.token_bucket import TOKEN_UNITS, take_token
 from voicecore.core.errors import StoreError
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
     Admitted,
     Claim,
-    Claimed,
-    Completed,
-    InProgress,
-    Mismatch,
     RateLimited,
     RoomTaken,
     SessionRecord,
@@ -34,24 +32,6 @@ from voicecore.core.store import (
     require_room_name,
     to_milliseconds,
 )
-
-# The rate limit counts in integer units so both stores compute the very same
-# answers: a token is 60 000 units and the bucket gains ``per_minute`` units a
-# millisecond, i.e. ``per_minute`` tokens a minute.
-TOKEN_UNITS = 60_000
-
-
-def take_token(units: int, last_ms: int, now_ms: int, per_minute: int) -> tuple[int, int, int]:
-    """The token bucket step: (units left, time kept, 0 if allowed else Retry-After seconds)."""
-    capacity = per_minute * TOKEN_UNITS
-    elapsed = max(0, now_ms - last_ms)
-    units = min(capacity, units + elapsed * per_minute)
-    kept = max(last_ms, now_ms)
-    if units >= TOKEN_UNITS:
-        return units - TOKEN_UNITS, kept, 0
-    wait_ms = -(-(TOKEN_UNITS - units) // per_minute)
-    return units, kept, max(1, -(-wait_ms // 1000))
-
 
 _MINUTE_MS = 60_000
 _SWEEP_EVERY_MS = _MINUTE_MS
@@ -65,21 +45,13 @@ class _Stored:
     expires_ms: int
 
 
-@dataclass
-class _IdempotencyClaim:
-    fingerprint: str
-    holder: str
-    room_name: str | None
-    lease_until_ms: int
-    expires_ms: int
-
-
 class InProcessSessionStore(SessionStore):
     def __init__(
         self,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         record_ttl: timedelta = DEFAULT_RECORD_TTL,
+        max_idempotency_keys: int = DEFAULT_MAX_IDEMPOTENCY_KEYS,
     ) -> None:
         self._clock = clock
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
@@ -89,7 +61,7 @@ class InProcessSessionStore(SessionStore):
         self._deadlines: list[tuple[int, str]] = []
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
         self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
-        self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
+        self._keys = IdempotencyKeys(max_idempotency_keys)
         self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
         self._locks: dict[str, tuple[str, int]] = {}  # name -> (owner, lease end ms)
         self._next_sweep_ms = 0
@@ -109,7 +81,7 @@ class InProcessSessionStore(SessionStore):
         self._expire_due(now)
         # A bucket left alone for a minute is full again: the same as no bucket.
         self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < _MINUTE_MS}
-        self._claims = {k: c for k, c in self._claims.items() if c.expires_ms > now}
+        self._keys.sweep(now)
         self._sightings = {e: end for e, end in self._sightings.items() if end > now}
         self._locks = {n: lock for n, lock in self._locks.items() if lock[1] > now}
 
@@ -255,50 +227,28 @@ class InProcessSessionStore(SessionStore):
         ttl_ms = positive_milliseconds(ttl, "ttl")
         lease_ms = positive_milliseconds(lease, "lease")
         now = self._now("claim_idempotency_key")
-        claim = self._claims.get((user_id, key))
-        if claim is not None and claim.expires_ms > now:
-            if claim.room_name is None and claim.lease_until_ms > now:
-                if claim.fingerprint != fingerprint:
-                    return Mismatch()
-                return Claimed() if claim.holder == holder else InProgress()
-            if claim.room_name is not None and self._live(claim.room_name, now) is not None:
-                if claim.fingerprint != fingerprint:
-                    return Mismatch()
-                return Completed(claim.room_name)
-        self._claims[(user_id, key)] = _IdempotencyClaim(
-            fingerprint, holder, None, lease_until_ms=now + lease_ms, expires_ms=now + ttl_ms
+        return self._keys.claim(
+            user_id,
+            key,
+            fingerprint=fingerprint,
+            holder=holder,
+            now=now,
+            ttl_ms=ttl_ms,
+            lease_ms=lease_ms,
+            live=lambda room_name: self._live(room_name, now) is not None,
         )
-        return Claimed()
 
     async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
         require_room_name(room_name)
-        claim = self._unfinished_claim("complete_idempotency_key", user_id, key, holder)
-        if claim is None:
-            return False
-        claim.room_name = room_name
-        return True
+        now = self._now("complete_idempotency_key")
+        return self._keys.complete(user_id, key, holder=holder, room_name=room_name, now=now)
 
     async def release_idempotency_key(self, user_id: str, key: str, *, holder: str) -> bool:
-        if self._unfinished_claim("release_idempotency_key", user_id, key, holder) is None:
-            return False
-        del self._claims[(user_id, key)]
-        return True
+        return self._keys.release(user_id, key, holder=holder, now=self._now("release_idempotency_key"))
 
     async def forget_idempotency_keys(self, user_id: str) -> int:
         self._now("forget_idempotency_keys")
-        keys = [claim for claim in self._claims if claim[0] == user_id]
-        for claim in keys:
-            del self._claims[claim]
-        return len(keys)
-
-    def _unfinished_claim(
-        self, operation: str, user_id: str, key: str, holder: str
-    ) -> _IdempotencyClaim | None:
-        now = self._now(operation)
-        claim = self._claims.get((user_id, key))
-        if claim is None or claim.expires_ms <= now or claim.room_name is not None or claim.holder != holder:
-            return None
-        return claim
+        return self._keys.forget_user(user_id)
 
     # --- event dedupe and the lock -------------------------------------------------
 

@@ -60,7 +60,7 @@ local function add_record(ttl, fields)
   redis.call('ZADD', DEADLINES, now + tonumber(ttl), fields.room_name)
 end
 -- The token bucket step on the bucket at ``key``: 0 if a token was taken, else
--- Retry-After seconds. The same integer arithmetic as memory_store.take_token.
+-- Retry-After seconds. The same integer arithmetic as token_bucket.take_token.
 local function take_token(key, per_minute, now)
   local capacity = per_minute * 60000
   local state = redis.call('HMGET', key, 'units', 'last')
