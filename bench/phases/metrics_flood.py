@@ -75,7 +75,7 @@ async def _rounds(
     samples: Samples = {name: {op: {c: [] for c in CONDITIONS} for op in operations[name]} for name in names}
     failures: Failures = {n: {op: dict.fromkeys(CONDITIONS, 0) for op in operations[n]} for n in names}
     floods: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    meter = variants.meter
+    meter = CpuMeter(variants.meter.pids | {"flood": flood.process.pid})
     cpu: Cpu = {n: {c: dict.fromkeys(meter.pids, 0.0) for c in CONDITIONS} for n in names}
     for round_index in range(plan.warmup_rounds + plan.flood_rounds):
         measured = round_index >= plan.warmup_rounds
@@ -114,7 +114,7 @@ def _scrapes(
     seconds = sum(r["seconds"] for r in reports)
     extra = {
         process: round((cpu["flooded"][process] - cpu["quiet"][process]) * 1000 / requests, 3)
-        for process in (name, "redis-server")
+        for process in (name, "redis-server", "flood")
         if requests
     }
     return {
