@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from bench.targets import FILLER_VARIABLE
 from voicecore.core.domain import utc_now
 from voicecore.core.naming import new_room_name
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging

@@ -2,9 +2,9 @@
 
 Run as ``python -m devtools.agent_worker`` with ``LIVEKIT_URL``, ``LIVEKIT_API_KEY``,
 ``LIVEKIT_API_SECRET`` and ``LIVEKIT_AGENT_NAME``. It registers under that agent name (so it
-receives explicit dispatches only), joins each dispatched room as an agent, publishes a short
-generated tone, and stays until the room ends. The line ``agent worker registered`` on stderr
-says it is ready for dispatches.
+receives explicit dispatches only), joins each dispatched room as an agent, publishes an audio
+track on which it plays a short generated tone to each new listener, and stays until the room
+ends. The line ``agent worker registered`` on stderr says it is ready for dispatches.
 
 It stays on loopback and downloads nothing: no plugin is installed, the local inference models
 are never preloaded, and the health server binds 127.0.0.1 on a free port.
@@ -79,8 +79,11 @@ async def entrypoint(ctx: JobContext) -> None:
     await ctx.room.local_participant.publish_track(track, options)
     player = TonePlayer(source)
     player.play()
-    # Whoever starts listening later (a browser joining after the agent) hears the tone too.
+    # Whoever starts listening later (a browser joining after the agent) hears the tone too. LiveKit
+    # tells a publisher only of its track's first subscriber, so the agent also plays it whenever
+    # it starts hearing someone's microphone: a page that reloads and rejoins is a new listener.
     ctx.room.on("local_track_subscribed", lambda _track: player.play())
+    ctx.room.on("track_subscribed", lambda _track, _publication, _participant: player.play())
     # Returning keeps the job alive: the runtime ends it when the room disconnects the agent.
     logger.info("agent %s is in %s", ctx.room.local_participant.identity, ctx.room.name)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from devtools.token import dev_user_token
-from voicecore.settings import SettingsError
+from voicecore.settings import JournalSettings, SettingsError
 from voicecore.testing.livekit_server import (
     LiveKitServerUnavailable,
     LocalLiveKitServer,
@@ -127,12 +127,26 @@ def _wait_registered(process: subprocess.Popen[bytes], log_path: Path) -> None:
     raise AgentWorkerUnavailable(f"the agent worker did not register in time:\n{log_tail(log_path)}")
 
 
+def journal_line(settings: JournalSettings) -> str:
+    """Where the journal is: the SQLite file's path, or only that it is PostgreSQL (never its URL)."""
+    location = settings.journal_location()
+    if location.startswith("sqlite:///"):
+        return f"Journal            SQLite, {location.removeprefix('sqlite:///')} (JOURNAL_URL to change)"
+    return "Journal            PostgreSQL (JOURNAL_URL)"
+
+
 def banner(
-    base: str, livekit_lines: list[str], jwt_secret: str, token: str, *, demo_page: bool = False
+    base: str,
+    livekit_lines: list[str],
+    jwt_secret: str,
+    token: str,
+    *,
+    demo_page: bool = False,
+    journal: str = "",
 ) -> str:
     demo_lines = (
-        # The token rides in the fragment, which browsers never send to a server.
-        ["The demo web client, signed in as dev-user:", f"  {base}/demo/#token={token}", ""]
+        # The page signs in from nothing but what is pasted into it (docs/http-api.md).
+        ["The demo web client (paste the dev-user token above to sign in):", f"  {base}/demo/", ""]
         if demo_page
         else ["DEMO_PAGE=1 make serve also serves a demo web client at /demo/.", ""]
     )
@@ -141,6 +155,7 @@ def banner(
             "",
             f"voicecore API      {base}  (docs: {base}/docs)",
             *livekit_lines,
+            *([journal] if journal else []),
             f"AUTH_JWT_SECRET    {jwt_secret}",
             "",
             "A development user token (user dev-user, valid 24 h):",
@@ -182,7 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             jwt_secret = http.auth_jwt_secret.get_secret_value()
             base = f"http://{args.host}:{args.port}"
             token = dev_user_token(jwt_secret, "dev-user", "dev@example.com")
-            print(banner(base, livekit_lines, jwt_secret, token, demo_page=http.demo_page), flush=True)
+            journal = journal_line(container.settings())
+            print(
+                banner(base, livekit_lines, jwt_secret, token, demo_page=http.demo_page, journal=journal),
+                flush=True,
+            )
             # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.

@@ -58,14 +58,24 @@ if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_lock" ]; then
   echo "$web_lock" > "$web_stamp"
 fi
 
+# --- the pinned livekit-server: every real-LiveKit test needs it, so no setup succeeds without it
 server="$TOOLS_BIN/livekit-server"
 if [ -x "$server" ] && [ "$(cat "$server.version" 2>/dev/null)" = "$LIVEKIT_SERVER_VERSION" ]; then
   exit 0
 fi
+if [ -n "${LIVEKIT_SERVER_BIN:-}" ]; then
+  if [ -x "$LIVEKIT_SERVER_BIN" ]; then
+    say "using LIVEKIT_SERVER_BIN=$LIVEKIT_SERVER_BIN instead of building livekit-server $LIVEKIT_SERVER_VERSION"
+    exit 0
+  fi
+  say "LIVEKIT_SERVER_BIN=$LIVEKIT_SERVER_BIN is not an executable file"
+  exit 1
+fi
 if ! command -v go >/dev/null 2>&1; then
-  say "Go is not installed: the real-LiveKit tests need it to build the pinned server."
-  say "Install Go 1.26+ and re-run, or point LIVEKIT_SERVER_BIN at a livekit-server binary."
-  exit 0
+  say "Go is not installed, so the pinned livekit-server $LIVEKIT_SERVER_VERSION cannot be built:"
+  say "the real-LiveKit tests need it. Install Go 1.26+ and run 'make setup' again,"
+  say "or set LIVEKIT_SERVER_BIN to a livekit-server binary."
+  exit 1
 fi
 say "building livekit-server $LIVEKIT_SERVER_VERSION with go install (about 2 minutes on 2 cores)"
 mkdir -p "$TOOLS_BIN"

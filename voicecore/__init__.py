@@ -40,8 +40,9 @@ from voicecore.core.errors import (
     WrongEventLoop,
 )
 from voicecore.core.ports import IssuedToken, RoomGateway, TokenIssuer
+from voicecore.core.session_record import SessionRecord
 from voicecore.core.sessions import SessionStatus, SessionSummary, StartedSession, VoiceSessions
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.store import SessionStore
 from voicecore.settings import SettingsError, VoiceCoreSettings, load_settings
 
 __all__ = [

@@ -27,6 +27,7 @@ from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.adapters.sql_journal import SqlSessionJournal
 from voicecore.core.agent_watchdog import AgentWatchdog
 from voicecore.core.domain import utc_now
+from voicecore.core.enforcer import SessionBounds
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.events import SessionEvents
 from voicecore.core.history import AppEvents
@@ -38,6 +39,7 @@ from voicecore.core.repair import SessionRepair
 from voicecore.core.retention import JournalRetention
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
+from voicecore.core.usage import UsageMeter
 from voicecore.settings import VoiceCoreSettings
 
 logger = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     guardrail_policy = providers.Singleton(VoiceCoreSettings.guardrail_policy, settings)
     journal = providers.Singleton(_journal, settings)
     app_events = providers.Singleton(AppEvents, enabled=False, clock=utc_now)
-    recorder = providers.Singleton(SessionRecorder, journal, app_events, clock=utc_now)
+    recorder = providers.Singleton(SessionRecorder, journal, app_events, clock=utc_now, metrics=metrics)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=instrumented_gateway,
@@ -139,6 +141,7 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
         guardrails=guardrail_policy,
         metrics=metrics,
         history_key=providers.Singleton(_history_key, settings),
+        bounds=providers.Singleton(VoiceCoreSettings.bounds_policy, settings),
     )
     session_events = providers.Singleton(
         SessionEvents, store=session_store, recorder=recorder, metrics=metrics
@@ -151,6 +154,11 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
         _watchdog, settings, instrumented_gateway, session_store, recorder, metrics
     )
     retention = providers.Singleton(_retention, settings, journal, session_store)
+    bounds_policy = providers.Singleton(VoiceCoreSettings.bounds_policy, settings)
+    usage_meter = providers.Singleton(UsageMeter, journal, session_store, bounds_policy, utc_now)
+    session_bounds = providers.Singleton(
+        SessionBounds, instrumented_gateway, session_store, recorder, usage_meter, clock=utc_now
+    )
 
     @classmethod
     def from_settings(
@@ -208,7 +216,12 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Voi
         stack.push_async_callback(container.sessions().aclose)  # cleanups end before the clients
         repair = container.repair()
         await repair.run_logged()  # at start-up, before serving: a restarted store is whole again
-        loops = [(container.recorder().flush_every(JOURNAL_FLUSH_SECONDS), "journal-flush")]
+        bounds = container.session_bounds()
+        await bounds.run_logged()  # and what became overdue while no replica ran is ended at once
+        loops = [
+            (container.recorder().flush_every(JOURNAL_FLUSH_SECONDS), "journal-flush"),
+            (bounds.run_every(), "bounds"),
+        ]
         if settings.session_reconcile_interval_seconds:
             loops.append((repair.run_every(settings.session_reconcile_interval_seconds), "repair"))
         if settings.agent_watchdog_interval_seconds:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicecore.core.bounds import BoundsPolicy, UsagePeriod
 from voicecore.core.domain import GuardrailPolicy, SessionPolicy
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
@@ -191,6 +192,23 @@ class VoiceCoreSettings(JournalSettings):
     agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # /metrics in Prometheus' text format, and the counting behind it.
     metrics_enabled: bool = True
+
+    # Bounds in time (docs/hosting.md): the server ends a session at its maximum length
+    # (0: none), and a user's sessions when their minutes for the period are used up.
+    session_max_duration_seconds: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] = 3600
+    # Minutes per period for every user, unless their own allowance says otherwise; 0: none.
+    usage_limit_minutes: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    # Calendar periods in UTC; a week starts on Monday.
+    usage_period: UsagePeriod = UsagePeriod.MONTH
+    # The bearer token's claim (or the host's user's attribute) that carries a user's own minutes.
+    usage_limit_claim: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    def bounds_policy(self) -> BoundsPolicy:
+        return BoundsPolicy(
+            max_duration_seconds=self.session_max_duration_seconds,
+            usage_limit_minutes=self.usage_limit_minutes,
+            usage_period=self.usage_period,
+        )
 
     def guardrail_policy(self) -> GuardrailPolicy:
         return GuardrailPolicy(

@@ -50,6 +50,7 @@ def include_voice_sessions(
             sessions=container.sessions,
             get_current_user=get_current_user,
             prefix=prefix,
+            usage_claim=container.settings().usage_limit_claim,
         )
     )
     if prefix:  # with no prefix the host's own paths would be caught
@@ -137,7 +138,7 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
         app.include_router(metrics_router(container))  # else on a listener of its own
     serve_docs_offline(app)
     if http_settings.demo_page:
-        serve_demo_page(app)
+        serve_demo_page(app, livekit_url=settings.livekit_url)
 
     _document_only_reachable_errors(app)
     return app

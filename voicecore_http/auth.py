@@ -44,6 +44,16 @@ class HostUserWithoutId(Exception):
         )
 
 
+class HostUserAllowanceUnreadable(Exception):
+    """The host's user carries its allowance (USAGE_LIMIT_CLAIM) as something other than whole minutes."""
+
+    def __init__(self, candidate: object, field: str, value: object) -> None:
+        super().__init__(
+            f"the host's get_current_user returned a {type(candidate).__name__} whose `{field}` is a "
+            f"{type(value).__name__}; voicecore reads it as the user's minutes per period: an int, 0 or more"
+        )
+
+
 _FIELDS_NAMED = 12
 
 
@@ -62,12 +72,14 @@ def _read(candidate: object, name: str) -> tuple[bool, object]:
     return hasattr(candidate, name), getattr(candidate, name, None)
 
 
-def as_user(candidate: object) -> User:
+def as_user(candidate: object, usage_claim: str | None = None) -> User:
     """A voicecore User from whatever the host's get_current_user returned.
 
     ``None`` means nobody is signed in (401). Anything else must carry a usable id:
     a host whose user has ``user_id`` instead of ``id`` gets a logged server error
-    naming the problem, never a silent 401 on every call.
+    naming the problem, never a silent 401 on every call. With ``usage_claim``
+    (USAGE_LIMIT_CLAIM), the user's own minutes per period are read from that
+    attribute or key, when present.
     """
     if isinstance(candidate, User):
         return candidate
@@ -81,7 +93,20 @@ def as_user(candidate: object) -> User:
     if user_id == "":
         raise HostUserWithoutId(candidate, "whose `id` is empty")
     _, email = _read(candidate, "email")
-    return User(id=str(user_id), email=str(email) if email else None)
+    minutes = None
+    if usage_claim is not None:
+        _, value = _read(candidate, usage_claim)
+        minutes = whole_minutes(value)
+        if value is not None and minutes is None:
+            raise HostUserAllowanceUnreadable(candidate, usage_claim, value)
+    return User(id=str(user_id), email=str(email) if email else None, usage_limit_minutes=minutes)
+
+
+def whole_minutes(value: object) -> int | None:
+    """``value`` as a number of minutes (an int, 0 or more); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 # How many verified tokens are remembered (the most recently used ones).
@@ -122,8 +147,10 @@ class JwtAuthenticator:
         max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
         leeway_seconds: int = 10,
         clock: Callable[[], float] = time.time,
+        usage_claim: str | None = None,
     ) -> None:
         self._secret = secret
+        self._usage_claim = usage_claim
         self._issuer = issuer
         self._audience = audience
         self._max_lifetime = max_lifetime_seconds
@@ -133,12 +160,13 @@ class JwtAuthenticator:
         self._verified: OrderedDict[str, tuple[User, int]] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: HttpSettings) -> JwtAuthenticator:
+    def from_settings(cls, settings: HttpSettings, usage_claim: str | None = None) -> JwtAuthenticator:
         return cls(
             settings.auth_jwt_secret,
             issuer=settings.auth_jwt_issuer,
             audience=settings.auth_jwt_audience,
             max_lifetime_seconds=settings.auth_jwt_max_lifetime_seconds,
+            usage_claim=usage_claim,
         )
 
     def user_from_token(self, token: str) -> User:
@@ -190,7 +218,12 @@ class JwtAuthenticator:
             raise NotAuthenticated("token subject is not a user id")
         if email is not None and not isinstance(email, str):
             raise NotAuthenticated("token email is not a string")
-        return User(id=subject, email=email or None), expires
+        minutes = None
+        if self._usage_claim is not None and (value := claims.get(self._usage_claim)) is not None:
+            minutes = whole_minutes(value)
+            if minutes is None:
+                raise NotAuthenticated("token allowance is not a whole number of minutes")
+        return User(id=subject, email=email or None, usage_limit_minutes=minutes), expires
 
 
 _bearer = HTTPBearer(

@@ -26,15 +26,18 @@ from voicecore_http.auth import as_user
 _CALLER = "voicecore_caller"  # the attribute of request.state that holds the caller
 
 
-def caller_resolver(get_current_user: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+def caller_resolver(
+    get_current_user: Callable[..., Any], usage_claim: str | None = None
+) -> Callable[..., Awaitable[None]]:
     """The router-level dependency that reads the caller from ``get_current_user``.
 
     ``get_current_user`` is any FastAPI dependency returning an object with an
-    ``id`` (and optionally an ``email``): the host's own, or the standalone JWT check.
+    ``id`` (and optionally an ``email``, and the user's minutes under ``usage_claim``):
+    the host's own, or the standalone JWT check.
     """
 
     async def resolve_caller(request: Request, candidate: Annotated[Any, Depends(get_current_user)]) -> None:
-        setattr(request.state, _CALLER, as_user(candidate))
+        setattr(request.state, _CALLER, as_user(candidate, usage_claim))
 
     return resolve_caller
 

@@ -14,9 +14,17 @@ from voicecore_http.auth import JwtAuthenticator
 from voicecore_http.settings import HttpSettings, load_http_settings
 
 
+def _usage_claim(settings: VoiceCoreSettings) -> str | None:
+    return settings.usage_limit_claim
+
+
 class ServiceContainer(VoiceCoreContainer):
     http_settings = providers.Dependency(instance_of=HttpSettings)
-    authenticator = providers.Singleton(JwtAuthenticator.from_settings, http_settings)
+    authenticator = providers.Singleton(
+        JwtAuthenticator.from_settings,
+        http_settings,
+        usage_claim=providers.Callable(_usage_claim, VoiceCoreContainer.settings),
+    )
 
     @classmethod
     def for_service(

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from voicecore.core.errors import GatewayError, JournalSchemaOutdated, JournalUnavailable, StoreError
 from voicecore.core.log_context import LogContext
-from voicecore_http.auth import HostUserWithoutId
+from voicecore_http.auth import HostUserAllowanceUnreadable, HostUserWithoutId
 from voicecore_http.error_table import ERROR_TABLE, ErrorAnswer, answer_for
 from voicecore_http.livekit_problems import livekit_problem
 
@@ -56,5 +56,5 @@ def _log_failure(exc: Exception, answer: ErrorAnswer) -> None:
             exc_info=exc,
             extra=context,
         )
-    elif isinstance(exc, HostUserWithoutId):
+    elif isinstance(exc, HostUserWithoutId | HostUserAllowanceUnreadable):
         logger.error("%s", exc)

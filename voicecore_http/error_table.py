@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 from fastapi.responses import JSONResponse
 
@@ -31,11 +32,12 @@ from voicecore.core.errors import (
     StoreError,
     TooManyLiveSessions,
     UnknownAgentType,
+    UsageExhausted,
     WebhookNotReadable,
     WebhookNotVerified,
 )
 from voicecore.core.idempotency import MAX_KEY_LENGTH
-from voicecore_http.auth import HostUserWithoutId, NotAuthenticated
+from voicecore_http.auth import HostUserAllowanceUnreadable, HostUserWithoutId, NotAuthenticated
 from voicecore_http.livekit_problems import LIVEKIT_UNREACHABLE
 
 
@@ -123,6 +125,32 @@ TOO_MANY_LIVE = ErrorAnswer(
     "Retry-After).",
     detail_of=_caller_at_the_cap,
 )
+
+
+def _used_up(used: object, limit: object, resets_at: object) -> str:
+    return f"You have used {used} of your {limit} voice minutes; they reset at {resets_at}"
+
+
+def _callers_usage(exc: Exception) -> str:
+    assert isinstance(exc, UsageExhausted)
+    return _used_up(exc.used_minutes, exc.limit_minutes, exc.resets_at.astimezone(UTC).isoformat())
+
+
+def _until_the_reset(exc: Exception) -> Mapping[str, str]:
+    assert isinstance(exc, UsageExhausted)
+    return {"Retry-After": str(exc.retry_after_seconds)}
+
+
+USAGE_EXHAUSTED = ErrorAnswer(
+    402,
+    _used_up("N", "M", "T"),
+    "The caller's minute allowance for the period is used up (USAGE_LIMIT_MINUTES, or the user's own "
+    "through USAGE_LIMIT_CLAIM): N minutes used of M, and T the moment the period resets. "
+    "Retry-After: the seconds until then. Unlike a refusal for starting too often, waiting a little "
+    "does not help.",
+    detail_of=_callers_usage,
+    headers_of=_until_the_reset,
+)
 RATE_LIMITED = ErrorAnswer(
     429,
     "Too many voice sessions started in the last minute; retry after Retry-After seconds",
@@ -180,6 +208,7 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     WebhookNotReadable: WEBHOOK_NOT_READABLE,
     TooManyLiveSessions: TOO_MANY_LIVE,
     CreationRateLimited: RATE_LIMITED,
+    UsageExhausted: USAGE_EXHAUSTED,
     InvalidIdempotencyKey: ErrorAnswer(
         422,
         f"Invalid request: Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
@@ -192,6 +221,7 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
     ),
     IdempotencyKeyBusy: KEY_BUSY,
     HostUserWithoutId: UNEXPECTED,
+    HostUserAllowanceUnreadable: UNEXPECTED,
 }
 
 

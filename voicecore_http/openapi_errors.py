@@ -11,6 +11,7 @@ from voicecore_http.error_table import (
     NOT_OWNER,
     STORE_FAILED,
     TOO_MANY_LIVE,
+    USAGE_EXHAUSTED,
     ErrorAnswer,
 )
 from voicecore_http.schemas import ErrorBody
@@ -25,6 +26,7 @@ _SESSION_ANSWERS: dict[int, ErrorAnswer] = {
         NOT_FOUND,
         INVALID,
         TOO_MANY_LIVE,
+        USAGE_EXHAUSTED,
         LIVEKIT_FAILED,
         STORE_FAILED,
     )
@@ -45,6 +47,13 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     documented: dict[int | str, dict[str, object]] = {
         status: openapi_error(_SESSION_ANSWERS[status]) for status in statuses
     }
+    if 402 in documented:
+        documented[402]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds until the period resets and the allowance with it.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
     if 429 in documented:
         documented[429]["headers"] = {
             "Retry-After": {

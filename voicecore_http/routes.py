@@ -31,6 +31,7 @@ from voicecore_http.schemas import (
     SessionStatusResponse,
 )
 from voicecore_http.token_source import ConnectionDetails, ConnectionDetailsRequest, check_request
+from voicecore_http.usage import add_usage_route
 
 TAG = "voice-sessions"
 TAG_METADATA = {
@@ -100,6 +101,7 @@ class VoiceSessionEndpoints:
             participant_token=started.token,
             room_name=started.room_name,
             participant_name=asked.user.display_name,
+            ends_at=started.ends_at,
         )
 
     async def rejoin_session(self, http_request: Request, room_name: RoomNameInPath) -> SessionRejoined:
@@ -115,6 +117,7 @@ class VoiceSessionEndpoints:
             agent_connected=status.agent_connected,
             agent_state=status.agent_state,
             created_at=status.created_at,
+            ends_at=status.ends_at,
         )
 
     async def end_session(self, http_request: Request, room_name: RoomNameInPath) -> SessionEnded:
@@ -132,6 +135,7 @@ class VoiceSessionEndpoints:
                     agent_connected=s.agent_connected,
                     agent_state=s.agent_state,
                     created_at=s.created_at,
+                    ends_at=s.ends_at,
                 )
                 for s in summaries
             ]
@@ -143,6 +147,7 @@ def voice_sessions_router(
     sessions: Callable[[], VoiceSessions],
     get_current_user: Callable[..., Any],
     prefix: str = DEFAULT_PREFIX,
+    usage_claim: str | None = None,
 ) -> APIRouter:
     """The endpoints, given where use cases come from and who the caller is.
 
@@ -156,10 +161,11 @@ def voice_sessions_router(
         tags=[TAG],
         responses=openapi_responses(401, 500, 503),
         route_class=VoiceCoreRoute,
-        dependencies=[Depends(caller_resolver(get_current_user))],
+        dependencies=[Depends(caller_resolver(get_current_user, usage_claim))],
     )
-    # First: /history must never be read as a room's name by the /{room_name} routes below.
+    # First: /history and /usage must never be read as a room's name by the /{room_name} routes below.
     add_history_routes(router, sessions)
+    add_usage_route(router, sessions)
     router.add_api_route(
         "",
         endpoints.create_session,
@@ -168,7 +174,7 @@ def voice_sessions_router(
         operation_id="createVoiceSession",
         summary="Start a voice session",
         description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
-        responses=openapi_responses(409, 422, 429),
+        responses=openapi_responses(402, 409, 422, 429),
     )
     router.add_api_route(
         "/connection-details",
@@ -183,7 +189,7 @@ def voice_sessions_router(
             "Fields the caller may not set are refused with a `detail` naming the field, and nothing "
             "is created."
         ),
-        responses=openapi_responses(403, 404, 409, 422, 429),
+        responses=openapi_responses(402, 403, 404, 409, 422, 429),
     )
     router.add_api_route(
         "/{room_name}/token",
@@ -234,4 +240,5 @@ def _credentials(started: StartedSession) -> dict[str, Any]:
         "livekit_url": started.livekit_url,
         "agent_type": started.agent_type,
         "expires_at": started.expires_at,
+        "ends_at": started.ends_at,
     }

@@ -28,6 +28,12 @@ AGENT_STATE_DESCRIPTION = (
     "than AGENT_JOIN_TIMEOUT_SECONDS and no agent came. `left` and `missing` are the app's cue to tell "
     "the user; the service also dispatches again (AGENT_REDISPATCH_LIMIT)."
 )
+ENDS_AT_DESCRIPTION = (
+    "When the server ends the session: the sooner of the maximum length (SESSION_MAX_DURATION_SECONDS) "
+    "and the moment the user's minute allowance runs out, if their sessions live now keep running and "
+    "no other starts. It can move later (another of their sessions ended) or sooner (another started). "
+    "Null when neither bound applies. Show a countdown to it."
+)
 RoomName = Annotated[str, Field(examples=[EXAMPLE_ROOM], description="The LiveKit room of the session.")]
 # In a path: documented with its shape, but not validated by it, so that a name that
 # can never be a session is answered 404 like any other missing one.
@@ -69,6 +75,7 @@ class SessionCreated(BaseModel):
     livekit_url: str = Field(description="The LiveKit server to connect to, as configured.")
     agent_type: AgentType
     expires_at: UtcTimestamp = Field(description="When the token expires (its `exp`).")
+    ends_at: UtcTimestamp | None = Field(default=None, description=ENDS_AT_DESCRIPTION)
 
 
 class SessionRejoined(SessionCreated):
@@ -97,6 +104,7 @@ class SessionStatusResponse(BaseModel):
     agent_connected: bool = Field(description="An agent participant is in the room.")
     agent_state: AgentState = Field(description=AGENT_STATE_DESCRIPTION)
     created_at: UtcTimestamp
+    ends_at: UtcTimestamp | None = Field(default=None, description=ENDS_AT_DESCRIPTION)
 
 
 class SessionEnded(BaseModel):
@@ -115,6 +123,7 @@ class SessionListItem(BaseModel):
     agent_connected: bool = Field(description="An agent participant is in the room.")
     agent_state: AgentState = Field(description=AGENT_STATE_DESCRIPTION)
     created_at: UtcTimestamp
+    ends_at: UtcTimestamp | None = Field(default=None, description=ENDS_AT_DESCRIPTION)
 
 
 class SessionList(BaseModel):
@@ -204,6 +213,34 @@ class HistoryPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last one. Opaque, and good for you only."
     )
+
+
+class UsageResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "period": "month",
+                    "period_start": "2026-11-01T00:00:00+00:00",
+                    "period_end": "2026-12-01T00:00:00+00:00",
+                    "used_seconds": 1330.25,
+                    "limit_seconds": 1800,
+                    "remaining_seconds": 469.75,
+                    "live_sessions": 1,
+                    "max_live_sessions": 3,
+                }
+            ]
+        }
+    )
+
+    period: Literal["day", "week", "month"] = Field(description="USAGE_PERIOD: calendar periods in UTC.")
+    period_start: UtcTimestamp
+    period_end: UtcTimestamp = Field(description="When the period ends and the allowance resets.")
+    used_seconds: float = Field(ge=0, description="Wall time of the period's sessions, the live ones so far.")
+    limit_seconds: int | None = Field(description="The allowance; null when there is none.")
+    remaining_seconds: float | None = Field(description="Left of the allowance; null when there is none.")
+    live_sessions: int = Field(ge=0)
+    max_live_sessions: int | None = Field(description="SESSION_MAX_LIVE_PER_USER; null when there is no cap.")
 
 
 class HealthBody(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voicecore.core.domain import DISPLAY_NAME_PATTERN, MAX_DISPLAY_NAME_LENGTH, User
 from voicecore.core.errors import FieldNotAllowed
-from voicecore_http.schemas import EXAMPLE_ROOM
+from voicecore_http.schemas import ENDS_AT_DESCRIPTION, EXAMPLE_ROOM, UtcTimestamp
 
 # Anything but control characters: the name is shown to the other participants (the core's rule).
 ParticipantName = Annotated[str, Field(max_length=MAX_DISPLAY_NAME_LENGTH, pattern=DISPLAY_NAME_PATTERN)]
@@ -102,6 +102,7 @@ class ConnectionDetails(BaseModel):
     participant_token: str = Field(description="Joins only `room_name`, as the caller.")
     room_name: str = Field(description="The session's room: keep it to rejoin after a restart.")
     participant_name: str = Field(description="The name the token carries.")
+    ends_at: UtcTimestamp | None = Field(default=None, description=ENDS_AT_DESCRIPTION)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Run it: ``LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=...
 uvicorn --factory docs.examples.host_backend:create_host_app``
-(tests/http/test_host_mounting.py exercises exactly this module).
+(tests/hosting/test_host_example.py exercises exactly this module).
 """
 
 from __future__ import annotations

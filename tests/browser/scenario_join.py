@@ -1,6 +1,6 @@
 """A user joins a voice session from a real browser, and the coach agent joins them.
 
-Run only through ``tests.browser.netns.run_isolated`` (tests/browser/test_browser_join.py):
+Run only through ``tests.support.browser.netns.run_isolated`` (tests/browser/test_browser_join.py):
 everything here, server and worker included, lives in that private network namespace.
 
 voicecore starts the session (room created with an explicit dispatch of the development agent,
@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from livekit import api
 
-from tests.browser.chromium import chromium_page
-from tests.browser.scenario import Stopwatch, logs_kept_on_failure, run_scenario
-from tests.browser.static_site import LIVEKIT_CLIENT_DIST, PAGES, serving_static
 from tests.support.agent_worker import DEV_AGENT_NAME, running_agent_worker
+from tests.support.browser.chromium import chromium_page
+from tests.support.browser.scenario_runner import Stopwatch, logs_kept_on_failure, run_scenario
+from tests.support.browser.static_site import LIVEKIT_CLIENT_DIST, serving_static
 from tests.support.journals import sqlite_recorder
+from tests.support.waiting import eventually
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.core.domain import SessionPolicy, User
@@ -34,22 +34,26 @@ from voicecore.core.sessions import VoiceSessions
 from voicecore.testing.livekit_server import LocalLiveKitServer, running_livekit_server
 
 SCREENSHOT = "join-with-agent.png"
+# The stand-in page this scenario drives (pages/join.html).
+PAGES = Path(__file__).resolve().parent / "pages"
 STEP_TIMEOUT_MS = 20_000  # the agent starter's client gives up on an agent after this long
 
 
 async def participant_publishing_audio(
     lk: api.LiveKitAPI, room: str, identity: str, *, within: float
-) -> api.ParticipantInfo | None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+) -> api.ParticipantInfo:
+    async def publishing() -> list[api.ParticipantInfo]:
         listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        for participant in listed.participants:
-            if participant.identity == identity and any(
-                t.type == api.TrackType.AUDIO for t in participant.tracks
-            ):
-                return participant
-        await asyncio.sleep(0.1)
-    return None
+        return [
+            p
+            for p in listed.participants
+            if p.identity == identity and any(t.type == api.TrackType.AUDIO for t in p.tracks)
+        ]
+
+    [participant] = await eventually(
+        publishing, bool, what=f"RoomService to list {identity} publishing audio", within=within
+    )
+    return participant
 
 
 async def join_from_the_browser(
@@ -104,9 +108,7 @@ async def join_from_the_browser(
             return {
                 "room": started.room_name,
                 "joined": joined,
-                "server_view": None
-                if seen is None
-                else {
+                "server_view": {
                     "identity": seen.identity,
                     "kind": api.ParticipantInfo.Kind.Name(seen.kind),
                     "tracks": [

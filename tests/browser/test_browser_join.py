@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.netns import run_isolated
 from tests.browser.scenario_join import SCREENSHOT
+from tests.support.browser.netns import run_isolated
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "join"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,8 +6,8 @@ import errno
 import json
 from pathlib import Path
 
-from tests.browser.netns import run_isolated
 from tests.browser.probe_isolation import UNREGISTERED_NAME
+from tests.support.browser.netns import run_isolated
 
 
 def test_the_namespace_has_no_route_out_and_records_every_name_looked_up(tmp_path: Path) -> None:

@@ -84,17 +84,19 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, list[st
 
 
 def wait_until_serving(port: int) -> None:
-    """The banner comes just before uvicorn listens."""
+    """The banner comes just before uvicorn listens; fails, saying so, if it never answers."""
     deadline = time.monotonic() + 30
+    answer: object = None
     with httpx.Client(timeout=2) as http:
-        while True:
+        while time.monotonic() < deadline:
             try:
-                if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
+                answer = http.get(f"http://127.0.0.1:{port}/healthz").status_code
+            except httpx.TransportError as exc:
+                answer = exc
+            if answer == 200:
+                return
             time.sleep(0.1)
+    raise AssertionError(f"make serve never answered /healthz with 200 on port {port}; last: {answer!r}")
 
 
 def value_after(lines: list[str], label: str) -> str:
@@ -108,6 +110,9 @@ def test_the_banner_has_what_it_takes_to_try_the_api_as_two_users(
     assert any(line.startswith(f"voicecore API      http://127.0.0.1:{port}") for line in banner)
     assert value_after(banner, "LIVEKIT_API_KEY").startswith("APIdev")
     assert len(value_after(banner, "LIVEKIT_API_SECRET")) >= 32
+    # The journal is kept from the first start, in the working directory, with no setup.
+    journal = next(line for line in banner if line.startswith("Journal"))
+    assert journal.endswith("voicecore-journal.sqlite3 (JOURNAL_URL to change)")
     jwt_secret = value_after(banner, "AUTH_JWT_SECRET")
     token = next(line.split("=", 1)[1] for line in banner if "export TOKEN=" in line)
     mint = banner[-1].strip()
@@ -130,6 +135,10 @@ def test_the_banner_has_what_it_takes_to_try_the_api_as_two_users(
         room = created.json()["room_name"]
         refused = http.get(f"{base}/{room}", headers={"Authorization": f"Bearer {alice}"})
         assert refused.status_code == 403
+        # The journal was kept from the first start, where the banner said, with no setup.
+        assert Path(journal.split("SQLite, ")[1].split(" (")[0]).is_file()
+        record = http.get(f"{base}/history/{room}", headers={"Authorization": f"Bearer {token}"})
+        assert (record.status_code, record.json()["active"]) == (200, True)
 
 
 AGENT_JOIN_DEADLINE_S = 30

@@ -1,5 +1,7 @@
 """No client can forge a log line, send a terminal escape, or put a token in the access log.
 
+X-Request-ID is echoed only when it is sane, and replaced by a fresh one otherwise.
+
 The real service's own output is read (plain and JSON); the formatters' rule is
 also checked for any text at all.
 """
@@ -143,3 +145,16 @@ def test_a_json_record_is_one_line_that_reads_back_exactly(
     assert not _CONTROLS.search(text)
     entry = json.loads(text)
     assert (entry["message"], entry["user_id"]) == (f"{message} {argument}", user_id)
+
+
+async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None:
+    echoed = await client.get(BASE, headers={**auth_header("u"), "X-Request-ID": "req-123"})
+    assert echoed.headers["X-Request-ID"] == "req-123"
+    made = await client.get(BASE, headers=auth_header("u"))
+    assert len(made.headers["X-Request-ID"]) == 32
+    unauthenticated = await client.get(BASE, headers={"X-Request-ID": "req-456"})
+    assert unauthenticated.headers["X-Request-ID"] == "req-456"
+    hostile = await client.get(BASE, headers={**auth_header("u"), "X-Request-ID": "bad id\tinjected=1"})
+    assert hostile.headers["X-Request-ID"] != "bad id\tinjected=1"
+    missing_route = await client.get("/nowhere", headers={"X-Request-ID": "req-789"})
+    assert (missing_route.status_code, missing_route.headers["X-Request-ID"]) == (404, "req-789")

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.journals import postgres_journal_url, prepare_postgres_template, sqlite_journal_url
+from tests.support.journals import postgres_journal_url, sqlite_journal_url
 from voicecore.adapters.sql_journal import SqlSessionJournal
 from voicecore.testing.postgres_server import (
     LocalPostgresServer,
-    find_postgres_bin_dir,
-    running_postgres_server,
 )
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[LocalPostgresServer]:
-    bin_dir = find_postgres_bin_dir()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL 15 is not installed: run `make setup` (apt-get install postgresql)")
-    with running_postgres_server(bin_dir) as server:
-        prepare_postgres_template(server)
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,7 +6,6 @@ database the test can take down and bring back.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from tests.support.constants import (
 from tests.support.journals import SwitchableJournal, sqlite_journal_url
 from tests.support.leak_guard import LeakGuard
 from tests.support.tokens import auth_header
+from tests.support.waiting import eventually
 from voicecore.container import JOURNAL_FLUSH_SECONDS
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 
@@ -224,18 +224,12 @@ async def test_while_the_journal_is_down_live_sessions_work_starts_and_history_w
     ready = await client.get("/readyz")
     assert ready.json() == {"status": "ready", "journal": "ok"}
     # The end that happened meanwhile is recorded, with its true time, by the next flush.
-    record = await recorded_end(client, room)
+    answer = await eventually(
+        lambda: client.get(f"{HISTORY}/{room}", headers=ALICE),
+        lambda answer: answer.status_code == 200 and answer.json()["ended_at"] is not None,
+        what="the end that happened meanwhile recorded by the flush loop",
+        within=3 * JOURNAL_FLUSH_SECONDS + 10,
+    )
+    record = answer.json()
     assert record["end_reason"] == "user_ended"
     assert before <= datetime.fromisoformat(record["ended_at"]) <= after
-
-
-async def recorded_end(client: httpx.AsyncClient, room: str) -> dict[str, object]:
-    """The room's record once it says ended; fails if the flush loop never writes it."""
-    deadline = asyncio.get_running_loop().time() + 3 * JOURNAL_FLUSH_SECONDS + 10
-    while asyncio.get_running_loop().time() < deadline:
-        answer = await client.get(f"{HISTORY}/{room}", headers=ALICE)
-        if answer.status_code == 200 and answer.json()["ended_at"] is not None:
-            record: dict[str, object] = answer.json()
-            return record
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the end of {room} was never recorded after the journal came back")

@@ -28,7 +28,7 @@ from voicecore.core.history import (
     unobserved_end,
 )
 from voicecore.core.journal import AppEvent, Decide, EndReason, JournalRecord
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 
 NOON = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
 CREATED = NOON

@@ -21,7 +21,8 @@ from tests.support.apps import service_container, serving
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from voicecore.core.domain import utc_now
 from voicecore.core.naming import new_room_name
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.redis_server import LocalRedisServer
 from voicecore_http.container import ServiceContainer

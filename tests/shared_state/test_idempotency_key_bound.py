@@ -14,7 +14,8 @@ import pytest
 from voicecore.adapters.in_process_keys import DEFAULT_MAX_IDEMPOTENCY_KEYS
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.core.idempotency import CLAIM_LEASE, KEY_TTL
-from voicecore.core.store import Claimed, InProgress, Mismatch, SessionRecord
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import Claimed, InProgress, Mismatch
 
 NOW = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
 

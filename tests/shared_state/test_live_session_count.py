@@ -21,7 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.core.store import Admitted, SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import Admitted, SessionStore
 from voicecore.testing.redis_server import LocalRedisServer
 
 T = TypeVar("T")

@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from dependency_injector import providers
 
 from tests.support.constants import AUTH_SECRET, BASE, BASE_URL
 from tests.support.journals import scratch_directory, sqlite_journal_url
 from tests.support.leak_guard import LeakGuard
+from voicecore.adapters.in_process_store import InProcessSessionStore
+from voicecore.core.domain import SessionPolicy, utc_now
 from voicecore.core.journal import SessionJournal
-from voicecore.core.ports import RoomGateway
+from voicecore.core.ports import RoomGateway, TokenIssuer
+from voicecore.core.recorder import SessionRecorder
+from voicecore.core.sessions import VoiceSessions
+from voicecore.core.store import SessionStore
 from voicecore.settings import load_settings
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
@@ -38,6 +45,7 @@ def service_container(
     api_secret: str,
     *,
     room_gateway: RoomGateway | None = None,
+    session_store: SessionStore | None = None,
     journal: SessionJournal | None = None,
     **variables: str,
 ) -> ServiceContainer:
@@ -57,8 +65,30 @@ def service_container(
     }
     if "JOURNAL_URL" not in environ:
         environ["JOURNAL_URL"] = sqlite_journal_url(scratch_directory())
-    return ServiceContainer.for_service(
+    container = ServiceContainer.for_service(
         load_settings(environ), load_http_settings(environ), room_gateway=room_gateway, journal=journal
+    )
+    if session_store is not None:  # as docs/hosting.md swaps an adapter
+        container.session_store.override(providers.Object(session_store))
+    return container
+
+
+def sessions_with(
+    gateway: RoomGateway,
+    issuer: TokenIssuer,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    recorder: SessionRecorder,
+    **policy: Any,
+) -> VoiceSessions:
+    """The use cases alone, on the in-process store, with the session policy given by field."""
+    return VoiceSessions(
+        gateway,
+        issuer,
+        SessionPolicy(**policy),
+        clock=clock,
+        store=InProcessSessionStore(),
+        recorder=recorder,
     )
 
 
@@ -112,3 +142,9 @@ def check_error(response: httpx.Response, expected: dict[str, str], guard: LeakG
 def check_clean_body(text: str, guard: LeakGuard) -> None:
     assert not _INTERNAL_DETAIL.search(text), text
     assert guard.problems_in(text) == [], text
+
+
+def parse_utc(value: str) -> datetime:
+    """A timestamp of the API: ISO 8601 with the explicit ``+00:00`` offset the docs promise."""
+    assert value.endswith("+00:00"), value
+    return datetime.fromisoformat(value)

@@ -93,17 +93,24 @@ class StoredEvent:
 
 async def stored_events(url: str, room_name: str) -> list[StoredEvent]:
     """The outbox rows of a room, read straight from the database (not through the journal)."""
+    return (await every_stored_event(url)).get(room_name, [])
+
+
+async def every_stored_event(url: str) -> dict[str, list[StoredEvent]]:
+    """Every room's outbox rows, in sequence, read straight from the database in one query."""
     engine = create_async_engine(driver_url(url))
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
                 text(
-                    "SELECT event_id, type, sequence, state, body FROM app_events "
-                    "WHERE room_name = :room ORDER BY sequence"
-                ),
-                {"room": room_name},
+                    "SELECT room_name, event_id, type, sequence, state, body FROM app_events "
+                    "ORDER BY room_name, sequence"
+                )
             )
-            return [StoredEvent(*row) for row in rows]
+            events: dict[str, list[StoredEvent]] = {}
+            for room_name, *fields in rows:
+                events.setdefault(room_name, []).append(StoredEvent(*fields))
+            return events
     finally:
         await engine.dispose()
 

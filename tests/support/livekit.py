@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
 from livekit import api, rtc
 
-from voicecore.core.metadata import session_metadata
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary
 from voicecore_http.webhooks import WEBHOOK_PATH
 
@@ -21,6 +20,16 @@ T = TypeVar("T")
 def unique_user_id(prefix: str = "u") -> str:
     # The server is shared by the whole session: every test owns its users.
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+async def room_names(lk: api.LiveKitAPI) -> set[str]:
+    """Every room on the server now."""
+    return {room.name for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms}
+
+
+async def rooms_of(lk: api.LiveKitAPI, user: str) -> set[str]:
+    """The rooms on the server whose name was made for ``user`` (a plain id: no escapes)."""
+    return {name for name in await room_names(lk) if name.startswith(f"fitness-voice-{user}-")}
 
 
 def raw_token(
@@ -53,18 +62,6 @@ async def joined(url: str, token: str) -> AsyncIterator[rtc.Room]:
         await room.disconnect()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0
-) -> T:
-    """Poll until the server's view settles: participant state is eventually consistent."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await probe()
-        if accept(value) or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.1)
-
-
 @contextlib.asynccontextmanager
 async def silent_server() -> AsyncIterator[int]:
     """A loopback listener that accepts connections and never answers; yields its port."""
@@ -82,18 +79,6 @@ async def silent_server() -> AsyncIterator[int]:
         for writer in writers:
             writer.close()
         await server.wait_closed()
-
-
-async def sessions_by_full_scan(server: LocalLiveKitServer, user_id: str) -> set[str]:
-    """Round 1's listing: every room on the server, filtered by the ownership rule."""
-    async with api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk:
-        rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
-    return {
-        room.name
-        for room in rooms
-        if (metadata := session_metadata(room.name, room.metadata)) is not None
-        and metadata.user_id == user_id
-    }
 
 
 @contextlib.contextmanager

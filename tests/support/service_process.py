@@ -68,14 +68,21 @@ class ServiceProcess:
         return self._process
 
     def start(self, *, ready_timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(ready_timeout=ready_timeout)
+
+    def launch(self) -> None:
+        """Start the process and return at once (``wait_ready`` waits for it to serve)."""
         self._process = spawn(
             [sys.executable, "-m", "voicecore_http", "--host", "127.0.0.1", "--port", str(self.port)],
             self.log_path,
             env=self.settings,  # from service_environment: only the settings given
             cwd=self.workdir,  # no .env here
         )
+
+    def wait_ready(self, *, ready_timeout: float = 30.0) -> None:
         wait_until_ready(
-            self._process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
+            self.process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
         )
 
     def _healthy(self) -> bool:
@@ -122,6 +129,19 @@ def service_environment(livekit: LocalLiveKitServer | None = None, **variables: 
     return env
 
 
+def run_to_its_end(workdir: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``python -m voicecore_http`` with these settings alone, run until it exits (refusing to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "voicecore_http", "--port", str(free_port())],
+        env=service_environment(**variables),
+        cwd=workdir,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @contextlib.contextmanager
 def running_service(
     workdir: Path, livekit: LocalLiveKitServer | None = None, **variables: str
@@ -129,6 +149,21 @@ def running_service(
     """The service on a free loopback port, up (``/healthz`` answers) for the block; stopped after."""
     with running_replica(service_environment(livekit, **variables), workdir=workdir) as service:
         yield service
+
+
+@contextlib.contextmanager
+def running_replicas(*settings: Mapping[str, str]) -> Iterator[list[ServiceProcess]]:
+    """One service per settings given, started side by side (each serving before the block)."""
+    services = [ServiceProcess(each) for each in settings]
+    try:
+        for service in services:
+            service.launch()
+        for service in services:
+            service.wait_ready()
+        yield services
+    finally:
+        for service in services:
+            service.stop()
 
 
 @contextlib.contextmanager
@@ -174,6 +209,12 @@ async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
         while chunk := await reader.read(65536):
             received += chunk
     return received
+
+
+def raw_get(path: str, *headers: str) -> bytes:
+    """A GET of ``path`` with these header lines, written out byte for byte (``Connection: close``)."""
+    lines = [f"GET {path} HTTP/1.1", "Host: voicecore.test", *headers, "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def status_of(response: bytes) -> int:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 
-from tests.support.constants import AUTH_SECRET
+from tests.support.constants import AUTH_SECRET, TEST_API_SECRET
+
+
+def join_claims(token: str, secret: str = TEST_API_SECRET) -> dict[str, Any]:
+    """The claims of a LiveKit join token, its signature checked."""
+    claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"])
+    return claims
 
 
 def bearer(user_id: str, email: str | None = None, *, ttl: int = 600, secret: str = AUTH_SECRET) -> str:

@@ -2,20 +2,23 @@
 
 Every method runs to completion without awaiting, so on one event loop each
 call is atomic by construction, as a Lua script is on the Redis server. It
-keeps exactly the semantics of ``RedisSessionStore``; tests/store runs one
-contract against both.
+keeps exactly the semantics of ``RedisSessionStore``; tests/shared_state and
+tests/guardrails run one contract against both.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from voicecore.adapters.in_process_expiries import Expiries
 from voicecore.adapters.in_process_keys import DEFAULT_MAX_IDEMPOTENCY_KEYS, IdempotencyKeys
-from voicecore.adapters.token_bucket import TOKEN_UNITS, take_token
+from voicecore.adapters.in_process_marks import Marks
+from voicecore.adapters.token_bucket import TokenBuckets
 from voicecore.core.errors import StoreError
+from voicecore.core.session_record import SessionRecord, require_aware, to_milliseconds
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
@@ -23,20 +26,14 @@ from voicecore.core.store import (
     Claim,
     RateLimited,
     RoomTaken,
-    SessionRecord,
     SessionStore,
     SlotRefused,
     positive_milliseconds,
-    require_aware,
     require_limits,
     require_room_name,
-    to_milliseconds,
 )
 
-_MINUTE_MS = 60_000
-_SWEEP_EVERY_MS = _MINUTE_MS
-# Superseded deadlines kept in the heap before it is rebuilt from the records.
-_STALE_DEADLINES = 1024
+_SWEEP_EVERY_MS = 60_000
 
 
 @dataclass
@@ -56,14 +53,13 @@ class InProcessSessionStore(SessionStore):
         self._clock = clock
         self._record_ttl_ms = positive_milliseconds(record_ttl, "record_ttl")
         self._sessions: dict[str, _Stored] = {}
-        # (deadline ms, room name), a min-heap holding every record's current deadline (and
-        # some superseded ones): what has expired is found without a look at the rest.
-        self._deadlines: list[tuple[int, str]] = []
+        self._expiries = Expiries()
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
-        self._buckets: dict[str, tuple[int, int]] = {}  # user -> (units, last ms)
+        self._deadlines: dict[str, datetime] = {}  # room -> ends_at, for those that have one
+        self._deadline_heap: list[tuple[datetime, str]] = []
+        self._buckets = TokenBuckets()
         self._keys = IdempotencyKeys(max_idempotency_keys)
-        self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
-        self._locks: dict[str, tuple[str, int]] = {}  # name -> (owner, lease end ms)
+        self._marks = Marks()  # events seen, locks
         self._next_sweep_ms = 0
         self._closed = False
 
@@ -79,11 +75,9 @@ class InProcessSessionStore(SessionStore):
         """Forget what has expired, as Redis key expiry does, so nothing grows forever."""
         self._next_sweep_ms = now + _SWEEP_EVERY_MS
         self._expire_due(now)
-        # A bucket left alone for a minute is full again: the same as no bucket.
-        self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < _MINUTE_MS}
+        self._buckets.sweep(now)
         self._keys.sweep(now)
-        self._sightings = {e: end for e, end in self._sightings.items() if end > now}
-        self._locks = {n: lock for n, lock in self._locks.items() if lock[1] > now}
+        self._marks.sweep(now)
 
     def _live(self, room_name: str, now: int) -> _Stored | None:
         stored = self._sessions.get(room_name)
@@ -93,21 +87,18 @@ class InProcessSessionStore(SessionStore):
         return stored
 
     def _expire_due(self, now: int) -> None:
-        """Forget every record whose deadline has passed; O(log n) for each, none for the rest."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, room_name = heapq.heappop(deadlines)
-            self._live(room_name, now)  # forgets it, unless a later change moved its deadline on
+        """Forget every record whose expiry has passed; O(log n) for each, none for the rest."""
+        for room_name in self._expiries.passed(now):
+            self._live(room_name, now)  # forgets it, unless a later change moved its expiry on
 
     def _keep_until(self, stored: _Stored, expires_ms: int) -> None:
         stored.expires_ms = expires_ms
-        heapq.heappush(self._deadlines, (expires_ms, stored.record.room_name))
-        if len(self._deadlines) > 2 * len(self._sessions) + _STALE_DEADLINES:
-            self._deadlines = [(s.expires_ms, name) for name, s in self._sessions.items()]
-            heapq.heapify(self._deadlines)
+        every = lambda: [(s.expires_ms, name) for name, s in self._sessions.items()]  # noqa: E731
+        self._expiries.push(expires_ms, stored.record.room_name, records=len(self._sessions), current=every)
 
     def _forget(self, record: SessionRecord) -> None:
         del self._sessions[record.room_name]
+        self._deadlines.pop(record.room_name, None)
         rooms = self._rooms_of[record.user_id]
         rooms.discard(record.room_name)
         if not rooms:
@@ -134,13 +125,54 @@ class InProcessSessionStore(SessionStore):
         stored = self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
         self._keep_until(stored, stored.expires_ms)
         self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
+        self._index_deadline(record)
+
+    def _index_deadline(self, record: SessionRecord) -> None:
+        """The deadline heap holds (ends_at, room) entries; a superseded entry is skipped when popped."""
+        if record.ends_at is None:
+            self._deadlines.pop(record.room_name, None)
+            return
+        self._deadlines[record.room_name] = record.ends_at
+        heapq.heappush(self._deadline_heap, (record.ends_at, record.room_name))
+
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+        now = self._now("set_ends_at")
+        for room_name, at in ends.items():
+            stored = self._live(room_name, now)
+            if stored is None:
+                continue
+            old, new = stored.record.ends_at, None if at is None else require_aware(at)
+            if tighten and (new is None or (old is not None and old <= new)):
+                continue
+            stored.record = replace(stored.record, ends_at=new)
+            self._index_deadline(stored.record)
+
+    async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
+        at = require_aware(now)
+        self._now("due")
+        found: list[SessionRecord] = []
+        kept: list[tuple[datetime, str]] = []
+        while self._deadline_heap and self._deadline_heap[0][0] <= at and len(found) < limit:
+            ends_at, room_name = heapq.heappop(self._deadline_heap)
+            stored = self._sessions.get(room_name)
+            if (
+                stored is None
+                or self._deadlines.get(room_name) != ends_at
+                or stored.record.ends_at != ends_at
+            ):
+                continue  # ended, expired, or given another deadline since
+            found.append(stored.record)
+            kept.append((ends_at, room_name))
+        for entry in kept:  # still due until they end: a later pass sees them again
+            heapq.heappush(self._deadline_heap, entry)
+        return found
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         now = self._now("admit_session")
         if self._live(record.room_name, now) is not None:
             return RoomTaken()
-        if per_minute and (retry_after := self._take_token(record.user_id, per_minute, now)):
+        if per_minute and (retry_after := self._buckets.take(record.user_id, per_minute, now)):
             return RateLimited(retry_after)
         if max_live and (live := self._live_count(record.user_id, max_live, now)) >= max_live:
             return SlotRefused(live)
@@ -205,13 +237,6 @@ class InProcessSessionStore(SessionStore):
         live = len(self._rooms_of.get(user_id, ()))
         return len(self._live_rooms_of(user_id, now)) if live >= limit else live
 
-    def _take_token(self, user_id: str, per_minute: int, now: int) -> int:
-        """0 if a token was taken, else the Retry-After seconds."""
-        units, last = self._buckets.get(user_id, (per_minute * TOKEN_UNITS, now))
-        units, last, retry_after = take_token(units, last, now, per_minute)
-        self._buckets[user_id] = (units, last)
-        return retry_after
-
     # --- idempotency keys ----------------------------------------------------------
 
     async def claim_idempotency_key(
@@ -224,18 +249,11 @@ class InProcessSessionStore(SessionStore):
         ttl: timedelta,
         lease: timedelta,
     ) -> Claim:
-        ttl_ms = positive_milliseconds(ttl, "ttl")
-        lease_ms = positive_milliseconds(lease, "lease")
+        ttl_ms, lease_ms = positive_milliseconds(ttl, "ttl"), positive_milliseconds(lease, "lease")
         now = self._now("claim_idempotency_key")
+        live = lambda room_name: self._live(room_name, now) is not None  # noqa: E731
         return self._keys.claim(
-            user_id,
-            key,
-            fingerprint=fingerprint,
-            holder=holder,
-            now=now,
-            ttl_ms=ttl_ms,
-            lease_ms=lease_ms,
-            live=lambda room_name: self._live(room_name, now) is not None,
+            user_id, key, fingerprint, holder, now=now, ttl_ms=ttl_ms, lease_ms=lease_ms, live=live
         )
 
     async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
@@ -254,28 +272,14 @@ class InProcessSessionStore(SessionStore):
 
     async def first_sighting(self, event_id: str, *, ttl: timedelta) -> bool:
         ttl_ms = positive_milliseconds(ttl, "ttl")
-        now = self._now("first_sighting")
-        if self._sightings.get(event_id, now) > now:
-            return False
-        self._sightings[event_id] = now + ttl_ms
-        return True
+        return self._marks.first_sighting(event_id, now=self._now("first_sighting"), ttl_ms=ttl_ms)
 
     async def acquire_lock(self, name: str, owner: str, *, lease: timedelta) -> bool:
         lease_ms = positive_milliseconds(lease, "lease")
-        now = self._now("acquire_lock")
-        holder, end = self._locks.get(name, (owner, now))
-        if holder != owner and end > now:
-            return False
-        self._locks[name] = (owner, now + lease_ms)
-        return True
+        return self._marks.acquire_lock(name, owner, now=self._now("acquire_lock"), lease_ms=lease_ms)
 
     async def release_lock(self, name: str, owner: str) -> bool:
-        now = self._now("release_lock")
-        holder, end = self._locks.get(name, ("", now))
-        if holder != owner:
-            return False
-        del self._locks[name]
-        return end > now
+        return self._marks.release_lock(name, owner, now=self._now("release_lock"))
 
     # --- life cycle ---------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ _MULTIPROCESS_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
 # second when its worker is healthy; the upper buckets catch the slow and the stuck.
 _LIVEKIT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _AGENT_JOIN_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+# Coaching sessions run for minutes: from a dropped start to the default one-hour cap and past it.
+_DURATION_BUCKETS: Final = (10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200)
 
 
 def multiprocess_mode() -> bool:
@@ -44,7 +46,13 @@ class PrometheusMetrics(Metrics):
             "voicecore_sessions_started", "Voice sessions started.", ["agent_type"], registry=r
         )
         self._ended = Counter(
-            "voicecore_sessions_ended", "Voice sessions ended through voicecore.", registry=r
+            "voicecore_sessions_ended", "Voice sessions ended, by end reason.", ["reason"], registry=r
+        )
+        self._duration = Histogram(
+            "voicecore_session_duration_seconds",
+            "How long sessions ran, from creation to their recorded end.",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
         )
         self._refused = Counter(
             "voicecore_sessions_refused", "Session starts refused, by reason.", ["reason"], registry=r
@@ -86,8 +94,9 @@ class PrometheusMetrics(Metrics):
     def session_started(self, agent_type: str) -> None:
         self._started.labels(agent_type).inc()
 
-    def session_ended(self) -> None:
-        self._ended.inc()
+    def session_ended(self, reason: str, duration_seconds: float) -> None:
+        self._ended.labels(reason).inc()
+        self._duration.observe(max(duration_seconds, 0.0))
 
     def session_refused(self, reason: str) -> None:
         self._refused.labels(reason).inc()

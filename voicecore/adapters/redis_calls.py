@@ -23,6 +23,8 @@ _IDEMPOTENT = frozenset(
         "user_sessions",
         "all_sessions",
         "count_sessions",
+        "set_ends_at",
+        "due",
         "note_participant",
         "claim_idempotency_key",
         "acquire_lock",

@@ -7,7 +7,8 @@ Keys, under a configurable prefix (default ``voicecore:``); user ids, room
 names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     session:{room}          hash   the SessionRecord (times in microseconds)
     sessions                set    every live room name
-    deadlines               zset   every live room name, by when its record expires (ms):
+    deadlines               zset   room name -> its ends_at (microseconds), for records that have one
+    expiries                zset   every live room name, by when its record expires (ms):
                                    the count of live sessions, O(log n)
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
@@ -16,8 +17,9 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     lock:{name}             hash   owner and lease end (ms)
 Records (and their user's index) expire ``record_ttl`` after their last change;
 the rest expires with its own deadline; ``sessions`` has no TTL but sheds the
-names of expired records whenever it is read, and ``deadlines`` sheds the
-deadlines passed whenever a session is added. So nothing grows forever.
+names of expired records whenever it is read, ``deadlines`` drops a room when its
+record goes, and ``expiries`` sheds the expiries passed whenever a session is
+added. So nothing grows forever.
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from voicecore.core.store import SessionRecord, from_microseconds, to_microseconds
-
-_TIMES = ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at")
+from voicecore.core.session_record import TIMES, SessionRecord, from_microseconds, to_microseconds
 
 
 def key_part(text: str) -> str:
@@ -53,7 +53,9 @@ def encode(record: SessionRecord) -> str:
         "agent_type": record.agent_type,
         "agent_dispatches": str(record.agent_dispatches),
     }
-    for name in _TIMES:
+    if record.allowance_seconds is not None:
+        fields["allowance_seconds"] = str(record.allowance_seconds)
+    for name in TIMES:
         moment: datetime | None = getattr(record, name)
         if moment is not None:
             fields[name] = str(to_microseconds(moment))
@@ -75,6 +77,8 @@ def decode(fields: Mapping[str, str]) -> SessionRecord:
         agent_joined_at=moment("agent_joined_at"),
         agent_left_at=moment("agent_left_at"),
         agent_dispatches=int(fields["agent_dispatches"]),
+        ends_at=moment("ends_at"),
+        allowance_seconds=None if "allowance_seconds" not in fields else int(fields["allowance_seconds"]),
     )
 
 

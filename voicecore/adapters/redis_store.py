@@ -11,7 +11,7 @@ Keys and records are laid out as ``redis_records`` describes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -30,6 +30,7 @@ from voicecore.adapters.redis_records import (
     participant_field,
 )
 from voicecore.core.errors import StoreError
+from voicecore.core.session_record import SessionRecord, to_microseconds, to_milliseconds
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
@@ -41,14 +42,11 @@ from voicecore.core.store import (
     Mismatch,
     RateLimited,
     RoomTaken,
-    SessionRecord,
     SessionStore,
     SlotRefused,
     positive_milliseconds,
     require_limits,
     require_room_name,
-    to_microseconds,
-    to_milliseconds,
 )
 
 DEFAULT_PREFIX = "voicecore:"
@@ -178,7 +176,7 @@ class RedisSessionStore(SessionStore):
         return in_order([decode_flat(flat) for flat in found])
 
     async def count_sessions(self) -> int:
-        return int(await self._run("count_sessions", "COUNT_SESSIONS", [self._key("deadlines")]))
+        return int(await self._run("count_sessions", "COUNT_SESSIONS", [self._key("expiries")]))
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         keys = [self._session_key(room_name), self._key("sessions")]
@@ -212,6 +210,17 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(room_name)]
         count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, self._record_ttl_ms)
         return None if count is None else int(count)
+
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+        pairs = [
+            value for room, at in ends.items() for value in (room, "" if at is None else to_microseconds(at))
+        ]
+        if pairs:
+            await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+
+    async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
+        found = await self._run("due", "DUE", [self._key("deadlines")], to_microseconds(now), limit)
+        return [decode_flat(flat) for flat in found]
 
     # --- idempotency keys ----------------------------------------------------------
 

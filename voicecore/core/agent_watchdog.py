@@ -26,7 +26,8 @@ from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.ports import ParticipantKind, RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class AgentWatchdog:
         participants = await self._gateway.list_participants(record.room_name)
         if not participants:
             return False  # an empty (or gone) room has nobody waiting
-        state = await self._presence.state(record.room_name, participants)  # notes an agent it sees
+        state = await self._presence.state(record.room_name, participants, record)  # notes an agent it sees
         user_waiting = any(p.kind is ParticipantKind.STANDARD for p in participants)
         if not (state is AgentState.MISSING or (state is AgentState.LEFT and user_waiting)):
             return False

@@ -32,7 +32,8 @@ from typing import Final
 
 from voicecore.core.domain import AgentState, AgentType, SessionPolicy, User
 from voicecore.core.ports import AgentDispatch, DispatchRecord, Participant, ParticipantKind, RoomGateway
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 
 ASSIGNED_SETTLE: Final = timedelta(seconds=5)
 
@@ -131,19 +132,18 @@ class AgentPresence:
         self._on_agent_seen = on_agent_seen
         self._noted: OrderedDict[str, str] = OrderedDict()  # room -> the agent last noted there
 
-    async def state(self, room_name: str, participants: Sequence[Participant]) -> AgentState:
-        """The agent state of a room whose participants were just read.
+    async def state(
+        self, room_name: str, participants: Sequence[Participant], record: SessionRecord | None
+    ) -> AgentState:
+        """The agent state of a room whose participants and store record were just read.
 
-        An agent in the room settles it; only otherwise are the store's record and
-        LiveKit's dispatch state read (together).
+        An agent in the room settles it; only otherwise is LiveKit's dispatch state read.
         """
         agents = [p.identity for p in participants if p.kind is ParticipantKind.AGENT]
         if agents:
             await self._note_seen(room_name, agents[0])
             return AgentState.JOINED
-        record, dispatches = await asyncio.gather(
-            self._store.get_session(room_name), self._gateway.list_agent_dispatches(room_name)
-        )
+        dispatches = await self._gateway.list_agent_dispatches(room_name)
         return self.derive(participants, record, dispatches)
 
     async def _note_seen(self, room_name: str, agent_identity: str) -> None:

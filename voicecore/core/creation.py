@@ -39,7 +39,9 @@ from voicecore.core.naming import new_room_name
 from voicecore.core.orphans import OrphanSafeCreator
 from voicecore.core.ports import RoomGateway, RoomSpec, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
-from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionRecord, SessionStore, SlotRefused
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused
+from voicecore.core.usage import UsageMeter
 from voicecore.core.views import StartedSession, started_session
 
 logger = logging.getLogger(__name__)
@@ -59,10 +61,12 @@ class SessionCreator:
         store: SessionStore,
         recorder: SessionRecorder,
         guardrails: GuardrailPolicy,
+        meter: UsageMeter,
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._gateway = gateway
+        self._meter = meter
         self._tokens = tokens
         self._policy = policy
         self._store = store
@@ -100,11 +104,18 @@ class SessionCreator:
         return started
 
     async def _new(self, user: User, kind: AgentType) -> StartedSession:
+        bounded = await self._bounds(user)
         rate_paid = False
         for _ in range(CREATE_ATTEMPTS):
             room_name = new_room_name(user.id)
+            created_at = self._clock()
             metadata = RoomMetadata(
-                user_id=user.id, agent_type=kind, mode=SessionMode.VOICE, created_at=self._clock()
+                user_id=user.id,
+                agent_type=kind,
+                mode=SessionMode.VOICE,
+                created_at=created_at,
+                ends_at=bounded.ends_at(created_at),
+                allowance_seconds=bounded.limit_seconds,
             )
             # The token is minted before the room exists, so a failure here
             # cannot leave a room behind.
@@ -124,7 +135,7 @@ class SessionCreator:
                 continue
             rate_paid = True
             try:
-                room = await self._rooms.create(spec)
+                room, _ = await asyncio.gather(self._rooms.create(spec), bounded.tighten())
             except GatewayError:
                 await self._store.remove_session(room_name)
                 raise
@@ -136,10 +147,20 @@ class SessionCreator:
                     "voice session created",
                     extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
                 )
-                return started_session(issued, room_name, kind, metadata.created_at)
+                return started_session(issued, room_name, kind, metadata.created_at, metadata.ends_at)
             await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
+
+    async def _bounds(self, user: User) -> StartBounds:
+        """The bounds of the user's next session; UsageExhausted when no allowance is left."""
+        limit = self._meter.limit_seconds(user)
+        if limit is None:
+            return StartBounds(self._meter, self._store, user.id, limit_seconds=None, days=[], live=[])
+        days, records = await self._meter.read(user.id)
+        live = [record.created_at for record in records]
+        self._meter.refuse_if_used_up(self._meter.usage_of(days, live, limit))
+        return StartBounds(self._meter, self._store, user.id, limit_seconds=limit, days=days, live=live)
 
     async def _record(self, metadata: RoomMetadata, spec: RoomSpec) -> None:
         """The session's journal record, written once the room exists (or no session: 503, no room)."""
@@ -190,7 +211,8 @@ class SessionCreator:
             await self._store.remove_session(room_name)
             return None
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
-        return started_session(issued, room_name, parse_agent_type(record.agent_type), record.created_at)
+        kind = parse_agent_type(record.agent_type)
+        return started_session(issued, room_name, kind, record.created_at, record.ends_at)
 
     @property
     def pending(self) -> int:
@@ -199,3 +221,48 @@ class SessionCreator:
 
     async def aclose(self) -> None:
         await self._rooms.aclose()
+
+
+class StartBounds:
+    """A start's deadlines: the length cap, and the user's allowance shared by their live sessions.
+
+    Before the new session is admitted, its deadline counts it among the user's live
+    sessions (``ends_at``). Once admitted, ``tighten`` counts the user's sessions again,
+    now that the store has serialised any racing starts, and brings every one of them
+    to the deadline the allowance gives: the sooner is kept, so of racing starts the
+    one that saw the most sessions decides.
+    """
+
+    def __init__(
+        self,
+        meter: UsageMeter,
+        store: SessionStore,
+        user_id: str,
+        *,
+        limit_seconds: int | None,
+        days: list[tuple[int, int]],
+        live: list[datetime],
+    ) -> None:
+        self._meter = meter
+        self._store = store
+        self._user_id = user_id
+        self._limit = limit_seconds
+        self._days = days
+        self._live = live
+
+    @property
+    def limit_seconds(self) -> int | None:
+        return self._limit
+
+    def ends_at(self, created_at: datetime) -> datetime | None:
+        if self._limit is None:
+            return self._meter.policy.length_deadline(created_at)
+        used = self._meter.usage_of(self._days, [*self._live, created_at], self._limit)
+        return self._meter.deadline(used, created_at)
+
+    async def tighten(self) -> None:
+        if self._limit is None:
+            return
+        live = await self._store.user_sessions(self._user_id)
+        used = self._meter.usage_of(self._days, [r.created_at for r in live], self._limit)
+        await self._store.set_ends_at(self._meter.deadlines(used, live), tighten=True)

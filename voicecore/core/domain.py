@@ -58,6 +58,8 @@ class User:
     email: str | None = None
     # The name other participants see, when the client chose one for this session.
     name: str | None = None
+    # The user's own minutes per period (from their token or the host's user); None: the default.
+    usage_limit_minutes: int | None = None
 
     @property
     def display_name(self) -> str:

@@ -14,6 +14,7 @@
     ├── InvalidHistoryCursor  a history cursor this user was not given (tampered, or someone else's)
     ├── TooManyLiveSessions   the user is at the live-session cap
     ├── CreationRateLimited   the user started too many sessions lately; carries retry_after_seconds
+    ├── UsageExhausted        the user's minute allowance is used up; carries the minutes and the reset
     ├── InvalidIdempotencyKey an Idempotency-Key that is empty, too long or not printable ASCII
     ├── IdempotencyKeyReused  the key was used with another request body
     ├── IdempotencyKeyBusy    the key's first request is still creating its session
@@ -27,6 +28,7 @@ layer may show a message to a client, and logs get the cause via ``__cause__``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -178,6 +180,22 @@ class TooManyLiveSessions(VoiceCoreError):
 class CreationRateLimited(VoiceCoreError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"too many voice sessions started lately; retry in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UsageExhausted(VoiceCoreError):
+    """The user's allowance is used up: ``used_minutes`` of ``limit_minutes``, until ``resets_at``."""
+
+    def __init__(
+        self, *, used_minutes: int, limit_minutes: int, resets_at: datetime, retry_after_seconds: int
+    ) -> None:
+        super().__init__(
+            f"{used_minutes} of {limit_minutes} voice minutes used; "
+            f"the allowance resets at {resets_at.isoformat()}"
+        )
+        self.used_minutes = used_minutes
+        self.limit_minutes = limit_minutes
+        self.resets_at = resets_at
         self.retry_after_seconds = retry_after_seconds
 
 

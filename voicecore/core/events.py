@@ -23,7 +23,8 @@ from voicecore.core.metadata import session_metadata
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import END_LOCK_LEASE, end_lock
-from voicecore.core.store import DEFAULT_RECORD_TTL, SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import DEFAULT_RECORD_TTL, SessionStore
 
 logger = logging.getLogger(__name__)
 

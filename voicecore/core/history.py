@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from voicecore.core.bounds import day_changes
 from voicecore.core.domain import SessionPolicy
 from voicecore.core.journal import AppEvent, Decide, EndReason, JournalChange, JournalRecord, with_events
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 
 
 class EventType(StrEnum):
@@ -108,14 +109,15 @@ def ended(end: SessionEnd, events: AppEvents) -> Decide:
         at = max(end.at, record.created_at)
         if record.live:
             closed = replace(record, ended_at=at, end_reason=end.reason, end_approximate=end.approximate)
-            return with_events(closed, *events.make(EventType.SESSION_ENDED, closed))
+            used = tuple(day_changes(None, (record.created_at, at)))
+            return with_events(closed, *events.make(EventType.SESSION_ENDED, closed), usage=used)
         assert record.ended_at is not None
         if not record.end_approximate:
             return None
         if not end.approximate or at < record.ended_at:
-            return JournalChange(
-                replace(record, ended_at=at, end_reason=end.reason, end_approximate=end.approximate)
-            )
+            corrected = replace(record, ended_at=at, end_reason=end.reason, end_approximate=end.approximate)
+            used = tuple(day_changes((record.created_at, record.ended_at), (record.created_at, at)))
+            return JournalChange(corrected, usage=used)
         return None
 
     return decide

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from voicecore.core.ports import Room, RoomGateway
+from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import SessionStore
 
 INDEX_GRACE: Final = timedelta(seconds=60)
@@ -36,8 +37,11 @@ def gone(records: Iterable[HasRoom], live: Mapping[str, object], settled: dateti
 
 async def confirmed_rooms(
     user_id: str, store: SessionStore, gateway: RoomGateway, clock: Callable[[], datetime]
-) -> dict[str, Room]:
-    """The user's indexed rooms that LiveKit still has, in one LiveKit call; the gone ones forgotten."""
+) -> dict[str, tuple[Room, SessionRecord]]:
+    """The user's indexed sessions that LiveKit still has, with their rooms, in one LiveKit call.
+
+    The gone ones are forgotten once settled.
+    """
     records = await store.user_sessions(user_id)
     if not records:
         return {}
@@ -45,4 +49,4 @@ async def confirmed_rooms(
     forgotten = gone(records, rooms, clock() - INDEX_GRACE)
     if forgotten:
         await store.remove_sessions(forgotten)
-    return rooms
+    return {r.room_name: (rooms[r.room_name], r) for r in records if r.room_name in rooms}

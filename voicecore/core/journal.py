@@ -69,10 +69,16 @@ class AppEvent:
 
 @dataclass(frozen=True, slots=True)
 class JournalChange:
-    """What one transaction writes: the record as it now is, and the events it reports."""
+    """What one transaction writes: the record as it now is, the events it reports, and usage.
+
+    ``usage`` is what the change adds to the user's usage per UTC day, in milliseconds
+    (``(day, ms)``, days since 1970; a correction may subtract). Usage is kept apart from
+    the records, so erasing history never resets a meter.
+    """
 
     record: JournalRecord
     events: tuple[AppEvent, ...] = ()
+    usage: tuple[tuple[int, int], ...] = ()
 
 
 Decide = Callable[[JournalRecord], JournalChange | None]
@@ -141,12 +147,16 @@ class SessionJournal(Protocol):
         """Up to ``query.limit`` of the user's records after ``query.after``, newest first."""
         ...
 
+    async def usage_days(self, user_id: str, first_day: int, end_day: int) -> list[tuple[int, int]]:
+        """The user's usage per UTC day, ``first_day`` to ``end_day`` (not included): ``(day, ms)``."""
+        ...
+
     async def erase_ended(self, user_id: str) -> int:
         """Delete the user's ended records; live ones stay. How many were deleted."""
         ...
 
     async def erase_user(self, user_id: str) -> Erasure:
-        """Delete every record of the user, and their undelivered events."""
+        """Delete every record of the user, their undelivered events and their usage (account deletion)."""
         ...
 
     async def purge_ended_before(self, moment: datetime) -> int:
@@ -154,8 +164,11 @@ class SessionJournal(Protocol):
         ...
 
 
-def with_events(record: JournalRecord, *events: AppEvent) -> JournalChange:
+def with_events(
+    record: JournalRecord, *events: AppEvent, usage: tuple[tuple[int, int], ...] = ()
+) -> JournalChange:
     """The change that writes ``record`` and ``events``, the record's sequence moved past them."""
     if not events:
-        return JournalChange(record)
-    return JournalChange(replace(record, events_sent=max(e.sequence for e in events)), tuple(events))
+        return JournalChange(record, usage=usage)
+    sent = max(e.sequence for e in events)
+    return JournalChange(replace(record, events_sent=sent), tuple(events), usage)

@@ -33,6 +33,7 @@ from voicecore.core.naming import can_name_rooms, room_name_user_id
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import END_LOCK_LEASE, end_lock, lock_if_free
+from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession, started_session
 
@@ -75,7 +76,7 @@ class LiveSessions:
         Raises ``SessionNotFound`` (missing, ended, or not a voice session) or
         ``NotSessionOwner``; nothing is created either way.
         """
-        metadata, participants = await self._owned(user, room_name)
+        metadata, participants, record = await self._owned(user, room_name)
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         # One rejoin at a time per room, on any replica, decides whether an agent is
         # needed: two racing rejoins must not dispatch one each.
@@ -97,21 +98,24 @@ class LiveSessions:
                 agent_dispatched=redispatched,
             ),
         )
-        return started_session(issued, room_name, metadata.agent_type, metadata.created_at)
+        return started_session(
+            issued, room_name, metadata.agent_type, metadata.created_at, _ends_at(metadata, record)
+        )
 
     async def status(self, user: User, room_name: str) -> SessionStatus:
         """Who is in ``user``'s session now.
 
         Raises ``SessionNotFound`` (missing, or not a voice session) or ``NotSessionOwner``.
         """
-        metadata, participants = await self._owned(user, room_name)
+        metadata, participants, record = await self._owned(user, room_name)
         status = SessionStatus(
             room_name=room_name,
             active=len(participants) > 0,
             participant_count=len(participants),
             agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
             created_at=metadata.created_at,
-            agent_state=await self._presence.state(room_name, participants),
+            agent_state=await self._presence.state(room_name, participants, record),
+            ends_at=_ends_at(metadata, record),
         )
         logger.info(
             "voice session status queried",
@@ -132,7 +136,7 @@ class LiveSessions:
         Raises ``SessionNotFound`` (also to every caller but one when ends race, on
         any replica) or ``NotSessionOwner``; ``StoreError`` if the store fails.
         """
-        metadata, _ = await self._owned(user, room_name, participants=False)
+        metadata, _, _ = await self._owned(user, room_name, participants=False)
         lock, holder = end_lock(room_name), uuid.uuid4().hex
         # Kept once the room is deleted: another end meanwhile is "not found" without a DeleteRoom.
         if not await self._store.acquire_lock(lock, holder, lease=END_LOCK_LEASE):
@@ -146,7 +150,6 @@ class LiveSessions:
         deleted_at = self._clock()
         await self._store.remove_session(room_name)
         await self._recorder.ended(room_name, SessionEnd(deleted_at, EndReason.USER_ENDED))
-        self._metrics.session_ended()
         logger.info(
             "voice session ended",
             extra=LogContext(user_id=user.id, room_name=room_name, agent_type=metadata.agent_type.value),
@@ -161,19 +164,19 @@ class LiveSessions:
         """
         if not can_name_rooms(user.id):
             return []  # an id that cannot name a room owns nothing
-        rooms = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
-        owned: list[tuple[Room, RoomMetadata]] = []
-        for name, room in rooms.items():
+        confirmed = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
+        owned: list[tuple[Room, RoomMetadata, SessionRecord]] = []
+        for name, (room, record) in confirmed.items():
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
-                owned.append((room, metadata))
+                owned.append((room, metadata, record))
         participant_lists = await _all_or_first_error(
-            *(self._gateway.list_participants(room.name) for room, _ in owned)
+            *(self._gateway.list_participants(room.name) for room, _, _ in owned)
         )
         states = await _all_or_first_error(
             *(
-                self._presence.state(room.name, participants)
-                for (room, _), participants in zip(owned, participant_lists, strict=True)
+                self._presence.state(room.name, participants, record)
+                for (room, _, record), participants in zip(owned, participant_lists, strict=True)
             )
         )
         sessions = sorted(
@@ -185,8 +188,9 @@ class LiveSessions:
                     created_at=metadata.created_at,
                     agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
                     agent_state=state,
+                    ends_at=_ends_at(metadata, record),
                 )
-                for (room, metadata), participants, state in zip(
+                for (room, metadata, record), participants, state in zip(
                     owned, participant_lists, states, strict=True
                 )
             ),
@@ -200,19 +204,20 @@ class LiveSessions:
 
     async def _owned(
         self, user: User, room_name: str, *, participants: bool = True
-    ) -> tuple[RoomMetadata, Sequence[Participant]]:
-        """The session's metadata, if ``user`` owns it, and (unless asked not to) who is in it.
+    ) -> tuple[RoomMetadata, Sequence[Participant], SessionRecord | None]:
+        """The session's metadata, if ``user`` owns it; unless asked not to, who is in it and its record.
 
-        The room and its participants are asked for together; participants of a room
-        that turns out not to be the caller's are dropped unread.
+        The room, its participants and the store's record are asked for together; what
+        belongs to a room that turns out not to be the caller's is dropped unread.
         """
         if room_name_user_id(room_name) is None:
             raise SessionNotFound(room_name)
         if not participants:
-            return self._check_owner(user, room_name, await self._gateway.get_room(room_name)), ()
-        room, present = await asyncio.gather(
+            return self._check_owner(user, room_name, await self._gateway.get_room(room_name)), (), None
+        room, present, record = await asyncio.gather(
             self._gateway.get_room(room_name),
             self._gateway.list_participants(room_name),
+            self._store.get_session(room_name),
             return_exceptions=True,
         )
         if isinstance(room, BaseException):
@@ -220,7 +225,9 @@ class LiveSessions:
         metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
         if isinstance(present, BaseException):
             raise present
-        return metadata, present
+        if isinstance(record, BaseException):
+            raise record
+        return metadata, present, record
 
     @staticmethod
     def _check_owner(user: User, room_name: str, room: Room | None) -> RoomMetadata:
@@ -236,6 +243,11 @@ class LiveSessions:
             )
             raise NotSessionOwner(room_name, user.id)
         return metadata
+
+
+def _ends_at(metadata: RoomMetadata, record: SessionRecord | None) -> datetime | None:
+    """The store's deadline, kept current as the user's sessions come and go; else the room's own."""
+    return record.ends_at if record is not None else metadata.ends_at
 
 
 async def _all_or_first_error(*calls: Awaitable[T]) -> list[T]:

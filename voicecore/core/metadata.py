@@ -16,10 +16,13 @@ from voicecore.core.domain import AgentType, SessionMode
 from voicecore.core.errors import MetadataNotReadable
 from voicecore.core.journal import JournalRecord
 from voicecore.core.naming import room_name_user_id
-from voicecore.core.store import SessionRecord
+from voicecore.core.session_record import SessionRecord
 
 METADATA_SCHEMA_VERSION: Final = 1
 _METADATA_KEYS: Final = frozenset({"v", "user_id", "agent_type", "mode", "created_at"})
+# Written only when the session has a bound: an agent reads when it will be cut, to say goodbye.
+# And the allowance it was started under, so the record a repair rebuilds keeps its bound.
+_OPTIONAL_KEYS: Final = frozenset({"ends_at", "allowance_seconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,20 @@ class RoomMetadata:
     agent_type: AgentType
     mode: SessionMode
     created_at: datetime  # aware, UTC
+    # When the server will end the session, as known at its creation (docs/livekit.md); None: no bound.
+    ends_at: datetime | None = None
+    allowance_seconds: int | None = None  # the user's allowance per period when it started; None: none
 
     def session_record(self, room_name: str) -> SessionRecord:
         """The session store's record of the session in ``room_name``, as at its creation."""
-        return SessionRecord(room_name, self.user_id, self.agent_type.value, self.created_at)
+        return SessionRecord(
+            room_name,
+            self.user_id,
+            self.agent_type.value,
+            self.created_at,
+            ends_at=self.ends_at,
+            allowance_seconds=self.allowance_seconds,
+        )
 
     def journal_record(self, room_name: str, *, dispatches: int = 0) -> JournalRecord:
         """The journal's record of the session in ``room_name``, as at its creation."""
@@ -40,16 +53,18 @@ class RoomMetadata:
         )
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": METADATA_SCHEMA_VERSION,
-                "user_id": self.user_id,
-                "agent_type": self.agent_type.value,
-                "mode": self.mode.value,
-                "created_at": self.created_at.astimezone(UTC).isoformat(),
-            },
-            separators=(",", ":"),
-        )
+        fields: dict[str, object] = {
+            "v": METADATA_SCHEMA_VERSION,
+            "user_id": self.user_id,
+            "agent_type": self.agent_type.value,
+            "mode": self.mode.value,
+            "created_at": self.created_at.astimezone(UTC).isoformat(),
+        }
+        if self.ends_at is not None:
+            fields["ends_at"] = self.ends_at.astimezone(UTC).isoformat()
+        if self.allowance_seconds is not None:
+            fields["allowance_seconds"] = self.allowance_seconds
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def decode(cls, raw: str) -> RoomMetadata:
@@ -58,7 +73,7 @@ class RoomMetadata:
             data = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             raise MetadataNotReadable("not JSON") from exc
-        if not isinstance(data, dict) or set(data) != _METADATA_KEYS:
+        if not isinstance(data, dict) or not _METADATA_KEYS <= set(data) <= _METADATA_KEYS | _OPTIONAL_KEYS:
             raise MetadataNotReadable("not a voicecore metadata object")
         if type(data["v"]) is not int or data["v"] != METADATA_SCHEMA_VERSION:
             raise MetadataNotReadable("unknown schema version")
@@ -76,18 +91,40 @@ class RoomMetadata:
             parsed_created_at = datetime.fromisoformat(created_at)
         except ValueError as exc:
             raise MetadataNotReadable("a field has an unknown value") from exc
-        if parsed_created_at.tzinfo is None:
-            raise MetadataNotReadable("created_at has no UTC offset")
-        try:
-            created_at_utc = parsed_created_at.astimezone(UTC)
-        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
-            raise MetadataNotReadable("created_at is out of range") from exc
         return cls(
             user_id=user_id,
             agent_type=parsed_agent_type,
             mode=parsed_mode,
-            created_at=created_at_utc,
+            created_at=_moment(parsed_created_at, "created_at"),
+            ends_at=None if "ends_at" not in data else _moment(_parsed(data["ends_at"]), "ends_at"),
+            allowance_seconds=_allowance(data.get("allowance_seconds")),
         )
+
+
+def _allowance(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise MetadataNotReadable("a field has the wrong type")
+    return value
+
+
+def _parsed(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise MetadataNotReadable("a field has the wrong type")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise MetadataNotReadable("a field has an unknown value") from exc
+
+
+def _moment(parsed: datetime, name: str) -> datetime:
+    if parsed.tzinfo is None:
+        raise MetadataNotReadable(f"{name} has no UTC offset")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
+        raise MetadataNotReadable(f"{name} is out of range") from exc
 
 
 def owner_of(raw_metadata: str) -> RoomMetadata | None:

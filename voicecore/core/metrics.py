@@ -16,6 +16,7 @@ from voicecore.core.errors import (
     InvalidUserId,
     TooManyLiveSessions,
     UnknownAgentType,
+    UsageExhausted,
 )
 
 
@@ -23,7 +24,9 @@ from voicecore.core.errors import (
 class Metrics(Protocol):
     def session_started(self, agent_type: str) -> None: ...
 
-    def session_ended(self) -> None: ...
+    def session_ended(self, reason: str, duration_seconds: float) -> None:
+        """A session's end recorded (once each, whoever reported it), why, and how long it ran."""
+        ...
 
     def session_refused(self, reason: str) -> None:
         """A start refused before anything was made; ``reason`` is one of a few fixed words."""
@@ -44,7 +47,7 @@ class NoMetrics:
     def session_started(self, agent_type: str) -> None:
         pass
 
-    def session_ended(self) -> None:
+    def session_ended(self, reason: str, duration_seconds: float) -> None:
         pass
 
     def session_refused(self, reason: str) -> None:
@@ -69,6 +72,7 @@ NO_METRICS: Final[Metrics] = NoMetrics()
 _REFUSALS: Final = (
     (TooManyLiveSessions, "live_session_cap"),
     (CreationRateLimited, "rate_limited"),
+    (UsageExhausted, "usage_exhausted"),
     (IdempotencyKeyBusy, "idempotency_key_busy"),
     ((InvalidUserId, UnknownAgentType, InvalidIdempotencyKey, IdempotencyKeyReused), "invalid_request"),
 )

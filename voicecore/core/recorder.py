@@ -28,8 +28,9 @@ from voicecore.core.history import (
     ended,
     started,
 )
-from voicecore.core.journal import Decide, JournalRecord, SessionJournal
+from voicecore.core.journal import Decide, JournalChange, JournalRecord, SessionJournal
 from voicecore.core.log_context import LogContext
+from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.replica_work import every
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,13 @@ class SessionRecorder:
         events: AppEvents,
         *,
         clock: Callable[[], datetime],
+        metrics: Metrics = NO_METRICS,
         backlog_limit: int = BACKLOG_LIMIT,
     ) -> None:
         self._journal = journal
         self._events = events
         self._clock = clock
+        self._metrics = metrics
         self._backlog: deque[tuple[str, Decide]] = deque()
         self._backlog_limit = backlog_limit
 
@@ -70,7 +73,16 @@ class SessionRecorder:
         return await self._journal.start(started(record, self._events))
 
     async def ended(self, room_name: str, end: SessionEnd) -> None:
-        await self._apply(room_name, ended(end, self._events))
+        decide = ended(end, self._events)
+
+        def counted(record: JournalRecord) -> JournalChange | None:
+            change = decide(record)
+            if change is not None and record.live and change.record.ended_at is not None:
+                duration = (change.record.ended_at - record.created_at).total_seconds()
+                self._metrics.session_ended(end.reason.value, duration)
+            return change
+
+        await self._apply(room_name, counted)
 
     async def agent_joined(self, room_name: str, at: datetime) -> None:
         await self._apply(room_name, agent_joined(at, self._events))

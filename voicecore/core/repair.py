@@ -11,8 +11,9 @@ start-up and every SESSION_RECONCILE_INTERVAL_SECONDS. A pass:
   at the best bound known (no false live: its end was seen by nobody, or its write was
   lost with a replica).
 
-Records younger than ``grace`` are left alone: their create may be in flight. The
-journal's part waits for the next pass while its database is down.
+Index entries younger than ``grace`` are left alone: their create may be in flight
+(the entry is written before the room). A journal record is written after its room, so
+it needs no grace. The journal's part waits for the next pass while its database is down.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from voicecore.core.domain import SessionPolicy, utc_now
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.history import SessionEnd, unobserved_end
 from voicecore.core.index import INDEX_GRACE, gone
-from voicecore.core.journal import EndReason
+from voicecore.core.journal import EndReason, JournalRecord
 from voicecore.core.log_context import LogContext
 from voicecore.core.metadata import RoomMetadata, session_metadata
 from voicecore.core.ports import RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
-from voicecore.core.store import SessionRecord, SessionStore
+from voicecore.core.session_record import SessionRecord
+from voicecore.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ class SessionRepair:
         async with lock_if_free(self._store, LOCK_NAME, lease=self._lease) as held:
             if not held:
                 return None
+            # The journal's live records are read before LiveKit's rooms: a record is written
+            # only once its room exists, so every room of this snapshot is in the listing
+            # below unless it is gone by then. (The index has no such order: its entry comes
+            # before the room, hence its grace.)
+            journal_live = await self._journal_live()
             rooms = await self._gateway.list_rooms()
             records = await self._store.all_sessions()
             sessions = {
@@ -90,7 +97,8 @@ class SessionRepair:
             removed = [
                 r.room_name for r in await self._store.remove_sessions(gone(records, sessions, settled))
             ]
-            recorded, ended = await self._repair_journal(sessions, {r.room_name: r for r in records}, settled)
+            indexed_records = {r.room_name: r for r in records}
+            recorded, ended = await self._repair_journal(sessions, journal_live, indexed_records)
         report = RepairReport(tuple(added), tuple(removed), tuple(recorded), tuple(ended))
         if added or removed or recorded or ended:
             logger.info(
@@ -103,31 +111,39 @@ class SessionRepair:
             )
         return report
 
-    async def _repair_journal(
-        self,
-        sessions: Mapping[str, RoomMetadata],
-        indexed: Mapping[str, SessionRecord],
-        settled: datetime,
-    ) -> tuple[list[str], list[str]]:
+    async def _journal_live(self) -> dict[str, JournalRecord] | None:
+        """The journal's live records, or None (logged) while its database is down."""
         try:
-            known = await self._known(list(sessions))
-            recorded = []
-            for name, metadata in sessions.items():
-                if name not in known and await self._recorder.started(metadata.journal_record(name)):
-                    recorded.append(name)
-            now = self._clock()
-            live = {record.room_name: record for record in await self._recorder.journal.live()}
-            ended = gone(live.values(), sessions, settled)
-            for name in ended:
-                bound = unobserved_end(live[name], indexed.get(name), self._policy, now)
-                await self._recorder.ended(name, SessionEnd(bound, EndReason.UNOBSERVED, approximate=True))
+            return {record.room_name: record for record in await self._recorder.journal.live()}
         except JournalUnavailable as exc:
             logger.warning(
                 "the repair could not reach the session journal; the next pass tries again: %s",
                 exc,
                 extra=LogContext(operation="reconcile"),
             )
+            return None
+
+    async def _repair_journal(
+        self,
+        sessions: Mapping[str, RoomMetadata],
+        live: Mapping[str, JournalRecord] | None,
+        indexed: Mapping[str, SessionRecord],
+    ) -> tuple[list[str], list[str]]:
+        if live is None:
             return [], []
+        try:
+            known = await self._known(list(sessions))
+            recorded = []
+            for name, metadata in sessions.items():
+                if name not in known and await self._recorder.started(metadata.journal_record(name)):
+                    recorded.append(name)
+        except JournalUnavailable:
+            return [], []  # the ends below would only wait for the database too: next pass
+        now = self._clock()
+        ended = [name for name in live if name not in sessions]
+        for name in ended:
+            bound = unobserved_end(live[name], indexed.get(name), self._policy, now)
+            await self._recorder.ended(name, SessionEnd(bound, EndReason.UNOBSERVED, approximate=True))
         return recorded, ended
 
     async def _known(self, names: Sequence[str]) -> set[str]:

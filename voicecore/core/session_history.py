@@ -24,7 +24,7 @@ from voicecore.core.domain import User
 from voicecore.core.errors import InvalidHistoryCursor, NotSessionOwner, SessionNotFound
 from voicecore.core.journal import EndReason, HistoryQuery, JournalRecord, SessionJournal
 from voicecore.core.log_context import LogContext
-from voicecore.core.store import from_microseconds, require_aware, to_microseconds
+from voicecore.core.session_record import from_microseconds, require_aware, to_microseconds
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from voicecore.core.agents import AgentPresence
+from voicecore.core.bounds import BoundsPolicy, Usage
 from voicecore.core.creation import SessionCreator
 from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User, parse_agent_type, utc_now
 from voicecore.core.errors import VoiceCoreError
@@ -27,11 +28,19 @@ from voicecore.core.ports import RoomGateway, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.session_history import HistoryCursors, HistoryPage, SessionHistory
 from voicecore.core.store import SessionStore
+from voicecore.core.usage import UsageMeter
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ForgottenUser", "SessionStatus", "SessionSummary", "StartedSession", "VoiceSessions"]
+__all__ = [
+    "ForgottenUser",
+    "SessionStatus",
+    "SessionSummary",
+    "SessionUsage",
+    "StartedSession",
+    "VoiceSessions",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,14 @@ class ForgottenUser:
     undelivered_events_dropped: int
     idempotency_keys: int
     index_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUsage:
+    """A user's usage in the current period (``Usage``), and the live-session cap (None: no cap)."""
+
+    usage: Usage
+    max_live_sessions: int | None
 
 
 class VoiceSessions:
@@ -66,6 +83,7 @@ class VoiceSessions:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics = NO_METRICS,
         history_key: bytes | None = None,
+        bounds: BoundsPolicy | None = None,
     ) -> None:
         self._gateway = gateway
         self._clock = clock
@@ -75,13 +93,16 @@ class VoiceSessions:
         self._metrics = metrics
         # An agent seen in the room bounds its first join, should LiveKit's webhook not come.
         presence = AgentPresence(gateway, store, self._policy, clock, on_agent_seen=recorder.agent_joined)
+        self._guardrails = guardrails or GuardrailPolicy()
+        self._meter = UsageMeter(recorder.journal, store, bounds or BoundsPolicy(), clock)
         self._creator = SessionCreator(
             gateway,
             token_issuer,
             self._policy,
             store=store,
             recorder=recorder,
-            guardrails=guardrails or GuardrailPolicy(),
+            guardrails=self._guardrails,
+            meter=self._meter,
             clock=clock,
             sleep=sleep,
         )
@@ -173,6 +194,11 @@ class VoiceSessions:
             since=since,
             until=until,
         )
+
+    async def usage(self, user: User) -> SessionUsage:
+        """``user``'s usage in the current period, and their live sessions (``JournalUnavailable``)."""
+        used, _ = await self._meter.usage(user.id, self._meter.limit_seconds(user))
+        return SessionUsage(used, self._guardrails.max_live_per_user or None)
 
     async def session_record(self, user: User, room_name: str) -> JournalRecord:
         """One of ``user``'s sessions, live or ended. Raises ``SessionNotFound`` or ``NotSessionOwner``."""

@@ -16,56 +16,15 @@ to the Redis server's clock, the one clock every replica shares.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final, Protocol, TypeAlias, runtime_checkable
+
+from voicecore.core.session_record import SessionRecord
 
 # How long a record is kept after its last change, when nothing removes it.
 DEFAULT_RECORD_TTL: Final = timedelta(hours=24)
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """A live session and the facts known about it; all times are aware.
-
-    Joined and left times keep the latest event of each kind, so the record is
-    the same whatever order (and however often) the same events are noted.
-    """
-
-    room_name: str
-    user_id: str
-    agent_type: str
-    created_at: datetime
-    user_joined_at: datetime | None = None
-    user_left_at: datetime | None = None
-    agent_joined_at: datetime | None = None
-    agent_left_at: datetime | None = None
-    agent_dispatches: int = 0
-
-    def __post_init__(self) -> None:
-        # Every time in UTC, whichever zone it came in: both stores hand back the same values.
-        for name in ("created_at", "user_joined_at", "user_left_at", "agent_joined_at", "agent_left_at"):
-            moment = getattr(self, name)
-            if moment is not None:
-                object.__setattr__(self, name, require_aware(moment))
-        if self.agent_dispatches < 0:
-            raise ValueError("agent_dispatches cannot be negative")
-
-    def with_participant_event(self, *, agent: bool, joined: bool, at: datetime) -> SessionRecord:
-        """This record with the event noted: each kind of event keeps its latest time."""
-        moment = require_aware(at)
-        match agent, joined:
-            case False, True if _later(moment, self.user_joined_at):
-                return replace(self, user_joined_at=moment)
-            case False, False if _later(moment, self.user_left_at):
-                return replace(self, user_left_at=moment)
-            case True, True if _later(moment, self.agent_joined_at):
-                return replace(self, agent_joined_at=moment)
-            case True, False if _later(moment, self.agent_left_at):
-                return replace(self, agent_left_at=moment)
-        return self
 
 
 # --- Admission: a new session behind both guardrails, in one step -------------------
@@ -173,6 +132,19 @@ class SessionStore(Protocol):
         """Count one more agent dispatch and return the total; None for an unknown room."""
         ...
 
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+        """Give recorded sessions their ``ends_at`` (unknown rooms are skipped), in one step.
+
+        ``tighten``: keep the sooner of the old and the new (None changes nothing), so
+        that starts racing for one user's allowance keep the soonest deadline any of
+        them computed. Otherwise the new one replaces the old (None removes it).
+        """
+        ...
+
+    async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
+        """Up to ``limit`` sessions whose ``ends_at`` is at or before ``now``, soonest first."""
+        ...
+
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         """``add_session`` behind the creation guardrails, in one atomic step (0 turns a check off).
 
@@ -244,35 +216,10 @@ class SessionStore(Protocol):
         ...
 
 
-def require_aware(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive datetime has no meaning across replicas."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("datetimes in the session store must be timezone-aware")
-    return moment.astimezone(UTC)
-
-
-def to_milliseconds(moment: datetime) -> int:
-    """Milliseconds since 1970: the stores' resolution for deadlines."""
-    return (require_aware(moment) - EPOCH) // timedelta(milliseconds=1)
-
-
-def to_microseconds(moment: datetime) -> int:
-    """Microseconds since 1970: exact for every aware datetime, and ordered like them."""
-    return (require_aware(moment) - EPOCH) // timedelta(microseconds=1)
-
-
-def from_microseconds(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
-
-
 def require_room_name(room_name: str) -> str:
     if not room_name:
         raise ValueError("room_name must not be empty")
     return room_name
-
-
-def _later(moment: datetime, known: datetime | None) -> bool:
-    return known is None or moment > known
 
 
 def positive_milliseconds(duration: timedelta, what: str) -> int:

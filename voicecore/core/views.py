@@ -19,6 +19,7 @@ class StartedSession:
     expires_at: datetime  # the token's exp
     agent_type: AgentType
     created_at: datetime
+    ends_at: datetime | None = None  # when the server ends it (the length cap, the allowance); None: no bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class SessionStatus:
     agent_connected: bool
     created_at: datetime
     agent_state: AgentState = AgentState.PENDING
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,11 @@ class SessionSummary:
     created_at: datetime
     agent_connected: bool = False
     agent_state: AgentState = AgentState.PENDING
+    ends_at: datetime | None = None
 
 
 def started_session(
-    issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime
+    issued: IssuedToken, room_name: str, kind: AgentType, created_at: datetime, ends_at: datetime | None
 ) -> StartedSession:
     return StartedSession(
         room_name=room_name,
@@ -51,4 +54,5 @@ def started_session(
         expires_at=issued.expires_at,
         agent_type=kind,
         created_at=created_at,
+        ends_at=ends_at,
     )

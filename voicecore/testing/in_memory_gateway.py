@@ -1,7 +1,7 @@
 """An in-memory RoomGateway for tests and local development, never production.
 
 It models the LiveKit behaviour the core relies on, each proven against the real
-server in tests/integration/test_livekit_facts.py:
+server in tests/livekit/test_livekit_facts.py:
 - creating a room whose name exists returns the existing room unchanged;
 - listing participants of a missing room gives an empty list;
 - deleting a missing room reports "did not exist";

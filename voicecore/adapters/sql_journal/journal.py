@@ -32,10 +32,10 @@ from voicecore.adapters.sql_journal.migrate import (
     upgrade_to_head,
 )
 from voicecore.adapters.sql_journal.rows import event_row, record_of, record_row
-from voicecore.adapters.sql_journal.schema import APP_EVENTS, SESSIONS
+from voicecore.adapters.sql_journal.schema import APP_EVENTS, SESSIONS, USAGE_DAYS
 from voicecore.core.errors import JournalSchemaOutdated, JournalUnavailable
 from voicecore.core.journal import Decide, Erasure, HistoryQuery, JournalChange, JournalRecord, SessionJournal
-from voicecore.core.store import to_microseconds
+from voicecore.core.session_record import to_microseconds
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 _IMMEDIATE: Final = "voicecore_sqlite_immediate"
@@ -216,18 +216,35 @@ class SqlSessionJournal(SessionJournal):
             await self._insert_events(connection, change)
         return change.record
 
-    @staticmethod
-    async def _insert_events(connection: AsyncConnection, change: JournalChange) -> None:
+    async def _insert_events(self, connection: AsyncConnection, change: JournalChange) -> None:
         if change.events:
             await connection.execute(APP_EVENTS.insert(), [event_row(e) for e in change.events])
+        if change.usage:
+            insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+            statement = insert(USAGE_DAYS)
+            added = statement.on_conflict_do_update(
+                index_elements=["user_id", "day"],
+                set_={"used_ms": USAGE_DAYS.c.used_ms + statement.excluded.used_ms},
+            )
+            user = change.record.user_id
+            await connection.execute(
+                added, [{"user_id": user, "day": d, "used_ms": ms} for d, ms in change.usage]
+            )
 
     async def erase_ended(self, user_id: str) -> int:
         statement = delete(SESSIONS).where(SESSIONS.c.user_id == user_id, SESSIONS.c.ended_at_us.is_not(None))
         async with self._writing("erase_ended") as connection:
             return int((await connection.execute(statement)).rowcount)
 
+    async def usage_days(self, user_id: str, first_day: int, end_day: int) -> list[tuple[int, int]]:
+        c = USAGE_DAYS.c
+        query = select(c.day, c.used_ms).where(c.user_id == user_id, c.day >= first_day, c.day < end_day)
+        async with self._reading("usage_days") as connection:
+            return [(int(day), int(ms)) for day, ms in await connection.execute(query)]
+
     async def erase_user(self, user_id: str) -> Erasure:
         async with self._writing("erase_user") as connection:
+            await connection.execute(delete(USAGE_DAYS).where(USAGE_DAYS.c.user_id == user_id))
             records = await connection.execute(delete(SESSIONS).where(SESSIONS.c.user_id == user_id))
             undelivered = await connection.execute(
                 delete(APP_EVENTS).where(APP_EVENTS.c.user_id == user_id, APP_EVENTS.c.state == "pending")

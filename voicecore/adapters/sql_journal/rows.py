@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from voicecore.core.journal import AppEvent, EndReason, JournalRecord
-from voicecore.core.store import from_microseconds, to_microseconds
+from voicecore.core.session_record import from_microseconds, to_microseconds
 
 PENDING = "pending"
 
