@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -96,7 +96,11 @@ def test_several_workers_share_the_metrics_port_in_multiprocess_mode(
         SESSION_STORE_URL=empty_redis.url,
         METRICS_PORT=str(metrics_port),
         PROMETHEUS_MULTIPROC_DIR=str(merged),
+        JOURNAL_URL=f"sqlite:///{tmp_path / 'journal.sqlite3'}",
     )
+    # The workers share one journal file: its schema is made first, not by both at once.
+    migrate = [sys.executable, "-m", "voicecore_http", "migrate"]
+    assert subprocess.run(migrate, env=env, cwd=tmp_path, capture_output=True, check=False).returncode == 0
     log = tmp_path / "workers.log"
     argv = [sys.executable, "-m", "uvicorn", "--factory", "voicecore_http.app:create_app"]
     argv += ["--workers", "2", "--host", "127.0.0.1", "--port", str(api_port)]
@@ -123,7 +127,6 @@ def test_several_workers_share_the_metrics_port_in_multiprocess_mode(
             answer = httpx.post(base + BASE, json={"agent_type": "general"}, headers=auth_header(user))
             assert answer.status_code == 201
         scrapes = [httpx.get(f"http://127.0.0.1:{metrics_port}/metrics") for _ in range(12)]
-        time.sleep(0.1)
     finally:
         stop(process, timeout=20)
     assert [s.status_code for s in scrapes] == [200] * 12

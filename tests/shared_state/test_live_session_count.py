@@ -155,6 +155,7 @@ async def build(request: pytest.FixtureRequest) -> AsyncIterator[Build]:
 
 
 async def test_records_left_alone_past_their_lifetime_are_no_longer_counted(build: Build) -> None:
+    # Real time is the behaviour: the Redis store's records expire on the server's clock.
     lifetime = timedelta(milliseconds=400)
     store = await build(record_ttl=lifetime)
     for room in ("left-alone", "also-left-alone", "kept-busy"):
@@ -195,7 +196,7 @@ async def test_a_redis_store_written_without_a_count_has_it_rebuilt_by_the_next_
     try:
         for index in range(3):
             await store.add_session(record(f"room-{index}", f"user-{index}"))
-        await raw.delete("voicecore:deadlines")
+        await raw.delete("voicecore:expiries")
         assert await store.count_sessions() == 0
         assert len(await store.all_sessions()) == 3
         assert await store.count_sessions() == 3

@@ -49,7 +49,7 @@ _DISPLAY_NAME: Final = re.compile(DISPLAY_NAME_PATTERN)
 
 
 def is_display_name(text: str) -> bool:
-    return 0 < len(text) <= MAX_DISPLAY_NAME_LENGTH and _DISPLAY_NAME.match(text) is not None
+    return 0 < len(text) <= MAX_DISPLAY_NAME_LENGTH and _DISPLAY_NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ LEFT_OUT = [
     "a" * 129,
     "x" * 10_000,
     "alex\n@example.com",
+    "alex@example.com\n",
+    "\n",
     "alex\x00@example.com",
     "bell\x07",
     "c1\x85",
