@@ -49,6 +49,9 @@ HISTORY_OTHER_RECORDS: Final = {"sqlite": 200_000, "postgres": 1_000_000}
 PAGED_RECORDS: Final = 10_000
 # Pages compared at each end of that walk: the first and the last tenth.
 PAGE_ENDS_SHARE: Final = 0.1
+# The /metrics flood goal: this many scrapes a second, against a store holding this many live sessions.
+FLOOD_SCRAPES_PER_SECOND: Final = 50
+FLOOD_LIVE_SESSIONS: Final = 20_000
 
 CREATE_P50_VS_DIRECT: Final = Goal(
     "create_ratio_p50", "create p50, the service over direct livekit-api", 1.3, "max", "issue 6"
@@ -176,6 +179,15 @@ APP_WEBHOOKS_DELIVERY_P50: Final = Goal(
     unit=" ms",
 )
 
+METRICS_FLOOD_P50: Final = Goal(
+    "metrics_flood_p50_ratio",
+    f"status and list p50, {FLOOD_SCRAPES_PER_SECOND} /metrics scrapes/s over none, "
+    f"{FLOOD_LIVE_SESSIONS:,} live sessions, each store",
+    1.1,
+    "max",
+    "issue 23",
+)
+
 ALL: Final = (
     CREATE_P50_VS_DIRECT,
     STATUS_P50_VS_DIRECT,
@@ -195,6 +207,7 @@ ALL: Final = (
     BOUNDS_LAG_MAX,
     APP_WEBHOOKS_CREATE_P50,
     APP_WEBHOOKS_DELIVERY_P50,
+    METRICS_FLOOD_P50,
 )
 
 

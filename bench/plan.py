@@ -28,6 +28,8 @@ class Plan:
     page_rounds: int  # rounds over every page of a long history (shuffled), per database
     history_other_records: Mapping[str, int]  # other users' records in the full journal, per database
     webhook_events: int  # sessions started at WEBHOOK_RATE per database, in the app-webhooks phase
+    flood_rounds: int  # the /metrics flood phase: rounds of quiet and flooded blocks per service
+    flood_block: int  # back-to-back samples per operation, service and condition per round
 
 
 FULL = Plan(
@@ -49,6 +51,8 @@ FULL = Plan(
     10,
     HISTORY_OTHER_RECORDS,
     1000,
+    30,
+    10,
 )
 QUICK = Plan(
     "quick",
@@ -69,4 +73,6 @@ QUICK = Plan(
     2,
     HISTORY_OTHER_RECORDS,
     200,
+    8,
+    10,
 )

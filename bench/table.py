@@ -135,7 +135,27 @@ def _history(block: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _metrics_flood(block: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"/metrics flood: {block['scrapes_per_second_asked']} scrapes/s asked, "
+        f"{block['filler_sessions']:,} live sessions in each store (quiet / flooded p50 p95)"
+    ]
+    for name, side in block["sides"].items():
+        flood = block["flood"][name]
+        for operation, figures in side.items():
+            quiet, flooded = _pp(figures["quiet"]), _pp(figures["flooded"])
+            label = f"{name} {operation}"
+            failed = sum(figures["not_200"].values())
+            note = f"{figures['ratio_p50']:.2f}x" + (f"   ({failed} answers not 200)" if failed else "")
+            lines.append(f"  {label:26}{quiet:>{_CELL}}{flooded:>{_CELL}}   {note}")
+        achieved, failed = flood["achieved_per_second"], flood["failures"]
+        cpu = ", ".join(f"{process} {ms:.2f}" for process, ms in flood["cpu_ms_per_scrape"].items())
+        lines.append(f"  {'':26}scrapes/s achieved {achieved}, failed {failed}; CPU ms per scrape: {cpu}")
+    return lines
+
+
 def table(results: Mapping[str, Any]) -> str:
+    """The figures of every phase that ran."""
     lines = [f"voicecore HTTP API vs direct livekit-api ({results['mode']} run, ms: p50 p95)", ""]
     if "create" in results and "status" in results:
         lines += _latency(results)
@@ -151,6 +171,8 @@ def table(results: Mapping[str, Any]) -> str:
         lines += ["", *_calls(results["livekit_calls"])]
     if bounds := bounds_lines(results):
         lines += ["", *bounds]
+    if "metrics_flood" in results:
+        lines += ["", *_metrics_flood(results["metrics_flood"])]
     lines += ["", *_goals(results["goals"])]
     cleanup = results["cleanup"]
     lines += [

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from bench import floor_app, journal_free
+from bench.goals import FLOOD_LIVE_SESSIONS
 
 StoreMode = Literal["memory", "redis"]
 # The SQLite default, or a database of its own on the benchmark's PostgreSQL server.
@@ -225,6 +226,34 @@ def history_targets() -> dict[JournalMode, tuple[Target, Target]]:
             ),
         )
         for mode in JOURNAL_LABELS
+    }
+
+
+# The /metrics flood phase: per store, the service with FLOOD_LIVE_SESSIONS records in its store
+# (bench.filled_service). The repair and the watchdog, whose passes read every session by
+# design and would find the filler records roomless, run only at start-up, before the fill.
+FILLED_SERVICE: Final = "bench.filled_service"
+FILLER_VARIABLE: Final = "BENCH_FILLER_SESSIONS"
+
+
+def flood_targets(repo: Path) -> dict[StoreMode, Target]:
+    """Per store, the service the /metrics flood phase scrapes and measures (``repo`` on its path)."""
+    return {
+        mode: Target(
+            f"flood_{mode}",
+            f"bench.filled_service: the service, {label}, {FLOOD_LIVE_SESSIONS:,} filler records "
+            "added to its store at start-up; repair and watchdog passes off after start-up",
+            store=mode,
+            env={
+                **BULK_PHASE_ENV,
+                FILLER_VARIABLE: str(FLOOD_LIVE_SESSIONS),
+                "SESSION_RECONCILE_INTERVAL_SECONDS": "0",
+                "AGENT_WATCHDOG_INTERVAL_SECONDS": "0",
+            },
+            module=FILLED_SERVICE,
+            pythonpath=str(repo),
+        )
+        for mode, label in STORE_LABELS.items()
     }
 
 

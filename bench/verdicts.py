@@ -68,6 +68,8 @@ def _journal_figures(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, 
             (goals.JOURNAL_LIST_UNCHANGED, "list"),
         ):
             found += [(goal, name, f["interval_95"][0]) for name, f in live[f"{read}_vs_none"].items()]
+    for subject, value in results.get("metrics_flood", {}).get("ratio_p50", {}).items():
+        found.append((goals.METRICS_FLOOD_P50, subject, value))
     return found
 
 

@@ -36,6 +36,11 @@ _DELIVERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 3
 _DURATION_BUCKETS: Final = (10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200)
 
 
+def multiprocess_mode() -> bool:
+    """Whether prometheus-client's multiprocess mode is on: several workers share the metrics."""
+    return bool(os.environ.get(_MULTIPROCESS_DIR))
+
+
 class PrometheusMetrics(Metrics):
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

@@ -1,8 +1,8 @@
 """SessionStore on Redis (redis.asyncio) for many replicas: the only module that imports redis.
 
 Each atomic operation is one Lua script (``redis_lua``), so replicas never
-read-then-write. Error translation happens here, once: every ``RedisError``
-(refused or dropped connection, timeout, script error) leaves this module as
+read-then-write. Every call goes through ``redis_calls.translated``, once: every
+``RedisError`` (refused or dropped connection, timeout, script error) leaves as
 the core's ``StoreError`` naming the operation, never with Redis's own text,
 which may carry the server's address.
 
@@ -11,7 +11,6 @@ Keys and records are laid out as ``redis_records`` describes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -19,9 +18,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
+from voicecore.adapters.redis_calls import translated
 from voicecore.adapters.redis_lua import SCRIPTS
 from voicecore.adapters.redis_records import (
     decode,
@@ -54,44 +52,6 @@ from voicecore.core.store import (
 DEFAULT_PREFIX = "voicecore:"
 _REMOVALS_PER_SCRIPT = 500
 DEFAULT_TIMEOUT_SECONDS = 2.0
-
-
-# Operations whose second run gives the same answer as the first. Only these are
-# run again after a dropped connection (a pooled socket that died with a
-# restarted Redis): the others' script may have run before the reply was lost.
-_IDEMPOTENT = frozenset(
-    {
-        "get_session",
-        "user_sessions",
-        "all_sessions",
-        "note_participant",
-        "set_ends_at",
-        "due",
-        "claim_idempotency_key",
-        "acquire_lock",
-        "ping",
-    }
-)
-
-
-async def _translated(operation: str, call: Callable[[], Awaitable[Any]], timeout_seconds: float) -> Any:
-    retries = 1 if operation in _IDEMPOTENT else 0
-    while True:
-        try:
-            # One deadline for the whole call. redis-py's socket_timeout would start a
-            # task per write (asyncio.wait_for) and a deadline per read, on every call;
-            # a call cut short here leaves redis-py to drop its connection.
-            async with asyncio.timeout(timeout_seconds):
-                return await call()
-        except TimeoutError as exc:
-            raise StoreError(operation, "Redis failed (TimeoutError)") from exc
-        except RedisConnectionError as exc:
-            if retries:
-                retries -= 1
-                continue
-            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
-        except RedisError as exc:
-            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
 
 
 def _glob_literal(text: str) -> str:
@@ -134,7 +94,7 @@ class RedisSessionStore(SessionStore):
                 self._url,
                 decode_responses=True,
                 socket_connect_timeout=self._timeout_seconds,
-                # redis-py's own retries would run any script twice: _translated decides.
+                # redis-py's own retries would run any script twice: translated() decides.
                 retry=Retry(NoBackoff(), retries=0),
             )
             self._scripts = {name: self._client.register_script(lua) for name, lua in SCRIPTS.items()}
@@ -155,7 +115,7 @@ class RedisSessionStore(SessionStore):
         now = "" if self._clock is None else str(to_milliseconds(self._clock()))
         run = self._scripts[script]
         call = lambda: run(keys=list(keys), args=[self._prefix, now, *args])  # noqa: E731
-        return await _translated(operation, call, self._timeout_seconds)
+        return await translated(operation, call, self._timeout_seconds)
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -215,18 +175,21 @@ class RedisSessionStore(SessionStore):
     async def get_session(self, room_name: str) -> SessionRecord | None:
         client = self._redis("get_session")
         key = self._session_key(room_name)
-        fields: dict[str, str] = await _translated(
+        fields: dict[str, str] = await translated(
             "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key)), self._timeout_seconds
         )
         return decode(fields) if fields else None
 
     async def user_sessions(self, user_id: str) -> list[SessionRecord]:
-        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")])
+        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")], "")
         return in_order([decode_flat(flat) for flat in found])
 
     async def all_sessions(self) -> list[SessionRecord]:
-        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")])
+        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")], "all")
         return in_order([decode_flat(flat) for flat in found])
+
+    async def count_sessions(self) -> int:
+        return int(await self._run("count_sessions", "COUNT_SESSIONS", [self._key("expiries")]))
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         keys = [self._session_key(room_name), self._key("sessions")]
@@ -309,7 +272,7 @@ class RedisSessionStore(SessionStore):
             found = [key async for key in client.scan_iter(match=pattern, count=1000)]
             return int(await client.delete(*found)) if found else 0
 
-        return int(await _translated("forget_idempotency_keys", forget, self._timeout_seconds * 10))
+        return int(await translated("forget_idempotency_keys", forget, self._timeout_seconds * 10))
 
     # --- event dedupe and the lock -------------------------------------------------
 
@@ -331,4 +294,4 @@ class RedisSessionStore(SessionStore):
 
     async def ping(self) -> None:
         client = self._redis("ping")
-        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()), self._timeout_seconds)
+        await translated("ping", lambda: cast(Awaitable[bool], client.ping()), self._timeout_seconds)

@@ -103,6 +103,14 @@ class SessionStore(Protocol):
         """Every live session, oldest first (for reconciliation)."""
         ...
 
+    async def count_sessions(self) -> int:
+        """How many live sessions there are: ``len(all_sessions())``, without reading any of them.
+
+        Kept as a count by the steps that add, change and forget records, so its cost
+        does not grow with the sessions (the /metrics gauge asks on every scrape).
+        """
+        ...
+
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         """Forget the session (freeing its place under the cap); of concurrent callers exactly one gets it."""
         ...
