@@ -55,6 +55,7 @@ class SqlDatabase:
         self._migrate = migrate or self.dialect == "sqlite"
         self._pool_size = pool_size
         self._engine: AsyncEngine | None = None
+        self._sqlite_reader: AsyncEngine | None = None  # SQLite's reads: a pool of autocommit connections
         self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
         self._writer: AsyncConnection | None = None
         self._single_writer: AsyncConnection | None = None  # SQLite: one statement, no transaction
@@ -106,9 +107,11 @@ class SqlDatabase:
             if writer is not None:
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await writer.close()
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await engine.dispose()
+        engines = (self._engine, self._sqlite_reader)
+        self._engine = self._sqlite_reader = None
+        for engine in engines:
+            if engine is not None:
+                await engine.dispose()
 
     def _built(self) -> AsyncEngine:
         if self._engine is not None:
@@ -117,6 +120,8 @@ class SqlDatabase:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._engine = build_engine(self.url, pool_size=self._pool_size, timeout_seconds=self.timeout_seconds)
+        if self.sqlite:
+            self._sqlite_reader = build_sqlite_reader(self.url, pool_size=self._pool_size)
         return self._engine
 
     def engine(self, operation: str) -> AsyncEngine:
@@ -179,7 +184,7 @@ class SqlDatabase:
         two more round trips to PostgreSQL, and on SQLite two more hops to aiosqlite's thread.
         """
         if self._writers is None:
-            async with self.reading(operation, autocommit=True) as connection:
+            async with self.reading(operation) as connection:
                 yield connection
             return
         async with self._writers, self.guard(operation):
@@ -196,13 +201,21 @@ class SqlDatabase:
                 raise
 
     @contextlib.asynccontextmanager
-    async def reading(self, operation: str, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A connection to read on; ``autocommit``: one statement, no transaction around it (PostgreSQL)."""
-        async with self.guard(operation), self.engine(operation).connect() as connection:
-            if autocommit and not self.sqlite:
-                yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-            else:
+    async def reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement, with no transaction around it.
+
+        Every read of the journal is one statement, consistent by itself; BEGIN and the
+        rollback that would end it cost two more round trips (PostgreSQL) or thread hops
+        (SQLite) per read.
+        """
+        engine = self.engine(operation)
+        if self._sqlite_reader is not None:
+            # Autocommit from the start, so nothing is reset when a connection goes back to the pool.
+            async with self.guard(operation), self._sqlite_reader.connect() as connection:
                 yield connection
+            return
+        async with self.guard(operation), engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def build_engine(
@@ -223,6 +236,19 @@ def build_engine(
             "server_settings": {"application_name": "voicecore", **(server_settings or {})},
         },
     )
+
+
+def build_sqlite_reader(url: str, *, pool_size: int) -> AsyncEngine:
+    """SQLite's connections for reads: each statement its own transaction, none left open.
+
+    No BEGIN is sent and none is rolled back when a connection returns to the pool: through
+    aiosqlite each would be one more hop to the connection's thread per read.
+    """
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True
+    )
+    event.listen(engine.sync_engine, "connect", _sqlite_connected)
+    return engine
 
 
 def _sqlite_connected(dbapi_connection: Any, _: Any) -> None:

@@ -157,7 +157,7 @@ class SqlEventOutbox(EventOutbox):
         query = select(func.min(e.next_attempt_at_us)).where(
             e.state == PENDING, e.next_attempt_at_us > to_microseconds(now)
         )
-        async with self._db.reading("next_attempt_after", autocommit=True) as connection:
+        async with self._db.reading("next_attempt_after") as connection:
             due = (await connection.execute(query)).scalar_one_or_none()
         return None if due is None else from_microseconds(due)
 
@@ -167,7 +167,7 @@ class SqlEventOutbox(EventOutbox):
         disabled = select(APP_WEBHOOK_ENDPOINTS.c.disabled_at_us).where(
             APP_WEBHOOK_ENDPOINTS.c.endpoint == self._endpoint
         )
-        async with self._db.reading("backlog", autocommit=True) as connection:
+        async with self._db.reading("backlog") as connection:
             count, oldest = (await connection.execute(pending)).one()
             disabled_at = (await connection.execute(disabled)).scalar_one_or_none()
         return Backlog(
