@@ -359,7 +359,7 @@ class HttpSessionsMachine(RuleBasedStateMachine):
 
     @rule()
     def repair_the_index(self) -> None:
-        report = self.harness.run(self.container.index_repair().run_once())
+        report = self.harness.run(self.container.repair().run_once())
         assert report is not None
         # (On the shared real server the repair also finds other tests' sessions.)
         assert set(self.sessions) - self.indexed <= set(report.added)

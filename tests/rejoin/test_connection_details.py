@@ -40,7 +40,7 @@ async def test_connection_details_without_a_room_starts_a_session(
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"server_url", "participant_token", "room_name", "participant_name"}
+    assert set(body) == {"server_url", "participant_token", "room_name", "participant_name", "ends_at"}
     assert (body["server_url"], body["participant_name"]) == (CONFIGURED_LIVEKIT_URL, "u1@example.com")
     token = join_claims(body["participant_token"])
     assert (token["sub"], token["name"], token["video"]["room"]) == (

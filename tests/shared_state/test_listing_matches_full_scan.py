@@ -113,7 +113,7 @@ class ListingMachine(RuleBasedStateMachine):
 
     @rule()
     def repair_the_index(self) -> None:
-        assert self.harness.run(self.container.index_repair().run_once()) is not None
+        assert self.harness.run(self.container.repair().run_once()) is not None
         # Nothing is left unindexed: the invariant now holds the listing to exactly the scan
         # (bracketed by one before and one after, as a room may expire between two reads).
         self.unindexed.clear()
