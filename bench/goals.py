@@ -41,6 +41,8 @@ class Goal:
 
 # The list goal compares a user's list with this many other users' rooms against none.
 LIST_OTHER_ROOMS: Final = 2_000
+# Issue 22: a user with this many live sessions of their own creates as fast as one with none.
+OWN_SESSIONS: Final = 2_000
 
 CREATE_P50_VS_DIRECT: Final = Goal(
     "create_ratio_p50", "create p50, the service over direct livekit-api", 1.3, "max", "issue 6"
@@ -74,6 +76,35 @@ REDIS_STATUS_ADDED_VS_FLOOR: Final = Goal(
     "max",
     "issue 22",
 )
+# Issue 22, against the raw-ASGI floor (floor_proxy) doing the same LiveKit work, in the same run.
+STATUS_VS_FLOOR: Final = Goal(
+    "status_vs_floor_p50",
+    "status p50 over the floor's, each case: no agent, agent pending, agent in the room",
+    1.0,
+    "max",
+    "issue 22",
+)
+LIST_VS_FLOOR: Final = Goal(
+    "list_vs_floor_p50", "list p50 with 2 live sessions over the floor's for 2 rooms", 1.0, "max", "issue 22"
+)
+CREATE_VS_FLOOR: Final = Goal("create_vs_floor_p50", "create p50 over the floor's", 1.25, "max", "issue 22")
+THROUGHPUT_VS_FLOOR: Final = Goal(
+    "throughput_vs_floor", "creates/s with many in flight over the floor's", 0.75, "min", "issue 22"
+)
+OWN_SESSIONS_CREATE_P50: Final = Goal(
+    "own_sessions_create_p50_ratio",
+    f"create p50, a user with {OWN_SESSIONS:,} live sessions over one with none",
+    1.1,
+    "max",
+    "issue 22",
+)
+OWN_SESSIONS_CPU: Final = Goal(
+    "own_sessions_cpu_ratio",
+    f"service CPU per create, a user with {OWN_SESSIONS:,} live sessions over one with none",
+    1.1,
+    "max",
+    "issue 22",
+)
 EDGE_LIMITS_CPU: Final = Goal(
     "edge_limits_cpu_ratio",
     "service CPU per create, edge limits on over off",
@@ -103,6 +134,12 @@ ALL: Final = (
     LIST_WITH_OTHER_ROOMS,
     REDIS_CREATE_ADDED_VS_FLOOR,
     REDIS_STATUS_ADDED_VS_FLOOR,
+    STATUS_VS_FLOOR,
+    LIST_VS_FLOOR,
+    CREATE_VS_FLOOR,
+    THROUGHPUT_VS_FLOOR,
+    OWN_SESSIONS_CREATE_P50,
+    OWN_SESSIONS_CPU,
     EDGE_LIMITS_CPU,
     GUARDRAILS_CREATE_P50,
     GUARDRAILS_THROUGHPUT,

@@ -103,13 +103,31 @@ def standard_targets(repo: Path) -> list[Target]:
 LISTING: Final[Mapping[str, StoreMode]] = {PRIMARY: "memory", REDIS: "redis"}
 
 
+# An agent name no worker serves: every session's agent stays pending (issue 22's second status case).
+ABSENT_AGENT: Final = "bench-absent-agent"
+AGENT_PENDING: Final = Target(
+    "api_agent",
+    f"python -m voicecore_http, in-process store, LIVEKIT_AGENT_NAME={ABSENT_AGENT} (no worker: pending)",
+    env={"LIVEKIT_AGENT_NAME": ABSENT_AGENT},
+)
+
+
 def counted_targets() -> list[Target]:
-    """The services the calls phase counts LiveKit calls of, one per store mode."""
+    """The services the calls phase counts LiveKit calls of: one per store mode, and one with an agent."""
     return [
+        *(
+            Target(
+                f"calls_{mode}",
+                f"python -m voicecore_http, {label}, LiveKit behind a counting proxy",
+                store=mode,
+            )
+            for mode, label in STORE_LABELS.items()
+        ),
         Target(
-            f"calls_{mode}", f"python -m voicecore_http, {label}, LiveKit behind a counting proxy", store=mode
-        )
-        for mode, label in STORE_LABELS.items()
+            "calls_memory_agent",
+            f"the same, in-process store, LIVEKIT_AGENT_NAME={ABSENT_AGENT}",
+            env={"LIVEKIT_AGENT_NAME": ABSENT_AGENT},
+        ),
     ]
 
 

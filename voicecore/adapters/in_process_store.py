@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from voicecore.adapters.in_process_index import IndexMarker
 from voicecore.core.errors import StoreError
 from voicecore.core.session_record import SessionRecord, require_aware, to_milliseconds
 from voicecore.core.store import (
@@ -28,6 +29,7 @@ from voicecore.core.store import (
     RoomTaken,
     SessionStore,
     SlotRefused,
+    Unindexed,
     positive_milliseconds,
     require_limits,
     require_room_name,
@@ -87,6 +89,7 @@ class InProcessSessionStore(SessionStore):
         self._claims: dict[tuple[str, str], _IdempotencyClaim] = {}
         self._sightings: dict[str, int] = {}  # event id -> forgotten at (ms)
         self._locks: dict[str, tuple[str, int]] = {}  # name -> (owner, lease end ms)
+        self._index = IndexMarker()
         self._next_sweep_ms = 0
         self._closed = False
 
@@ -188,6 +191,8 @@ class InProcessSessionStore(SessionStore):
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         now = self._now("admit_session")
+        if not self._index.indexed:
+            return Unindexed()
         if self._live(record.room_name, now) is not None:
             return RoomTaken()
         if per_minute and (retry_after := self._take_token(record.user_id, per_minute, now)):
@@ -236,15 +241,26 @@ class InProcessSessionStore(SessionStore):
         stored.expires_ms = now + self._record_ttl_ms
         return stored.record
 
-    async def count_dispatch(self, room_name: str) -> int | None:
+    async def count_dispatch(self, room_name: str, *, at: datetime, limit: int) -> int | None:
+        sent = require_aware(at)
         now = self._now("count_dispatch")
         stored = self._live(room_name, now)
         if stored is None:
             return None
-        count = stored.record.agent_dispatches + 1
-        stored.record = replace(stored.record, agent_dispatches=count)
+        if stored.record.agent_dispatches >= limit:
+            return 0
+        count, known = stored.record.agent_dispatches + 1, stored.record.redispatched_at
+        latest = sent if known is None or sent > known else known
+        stored.record = replace(stored.record, agent_dispatches=count, redispatched_at=latest)
         stored.expires_ms = now + self._record_ttl_ms
         return count
+
+    async def begin_rebuild(self, rebuild_id: str, *, lease: timedelta) -> bool:
+        lease_ms = positive_milliseconds(lease, "lease")
+        return self._index.begin(rebuild_id, now_ms=self._now("begin_rebuild"), lease_ms=lease_ms)
+
+    async def finish_rebuild(self, rebuild_id: str) -> bool:
+        return self._index.finish(rebuild_id, now_ms=self._now("finish_rebuild"))
 
     def _live_count(self, user_id: str, limit: int, now: int) -> int:
         """The user's live sessions; expired ones are sought only when the count alone reaches ``limit``."""

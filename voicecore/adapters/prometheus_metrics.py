@@ -77,7 +77,16 @@ class PrometheusMetrics(Metrics):
             registry=r,
         )
         self._redispatched = Counter(
-            "voicecore_agent_redispatches", "Agents dispatched again by the watchdog.", registry=r
+            "voicecore_agent_redispatches",
+            "Agents dispatched again, by what sent them (watchdog, rejoin).",
+            ["trigger"],
+            registry=r,
+        )
+        self._redispatch_refused = Counter(
+            "voicecore_agent_redispatch_budget_spent",
+            "Re-dispatches wanted and not sent: the session's budget (AGENT_REDISPATCH_LIMIT) is spent.",
+            ["trigger"],
+            registry=r,
         )
         self._live = Gauge(
             "voicecore_live_sessions",
@@ -107,8 +116,11 @@ class PrometheusMetrics(Metrics):
     def agent_missed(self) -> None:
         self._missed.inc()
 
-    def agent_redispatched(self) -> None:
-        self._redispatched.inc()
+    def agent_redispatched(self, trigger: str) -> None:
+        self._redispatched.labels(trigger).inc()
+
+    def agent_redispatch_refused(self, trigger: str) -> None:
+        self._redispatch_refused.labels(trigger).inc()
 
     def render(self, live_sessions: int) -> bytes:
         """The text exposition, with the live-session gauge set to ``live_sessions`` first."""

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from voicecore.adapters.redis_index import IndexSeen
 from voicecore.adapters.redis_lua import SCRIPTS
 from voicecore.adapters.redis_records import (
     decode,
@@ -46,6 +47,7 @@ from voicecore.core.store import (
     RoomTaken,
     SessionStore,
     SlotRefused,
+    Unindexed,
     positive_milliseconds,
     require_limits,
     require_room_name,
@@ -69,6 +71,7 @@ _IDEMPOTENT = frozenset(
         "due",
         "claim_idempotency_key",
         "acquire_lock",
+        "begin_rebuild",
         "ping",
     }
 )
@@ -124,6 +127,7 @@ class RedisSessionStore(SessionStore):
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._closed = False
+        self._index_seen = IndexSeen()
 
     def _redis(self, operation: str) -> aioredis.Redis:
         if self._client is None:
@@ -198,10 +202,14 @@ class RedisSessionStore(SessionStore):
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         keys = [*self._index_keys(record), self._rate_key(record.user_id)]
-        args = (self._record_ttl_ms, max_live, per_minute, encode(record))
+        seen = self._index_seen
+        args = (self._record_ttl_ms, max_live, per_minute, encode(record), seen.epoch, seen.admitted)
         match await self._run("admit_session", "ADMIT_SESSION", keys, *args):
-            case ["admitted"]:
+            case ["admitted", epoch, admitted]:
+                seen.saw(epoch, int(admitted))
                 return Admitted()
+            case ["unindexed"]:
+                return Unindexed()
             case ["taken"]:
                 return RoomTaken()
             case ["rate", retry_after]:
@@ -254,10 +262,19 @@ class RedisSessionStore(SessionStore):
         )
         return decode_flat(flat) if flat else None
 
-    async def count_dispatch(self, room_name: str) -> int | None:
+    async def count_dispatch(self, room_name: str, *, at: datetime, limit: int) -> int | None:
         keys = [self._session_key(room_name)]
-        count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, self._record_ttl_ms)
+        args = (self._record_ttl_ms, limit, to_microseconds(at))
+        count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, *args)
         return None if count is None else int(count)
+
+    async def begin_rebuild(self, rebuild_id: str, *, lease: timedelta) -> bool:
+        keys, lease_ms = [self._key("rebuild", key_part(rebuild_id))], positive_milliseconds(lease, "lease")
+        return bool(await self._run("begin_rebuild", "BEGIN_REBUILD", keys, lease_ms))
+
+    async def finish_rebuild(self, rebuild_id: str) -> bool:
+        keys = [self._key("rebuild", key_part(rebuild_id))]
+        return bool(await self._run("finish_rebuild", "FINISH_REBUILD", keys, rebuild_id))
 
     # --- idempotency keys ----------------------------------------------------------
 

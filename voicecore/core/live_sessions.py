@@ -18,11 +18,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, TypeVar, cast
+from typing import Final, TypeAlias, TypeVar, cast
 
-from voicecore.core.agents import AgentPresence
+from voicecore.core.agents import AgentPresence, Redispatch
 from voicecore.core.domain import SessionPolicy, User
-from voicecore.core.errors import NotSessionOwner, SessionNotFound
+from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
 from voicecore.core.history import SessionEnd
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.journal import EndReason
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _REJOIN_LOCK_LEASE: Final = timedelta(seconds=30)
+
+_Owned: TypeAlias = tuple[Room, RoomMetadata, SessionRecord]  # a listed session: its room, metadata, record
 
 
 class LiveSessions:
@@ -80,22 +82,29 @@ class LiveSessions:
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         # One rejoin at a time per room, on any replica, decides whether an agent is
         # needed: two racing rejoins must not dispatch one each.
-        redispatched = False
+        redispatched = Redispatch.NOT_NEEDED
         async with lock_if_free(self._store, f"rejoin:{room_name}", lease=_REJOIN_LOCK_LEASE) as held:
             if held:
                 redispatched = await self._presence.redispatch_if_no_agent(
-                    user, metadata.agent_type, room_name, participants
+                    user, metadata.session_record(room_name), participants
                 )
         await self._recorder.rejoined(room_name)
-        if redispatched:
+        if redispatched is Redispatch.SENT:
             await self._recorder.dispatched(room_name)
+            self._metrics.agent_redispatched("rejoin")
+        elif redispatched is Redispatch.REFUSED:
+            self._metrics.agent_redispatch_refused("rejoin")
+            logger.warning(
+                "voice session rejoined with no agent; re-dispatch limit reached",
+                extra=LogContext(user_id=user.id, room_name=room_name),
+            )
         logger.info(
             "voice session rejoined",
             extra=LogContext(
                 user_id=user.id,
                 room_name=room_name,
                 agent_type=metadata.agent_type.value,
-                agent_dispatched=redispatched,
+                agent_dispatched=redispatched is Redispatch.SENT,
             ),
         )
         return started_session(
@@ -114,7 +123,7 @@ class LiveSessions:
             participant_count=len(participants),
             agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
             created_at=metadata.created_at,
-            agent_state=await self._presence.state(room_name, participants, record),
+            agent_state=await self._presence.state(room_name, participants, record, metadata.created_at),
             ends_at=_ends_at(metadata, record),
         )
         logger.info(
@@ -165,18 +174,16 @@ class LiveSessions:
         if not can_name_rooms(user.id):
             return []  # an id that cannot name a room owns nothing
         confirmed = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
-        owned: list[tuple[Room, RoomMetadata, SessionRecord]] = []
+        indexed: list[_Owned] = []
         for name, (room, record) in confirmed.items():
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
-                owned.append((room, metadata, record))
-        participant_lists = await _all_or_first_error(
-            *(self._gateway.list_participants(room.name) for room, _, _ in owned)
-        )
+                indexed.append((room, metadata, record))
+        owned, participant_lists = await self._participants_of(user, indexed)
         states = await _all_or_first_error(
             *(
-                self._presence.state(room.name, participants, record)
-                for (room, _, record), participants in zip(owned, participant_lists, strict=True)
+                self._presence.state(room.name, participants, record, metadata.created_at)
+                for (room, metadata, record), participants in zip(owned, participant_lists, strict=True)
             )
         )
         sessions = sorted(
@@ -199,6 +206,36 @@ class LiveSessions:
         )
         logger.info("voice sessions listed", extra=LogContext(user_id=user.id, session_count=len(sessions)))
         return sessions
+
+    async def _participants_of(
+        self, user: User, owned: Sequence[_Owned]
+    ) -> tuple[Sequence[_Owned], Sequence[Sequence[Participant]]]:
+        """Each owned room's participants, read together; a room whose read failed is left out.
+
+        One room's failure (say, deleted a moment ago, and LiveKit slow to say so) never
+        fails the others; only when every room failed does the list fail, as LiveKit
+        failing, rather than answer an empty list.
+        """
+        results = await asyncio.gather(
+            *(self._gateway.list_participants(room.name) for room, _, _ in owned), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        for failure in failed:
+            if not isinstance(failure, GatewayError) or len(failed) == len(owned):
+                raise failure
+        kept: list[_Owned] = []
+        participant_lists: list[Sequence[Participant]] = []
+        for session, result in zip(owned, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning(
+                    "voice session left out of a list: its participants could not be read: %s",
+                    result,
+                    extra=LogContext(user_id=user.id, room_name=session[0].name),
+                )
+            else:
+                kept.append(session)
+                participant_lists.append(result)
+        return kept, participant_lists
 
     # --- ownership ---------------------------------------------------------
 
