@@ -67,6 +67,13 @@ class ApiUser:
     async def list_sessions(self) -> list[str]:
         return [s["room_name"] for s in _expect(await self.client.get(BASE), 200)["sessions"]]
 
+    async def history(self, cursor: str | None = None) -> tuple[list[str], str | None]:
+        """One page of the caller's history (the default size): its room names, and the next cursor."""
+        params = {} if cursor is None else {"cursor": cursor}
+        body = _expect(await self.client.get(f"{BASE}/history", params=params), 200)
+        next_cursor: str | None = body["next_cursor"]
+        return [s["room_name"] for s in body["sessions"]], next_cursor
+
     async def end(self, room_name: str) -> None:
         _expect(await self.client.delete(f"{BASE}/{room_name}"), 200)
 

@@ -15,6 +15,9 @@ ListParticipants of each, concurrently; names LiveKit no longer has are dropped.
 With ``SESSION_STORE_URL`` set it also makes one bare redis-py call per request
 (a SET before a create, a GET beside a status), on one warm client: the
 price of one Redis round trip with the official client, and nothing of ours.
+With ``FLOOR_INSERT=sqlite`` or ``postgres`` each create also inserts the journal's
+row after CreateRoom, with one bare statement through the journal's driver
+(``bench.floor_insert``): the price of recording a session, and nothing of ours.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,6 +35,7 @@ import uvicorn
 from livekit import api
 
 from bench.direct import DirectBackend
+from bench.floor_insert import SessionInsert, open_insert
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -39,16 +44,36 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 PREFIX = "/api/v1/voice-sessions"
 USER = "bench-floor"
 REDIS_USER = "bench-floor-redis"  # the floor with a Redis call: its rooms are its own
+INSERT = "FLOOR_INSERT"  # sqlite or postgres: insert the journal's row after each CreateRoom
+AGENT_TYPE = "workout"  # what the benchmark's clients ask for
+
+
+def user_for(*, redis: bool, insert: str | None) -> str:
+    """The floor's one user (it checks no token): each variant's rooms are its own."""
+    user = REDIS_USER if redis else USER
+    return f"{user}-{insert}" if insert else user
 
 
 class FloorApp:
-    def __init__(self, url: str, api_key: str, api_secret: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        redis_url: str | None = None,
+        *,
+        insert: str | None = None,
+        journal_url: str | None = None,
+    ) -> None:
         self._settings = (url, api_key, api_secret)
         self._redis_url = redis_url
+        self._insert_into = (insert, journal_url)
         self._lk: api.LiveKitAPI | None = None
         self._direct: DirectBackend | None = None
         self._redis: aioredis.Redis | None = None
-        self._user = USER if redis_url is None else REDIS_USER
+        self._insert: SessionInsert | None = None
+        self._workdir = Path.cwd()  # where the SQLite journal's default file lives
+        self._user = user_for(redis=redis_url is not None, insert=insert)
         self._made: set[str] = set()  # the floor's index of its user's rooms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,6 +89,8 @@ class FloorApp:
                 await self._redis.set(f"floor:{id(scope)}", "1", px=60_000)
             name, token = await self._direct.create(self._user)
             self._made.add(name)
+            if self._insert is not None:
+                await self._insert.insert(name, self._user, AGENT_TYPE)
             await _answer(send, 201, {"room_name": name, "token": token})
         elif scope["method"] == "GET" and path == PREFIX:
             assert self._direct is not None
@@ -97,12 +124,17 @@ class FloorApp:
                 if self._redis_url is not None:
                     self._redis = aioredis.Redis.from_url(self._redis_url)
                     await self._redis.set("floor:warm", "1", px=60_000)  # warm: the pool holds a connection
+                insert, journal_url = self._insert_into
+                if insert:
+                    self._insert = await open_insert(insert, journal_url, self._workdir)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._lk is not None:
                     await self._lk.aclose()
                 if self._redis is not None:
                     await self._redis.aclose()
+                if self._insert is not None:
+                    await self._insert.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -123,6 +155,8 @@ def main() -> None:
         os.environ["LIVEKIT_API_KEY"],
         os.environ["LIVEKIT_API_SECRET"],
         redis_url=os.environ.get("SESSION_STORE_URL"),
+        insert=os.environ.get(INSERT) or None,
+        journal_url=os.environ.get("JOURNAL_URL"),
     )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 

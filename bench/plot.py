@@ -31,12 +31,20 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def line_plot(path: Path, *, title: str, x_label: str, y_label: str, series: Sequence[Series]) -> Path:
-    """One line with markers per series; references dashed."""
+def line_plot(
+    path: Path, *, title: str, x_label: str, y_label: str, series: Sequence[Series], markers: bool = True
+) -> Path:
+    """One line per series, with a marker at each point unless there are too many; references dashed."""
     figure = Figure(figsize=_SIZE_INCHES, layout="constrained")
     axes = figure.subplots()
     for line in series:
-        axes.plot(line.x, line.y, marker="o", linestyle="--" if line.dashed else "-", label=line.label)
+        axes.plot(
+            line.x,
+            line.y,
+            marker="o" if markers else None,
+            linestyle="--" if line.dashed else "-",
+            label=line.label,
+        )
     axes.set(title=title, xlabel=x_label, ylabel=y_label)
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)

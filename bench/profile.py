@@ -21,7 +21,7 @@ from bench.harness import livekit_client
 from bench.loops import burst
 from bench.plan import Plan
 from bench.progress import progress
-from bench.service import running, wait_ready
+from bench.service import STARTUP_SECONDS, running, wait_ready
 from bench.targets import PROFILED, LiveKitAccess, service_environment
 from voicecore.testing.processes import free_port
 from voicecore_http.app import create_app
@@ -59,7 +59,7 @@ class ProfiledService:
     def start(self) -> None:
         self._thread.start()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         wait_ready(self.base_url, timeout, alive=self._thread.is_alive)
 
     def stop(self) -> None:
@@ -87,12 +87,13 @@ async def _workload(base_url: str, auth_secret: str, livekit: LiveKitAccess, cou
         await delete_rooms(lk, made)
 
 
-def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path) -> int:
+def profile(plan: Plan, livekit: LiveKitAccess, auth_secret: str, results: Path, scratch: Path) -> int:
+    """``scratch`` holds the journal: the SQLite default would land in this process's working directory."""
     results.mkdir(parents=True, exist_ok=True)
     html, text = results / "profile.html", results / "profile.txt"
-    service = ProfiledService(
-        PROFILED.name, service_environment(PROFILED, livekit, auth_secret), profile_to=html
-    )
+    journal = f"sqlite:///{(scratch / 'voicecore-journal.sqlite3').resolve()}"
+    settings = service_environment(PROFILED, livekit, auth_secret) | {"JOURNAL_URL": journal}
+    service = ProfiledService(PROFILED.name, settings, profile_to=html)
     count = 200 if plan.mode == "quick" else 600
     progress(
         f"profile: in-process uvicorn under pyinstrument; "

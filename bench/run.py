@@ -1,7 +1,7 @@
 """``python -m bench.run [--quick] [--profile] [--compare LABEL=REV[+asyncio]] [--target SPEC]...``.
 
-voicecore's HTTP API vs direct livekit-api. Starts its own LiveKit server and
-redis-server on loopback, then the targets (bench.targets) as real uvicorn servers
+voicecore's HTTP API vs direct livekit-api. Starts its own LiveKit server,
+redis-server and PostgreSQL server on loopback, then the targets (bench.targets) as real uvicorn servers
 in subprocesses (``python -m voicecore_http``, and ``bench.floor_app``), and
 measures each phase (bench.phases) interleaved against a warm ``LiveKitAPI`` client
 doing the work by hand. Progress goes to stderr, a table to stdout, every figure to
@@ -29,13 +29,19 @@ from typing import Any, Final
 from bench.compare import compare_target
 from bench.cpu import CpuMeter, MachineLoad
 from bench.harness import Harness, Phase, livekit_client
+from bench.journals import PostgresDatabases, postgres_databases
 from bench.machine import machine_info
+from bench.phases.app_webhooks import app_webhooks_phase
+from bench.phases.bounds import bounds_create_phase, bounds_enforcement_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
 from bench.phases.floor import floor_phase
 from bench.phases.guardrails import guardrails_phase
+from bench.phases.history import history_phase
+from bench.phases.journal import journal_phase
 from bench.phases.listing import list_phase
+from bench.phases.metrics_flood import metrics_flood_phase
 from bench.phases.own_sessions import own_sessions_phase
 from bench.phases.status import status_phase
 from bench.phases.throughput import throughput_phase
@@ -73,8 +79,15 @@ PHASES: Final[Mapping[str, Phase]] = {
     "own_sessions": own_sessions_phase,
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
+    "journal": journal_phase,
+    "history": history_phase,
+    "app_webhooks": app_webhooks_phase,
     "livekit_calls": calls_phase,
+    "bounds_create": bounds_create_phase,
+    "bounds_enforcement": bounds_enforcement_phase,
+    "metrics_flood": metrics_flood_phase,
 }
+TIME_TO_AGENT: Final = "time_to_agent"
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -101,16 +114,25 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also serve this voicecore as target api_LABEL with these settings (on the Redis store "
         "with +redis), measured in every phase beside the others; VAR= restores a default",
     )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        choices=[*PHASES, TIME_TO_AGENT],
+        help="run only this phase (repeatable); the table and the goals then cover what ran",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="where the JSON goes")
     return parser.parse_args(argv)
 
 
-def _settings(auth_secret: str, redis: RedisDatabases) -> Settings:
-    """Each target's settings; a target on the Redis store gets a database of its own."""
+def _settings(auth_secret: str, redis: RedisDatabases, postgres: PostgresDatabases) -> Settings:
+    """Each target's settings; a target on the Redis store, or with its journal on PostgreSQL,
+    gets a database of its own."""
 
     def settings(target: Target, livekit: LiveKitAccess) -> Mapping[str, str]:
         store_url = redis.allocate() if target.store == "redis" else None
-        return service_environment(target, livekit, auth_secret, store_url)
+        journal_url = postgres.allocate(target.name) if target.journal == "postgres" else None
+        return service_environment(target, livekit, auth_secret, store_url, journal_url)
 
     return settings
 
@@ -124,6 +146,7 @@ async def _measure(
     meter: CpuMeter,
     settings: Settings,
     out: Path,
+    phases: Sequence[str],
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -132,11 +155,26 @@ async def _measure(
         for target, service in served:
             await h.add_service(target.name, service.base_url, target.user_id)
         try:
-            for key, phase in PHASES.items():
-                results[key] = await phase(h)
+            for key in phases:
+                results[key] = await PHASES[key](h)
         finally:
             results["cleanup"] = await h.rooms.delete_leftovers()
     return results
+
+
+def _journal_settings(postgres: PostgresDatabases) -> dict[str, Any]:
+    """What a journal's commit cost in this run: the settings of each database."""
+    return {
+        "sqlite": (
+            "the default file in each service's own working directory; WAL, synchronous=NORMAL "
+            "(the journal's settings): a commit is not synced to disk, a checkpoint is"
+        ),
+        "postgres_settings": postgres.settings(),
+        "postgres": (
+            "one PostgreSQL 15 server per run (voicecore.testing.postgres_server), a database of its own "
+            "per target; fsync, synchronous_commit and full_page_writes as in postgres_settings"
+        ),
+    }
 
 
 def _pid(server: object) -> int:
@@ -150,6 +188,7 @@ def _pid(server: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     plan = QUICK if args.quick else FULL
+    chosen = args.phase or [*PHASES, TIME_TO_AGENT]
     command = shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     auth_secret = secrets.token_urlsafe(32)
@@ -157,16 +196,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         running_livekit_server() as server,
         redis_databases() as redis,
+        postgres_databases() as postgres,
         tempfile.TemporaryDirectory(prefix="bench-") as scratch,
     ):
         livekit = LiveKitAccess(server.url, server.api_key, server.api_secret)
-        progress(f"livekit-server up at {server.url}, redis-server at 127.0.0.1:{redis.server.port}")
+        progress(
+            f"livekit-server up at {server.url}, redis-server at 127.0.0.1:{redis.server.port}, "
+            f"postgres at 127.0.0.1:{postgres.server.port}"
+        )
         if args.profile:
-            return profile(plan, livekit, auth_secret, RESULTS)
+            return profile(plan, livekit, auth_secret, RESULTS, Path(scratch))
         targets = standard_targets(REPO)
         targets += [compare_target(spec, REPO, Path(scratch)) for spec in args.compare]
         targets += [parse_target(spec) for spec in args.target]
-        settings = _settings(auth_secret, redis)
+        settings = _settings(auth_secret, redis, postgres)
         redis.start_counting()
         served = [(t, target_process(t, settings(t, livekit), args.out.parent)) for t in targets]
         services = [service for _, service in served]
@@ -186,20 +229,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                     meter=meter,
                     settings=settings,
                     out=args.out,
+                    phases=[key for key in PHASES if key in chosen],
                 )
             )
             figures["machine_load"] = load.shares()
             # None of it when no service used the Redis store: its figures are the in-process path's.
             figures["redis"] = {"commands_from_services": redis.commands_from_services()}
+            figures["journals"] = _journal_settings(postgres)
             progress(
                 f"CPU share of other processes during the measurement: "
                 f"{figures['machine_load']['other_processes_cpu_share']:.0%}"
             )
 
     # Its own two servers and workers: agent jobs must not share the CPU with the phases above.
-    figures["time_to_agent"] = time_to_agent_phase(
-        plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
-    )
+    if TIME_TO_AGENT in chosen:
+        figures[TIME_TO_AGENT] = time_to_agent_phase(
+            plan, auth_secret, args.out.parent, args.out.with_name(f"{args.out.stem}-time-to-agent.png")
+        )
 
     results: dict[str, Any] = {
         "benchmark": "voicecore HTTP API vs direct livekit-api",

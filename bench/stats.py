@@ -6,6 +6,7 @@ Samples are in seconds, figures in milliseconds.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -82,3 +83,36 @@ def burst_summary(bursts: Sequence[Burst], cpu: Mapping[str, float]) -> dict[str
         # CPU time each process spent per request during the bursts (clock ticks).
         "cpu_ms_per_request": {name: round(used * 1000 / requests, 3) for name, used in cpu.items()},
     }
+
+
+def rounds_of(samples: Sequence[float], block: int) -> list[Sequence[float]]:
+    """An interleaved side's samples, cut back into its rounds (``block`` each, in order)."""
+    return [samples[i : i + block] for i in range(0, len(samples), block)]
+
+
+def p50_ratio_interval(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    block: int,
+    resamples: int = 1000,
+    seed: int = 19,
+) -> tuple[float, float]:
+    """The 95% interval of p50(numerator) / p50(denominator), whole rounds resampled (a bootstrap).
+
+    Both sides were measured in the same interleaved rounds, so the same rounds are drawn
+    for both: a slow moment of the machine falls on both sides of every resample. The
+    interval is how far the ratio moves with which moments a run happens to catch.
+    """
+    top, bottom = rounds_of(numerator, block), rounds_of(denominator, block)
+    if len(top) != len(bottom) or not top:
+        raise ValueError("both sides need the same rounds")
+    draw = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        picked = [draw.randrange(len(top)) for _ in top]
+        ratios.append(
+            statistics.median(x for i in picked for x in top[i])
+            / statistics.median(x for i in picked for x in bottom[i])
+        )
+    return round(percentile(ratios, 2.5), 3), round(percentile(ratios, 97.5), 3)

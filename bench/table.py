@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench import goals
+from bench.phases.bounds import table_lines as bounds_lines
 from bench.phases.floor import API_LIST, FLOOR_LIST, FLOOR_STATUS, STATUS_CASES
 from bench.phases.listing import DIRECT_SIDES
 from bench.phases.own_sessions import FRESH, HEAVY
@@ -104,14 +105,15 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
         if caveat is not None and caveat not in caveats:
             caveats.append(caveat)
         mark = f" [{caveats.index(caveat) + 1}]" if caveat is not None else ""
+        bare = "INSERT" if goal is goals.JOURNAL_CREATE_ADDED_VS_FLOOR else "Redis call"
         added = (
-            f"  (added {verdict['added_ms']:.2f} ms; one bare Redis call, to the floor: "
+            f"  (added {verdict['added_ms']:.2f} ms; one bare {bare}, to the floor: "
             f"{verdict['floor_added_ms']:.2f} ms)"
             if "floor_added_ms" in verdict
             else ""
         )
         met = "met" if verdict["met"] else "NOT met"
-        figure = f"{verdict['value']:>8.2f}x  {goal.limit_text:>10}"
+        figure = f"{verdict['value']:>8.2f}{goal.unit}  {goal.limit_text:>10}"
         lines.append(f"  {goal.what[:66]:66} {verdict['subject']:>16} {figure}  {met}{mark}{added}")
     lines += [f"  [{number}] {caveat}" for number, caveat in enumerate(caveats, 1)]
     lines += [f"  not judged: {key}: {why}" for key, why in judgement["not_judged"].items()]
@@ -120,17 +122,83 @@ def _goals(judgement: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _journal(block: Mapping[str, Any]) -> list[str]:
+    create = block["create"]
+    sides = [name for name in create if isinstance(create[name], dict) and "p50_ms" in create[name]]
+    lines = ["journal: create latency, one at a time", *(f"  {n:26}{_pp(create[n])}" for n in sides)]
+    for mode, added in create["added_p50_ms"].items():
+        lines.append(
+            f"  {mode}: added to voicecore {added['voicecore']:.2f} ms, one bare INSERT to the floor "
+            f"{added['floor']:.2f} ms"
+        )
+    live = block["live_reads"]
+    for read in ("status", "list"):
+        for name, figures in live[f"{read}_vs_none"].items():
+            low, high = figures["interval_95"]
+            lines.append(
+                f"  {read} {name:21} over none {figures['ratio_p50']:.3f}x  (95%: {low:.3f} to {high:.3f})"
+            )
+    return lines
+
+
+def _history(block: Mapping[str, Any]) -> list[str]:
+    reader = block["reader"]
+    lines = [
+        f"history: a page of {block['own_records']} records; other users' records {block['other_records']}"
+    ]
+    lines += [f"  {name:26}{_pp(reader[name])}" for name in reader if isinstance(reader[name], dict)]
+    lines += [f"  {name} over none: {r:.2f}x" for name, r in block["ratio_other_records_p50"].items()]
+    for name, paging in block["paging"].items():
+        lines.append(
+            f"  {name}: {paging['pages']} pages; first {paging['pages_compared_at_each_end']} p50 "
+            f"{paging['first_pages_p50_ms']:.2f} ms, last {paging['last_pages_p50_ms']:.2f} ms "
+            f"({paging['end_over_start']:.2f}x)"
+        )
+    return lines
+
+
+def _metrics_flood(block: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"/metrics flood: {block['scrapes_per_second_asked']} scrapes/s asked, "
+        f"{block['filler_sessions']:,} live sessions in each store (quiet / flooded p50 p95)"
+    ]
+    for name, side in block["sides"].items():
+        flood = block["flood"][name]
+        for operation, figures in side.items():
+            quiet, flooded = _pp(figures["quiet"]), _pp(figures["flooded"])
+            label = f"{name} {operation}"
+            failed = sum(figures["not_200"].values())
+            note = f"{figures['ratio_p50']:.2f}x" + (f"   ({failed} answers not 200)" if failed else "")
+            lines.append(f"  {label:26}{quiet:>{_CELL}}{flooded:>{_CELL}}   {note}")
+        achieved, failed = flood["achieved_per_second"], flood["failures"]
+        cpu = ", ".join(f"{process} {ms:.2f}" for process, ms in flood["cpu_ms_per_scrape"].items())
+        lines.append(f"  {'':26}scrapes/s achieved {achieved}, failed {failed}; CPU ms per scrape: {cpu}")
+    return lines
+
+
 def table(results: Mapping[str, Any]) -> str:
+    """The figures of every phase that ran."""
     lines = [f"voicecore HTTP API vs direct livekit-api ({results['mode']} run, ms: p50 p95)", ""]
-    lines += _latency(results)
-    lines += ["", *_listing(results["list"])]
+    if "create" in results and "status" in results:
+        lines += _latency(results)
+    if "list" in results:
+        lines += ["", *_listing(results["list"])]
     if "floor" in results:
         lines += ["", *_floor(results["floor"])]
-    lines += ["", *_throughput(results["throughput"])]
+    if "throughput" in results:
+        lines += ["", *_throughput(results["throughput"])]
     if "own_sessions" in results:
         lines += ["", *_own_sessions(results["own_sessions"])]
+    if "journal" in results:
+        lines += ["", *_journal(results["journal"])]
+    if "history" in results:
+        lines += ["", *_history(results["history"])]
     if "livekit_calls" in results:
         lines += ["", *_calls(results["livekit_calls"])]
+    if bounds := bounds_lines(results):
+        lines += ["", *bounds]
+    if "metrics_flood" in results:
+        lines += ["", *_metrics_flood(results["metrics_flood"])]
     lines += ["", *_goals(results["goals"])]
     cleanup = results["cleanup"]
     lines += [

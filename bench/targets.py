@@ -4,8 +4,11 @@ A target's settings are a plain mapping of variables, read by the service throug
 the composition root (``ServiceContainer.from_environment``), in a subprocess or
 in this process alike. Phases compare variants of the service by giving targets
 different ``env``: ``store="redis"`` adds ``SESSION_STORE_URL`` for a database of
-the benchmark's own redis-server; an empty value restores the service's default
-(the settings treat empty as unset). The floors (``bench.floor_app``) are targets too.
+the benchmark's own redis-server; ``journal="postgres"`` adds ``JOURNAL_URL`` for a
+database of its own on the benchmark's PostgreSQL server (otherwise the journal is the
+SQLite default, in the process's own working directory: ``bench.service``); an empty
+value restores the service's default (the settings treat empty as unset). The floors
+(``bench.floor_app``) and the journal-free service (``bench.journal_free``) are targets too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bench import floor_app
+from bench import floor_app, journal_free
+from bench.goals import FLOOD_LIVE_SESSIONS
 
 StoreMode = Literal["memory", "redis"]
+# The SQLite default, or a database of its own on the benchmark's PostgreSQL server.
+JournalMode = Literal["sqlite", "postgres"]
 
 # The service as shipped (LOG_LEVEL=INFO, in-process store): the issue-6 goals are judged on it.
 PRIMARY: Final = "api"
@@ -55,6 +61,7 @@ class Target:
     description: str
     log_level: str = "INFO"
     store: StoreMode = "memory"
+    journal: JournalMode = "sqlite"
     env: Mapping[str, str] = field(default_factory=dict)
     module: str = "voicecore_http"
     pythonpath: str | None = None  # the floor's repository, or another checkout (``--compare``)
@@ -63,7 +70,7 @@ class Target:
     def user_id(self) -> str:
         """The bearer token's subject: each target lists only its own sessions."""
         if self.module == floor_app.__name__:
-            return floor_app.USER if self.store == "memory" else floor_app.REDIS_USER
+            return floor_app.user_for(redis=self.store == "redis", insert=self.env.get(floor_app.INSERT))
         return f"bench-{self.name}"
 
 
@@ -147,6 +154,31 @@ def guardrail_targets() -> dict[StoreMode, tuple[Target, Target]]:
     }
 
 
+# Issue 20's create figure: an allowance so large it never runs out (the most the settings accept).
+NEVER_RUNNING_OUT: Final = "10000000"
+
+
+def bounds_targets(journals: Path) -> dict[StoreMode, tuple[Target, Target]]:
+    """Per store: (an allowance configured, none), each with its own SQLite journal in ``journals``."""
+
+    def target(name: str, what: str, mode: StoreMode, minutes: str) -> Target:
+        env = {"USAGE_LIMIT_MINUTES": minutes, "JOURNAL_URL": f"sqlite:///{journals / name}.sqlite3"}
+        return Target(name, f"{STORE_LABELS[mode]}, {what}, a journal of its own", store=mode, env=env)
+
+    return {
+        mode: (
+            target(
+                f"allowance_on_{mode}",
+                f"USAGE_LIMIT_MINUTES={NEVER_RUNNING_OUT} (never used up)",
+                mode,
+                NEVER_RUNNING_OUT,
+            ),
+            target(f"allowance_off_{mode}", "USAGE_LIMIT_MINUTES=0 (no allowance)", mode, "0"),
+        )
+        for mode in STORE_LABELS
+    }
+
+
 # The edge limits phase: the in-process store with the guardrails off, HTTP_LIMITS_ENABLED on and off.
 EDGE_LIMITS_ON: Final = Target(
     "edge_limits_on",
@@ -158,6 +190,89 @@ EDGE_LIMITS_OFF: Final = Target(
     "in-process store, HTTP_LIMITS_ENABLED=false",
     env={**BULK_PHASE_ENV, "HTTP_LIMITS_ENABLED": "false"},
 )
+
+
+# The journal phase: voicecore without a database, on each database, and the floor with a bare INSERT.
+JOURNAL_NONE: Final = "journal_none"
+JOURNAL_ON: Final[Mapping[JournalMode, str]] = {"sqlite": "journal_sqlite", "postgres": "journal_postgres"}
+FLOOR_INSERT: Final[Mapping[JournalMode, str]] = {"sqlite": "floor_sqlite", "postgres": "floor_postgres"}
+JOURNAL_LABELS: Final[Mapping[JournalMode, str]] = {
+    "sqlite": "the SQLite default, in its own working directory",
+    "postgres": "PostgreSQL, a database of its own on the benchmark's server",
+}
+
+
+def journal_targets(repo: Path) -> list[Target]:
+    """What the journal phase serves besides the standard floor: its reference and its variants."""
+    served = [
+        Target(
+            JOURNAL_NONE,
+            "python -m bench.journal_free: voicecore with its journal in a dict (no database); "
+            "what the journal adds is taken from it",
+            module=journal_free.__name__,
+            pythonpath=str(repo),
+        )
+    ]
+    served += [
+        Target(name, f"python -m voicecore_http, journal on {JOURNAL_LABELS[mode]}", journal=mode)
+        for mode, name in JOURNAL_ON.items()
+    ]
+    served += [
+        Target(
+            name,
+            f"the floor plus one bare INSERT of the journal's row per create ({JOURNAL_LABELS[mode]})",
+            log_level="WARNING",
+            journal=mode,
+            env={floor_app.INSERT: mode},
+            module=floor_app.__name__,
+            pythonpath=str(repo),
+        )
+        for mode, name in FLOOR_INSERT.items()
+    ]
+    return served
+
+
+def history_targets() -> dict[JournalMode, tuple[Target, Target]]:
+    """Per database: (a journal with no other users' records, a journal with many), for the history phase."""
+    return {
+        mode: (
+            Target(f"history_{mode}_none", f"voicecore, journal on {JOURNAL_LABELS[mode]}", journal=mode),
+            Target(
+                f"history_{mode}_full",
+                f"voicecore, journal on {JOURNAL_LABELS[mode]}, filled with other users' records",
+                journal=mode,
+            ),
+        )
+        for mode in JOURNAL_LABELS
+    }
+
+
+# The /metrics flood phase: per store, the service with FLOOD_LIVE_SESSIONS records in its store
+# (bench.filled_service). The repair and the watchdog, whose passes read every session by
+# design and would find the filler records roomless, run only at start-up, before the fill.
+FILLED_SERVICE: Final = "bench.filled_service"
+FILLER_VARIABLE: Final = "BENCH_FILLER_SESSIONS"
+
+
+def flood_targets(repo: Path) -> dict[StoreMode, Target]:
+    """Per store, the service the /metrics flood phase scrapes and measures (``repo`` on its path)."""
+    return {
+        mode: Target(
+            f"flood_{mode}",
+            f"bench.filled_service: the service, {label}, {FLOOD_LIVE_SESSIONS:,} filler records "
+            "added to its store at start-up; repair and watchdog passes off after start-up",
+            store=mode,
+            env={
+                **BULK_PHASE_ENV,
+                FILLER_VARIABLE: str(FLOOD_LIVE_SESSIONS),
+                "SESSION_RECONCILE_INTERVAL_SECONDS": "0",
+                "AGENT_WATCHDOG_INTERVAL_SECONDS": "0",
+            },
+            module=FILLED_SERVICE,
+            pythonpath=str(repo),
+        )
+        for mode, label in STORE_LABELS.items()
+    }
 
 
 def agent_target(agent_name: str) -> Target:
@@ -200,11 +315,17 @@ Settings = Callable[[Target, LiveKitAccess], Mapping[str, str]]
 
 
 def service_environment(
-    target: Target, livekit: LiveKitAccess, auth_secret: str, store_url: str | None = None
+    target: Target,
+    livekit: LiveKitAccess,
+    auth_secret: str,
+    store_url: str | None = None,
+    journal_url: str | None = None,
 ) -> dict[str, str]:
     """Every setting the target's service gets, and nothing else."""
     if target.store == "redis" and store_url is None:
         raise ValueError(f"{target.name} uses the Redis store: give it a store URL")
+    if target.journal == "postgres" and journal_url is None:
+        raise ValueError(f"{target.name} keeps its journal on PostgreSQL: give it a database URL")
     env = {
         "LIVEKIT_URL": livekit.url,
         "LIVEKIT_API_KEY": livekit.api_key,
@@ -215,5 +336,8 @@ def service_environment(
     }
     if target.store == "redis" and store_url is not None:
         env["SESSION_STORE_URL"] = store_url
+    if target.journal == "postgres" and journal_url is not None:
+        # A database of its own, empty: the service brings it to its schema at start.
+        env |= {"JOURNAL_URL": journal_url, "JOURNAL_MIGRATE_ON_START": "true"}
     env.update(target.env)
     return env

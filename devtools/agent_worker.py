@@ -13,6 +13,7 @@ are never preloaded, and the health server binds 127.0.0.1 on a free port.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -86,6 +87,23 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.room.on("track_subscribed", lambda _track, _publication, _participant: player.play())
     # Returning keeps the job alive: the runtime ends it when the room disconnects the agent.
     logger.info("agent %s is in %s", ctx.room.local_participant.identity, ctx.room.name)
+
+    # The room's metadata says when the server will end the session (docs/livekit.md), and is
+    # rewritten when that moves: a real coach would say goodbye before then; this one says when.
+    def say_when(metadata: str) -> None:
+        logger.info("session %s ends at %s", ctx.room.name, session_ends_at(metadata) or "no bound")
+
+    say_when(ctx.room.metadata)
+    ctx.room.on("room_metadata_changed", lambda _old, new: say_when(new))
+
+
+def session_ends_at(metadata: str) -> str | None:
+    """The ``ends_at`` voicecore writes in a session's room metadata, or None."""
+    try:
+        value = json.loads(metadata).get("ends_at")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def never_loaded() -> float:

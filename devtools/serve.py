@@ -4,7 +4,9 @@ Settings come from the environment and ``.env`` (if present). When LIVEKIT_URL i
 not configured, the pinned livekit-server is started on loopback with fresh keys, and
 the development agent worker (devtools/agent_worker.py) registers with it under
 LIVEKIT_AGENT_NAME (``voicecore-dev-coach`` unless configured), so a session shows
-its agent arriving.
+its agent arriving. When APP_WEBHOOK_URL is not configured, the receiver of
+docs/examples/webhook_receiver.py is started on loopback and the session events are
+sent to it: it prints each one it verified, here.
 An AUTH_JWT_SECRET is generated when none is configured. The banner prints all
 of it, a development user token, and how to mint one for any other user.
 """
@@ -12,6 +14,7 @@ of it, a development user token, and how to mint one for any other user.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import os
 import secrets
@@ -34,7 +37,7 @@ from voicecore.testing.livekit_server import (
     LocalLiveKitServer,
     running_livekit_server,
 )
-from voicecore.testing.processes import log_tail, spawn, stop
+from voicecore.testing.processes import die_with_parent, free_port, log_tail, spawn, stop
 from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
@@ -46,6 +49,9 @@ WORKER_READY_MESSAGE = "agent worker registered"  # devtools.agent_worker.READY_
 WORKER_READY_TIMEOUT_S = 60.0
 # The worker drains its jobs on SIGTERM (devtools.agent_worker.DRAIN_TIMEOUT_S) before it exits.
 WORKER_STOP_TIMEOUT_S = 15.0
+WEBHOOK_RECEIVER = Path(__file__).resolve().parents[1] / "docs" / "examples" / "webhook_receiver.py"
+WEBHOOK_PATH = "/webhooks/voicecore"  # the example's
+RECEIVER_READY_TIMEOUT_S = 30.0
 
 
 def _configured(name: str) -> str | None:
@@ -58,6 +64,10 @@ class PortTaken(Exception):
 
 
 class AgentWorkerUnavailable(Exception):
+    pass
+
+
+class WebhookReceiverUnavailable(Exception):
     pass
 
 
@@ -127,6 +137,48 @@ def _wait_registered(process: subprocess.Popen[bytes], log_path: Path) -> None:
     raise AgentWorkerUnavailable(f"the agent worker did not register in time:\n{log_tail(log_path)}")
 
 
+@contextlib.contextmanager
+def _app_webhooks() -> Iterator[list[str]]:
+    """Yield banner lines for app webhooks; with APP_WEBHOOK_URL unset, run the development receiver."""
+    if _configured("APP_WEBHOOK_URL"):
+        yield [f"App webhooks       {_configured('APP_WEBHOOK_URL')} (configured)"]
+        return
+    secret = (
+        _configured("APP_WEBHOOK_SECRET") or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    port = free_port()
+    # Its output is this terminal: each verified event prints here, between the service's logs.
+    receiver = subprocess.Popen(  # noqa: S603 - our own example, fixed arguments
+        [sys.executable, str(WEBHOOK_RECEIVER), "--port", str(port)],
+        env={**os.environ, "APP_WEBHOOK_SECRET": secret},
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+    )
+    try:
+        _wait_listening(receiver, port)
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        os.environ.update(APP_WEBHOOK_URL=url, APP_WEBHOOK_SECRET=secret)
+        yield [
+            f"App webhooks       development receiver at {url}",
+            "  it prints here each session event it verified (docs/examples/webhook_receiver.py);",
+            "  set APP_WEBHOOK_URL to send them to your backend instead",
+            f"  APP_WEBHOOK_SECRET {secret}",
+        ]
+    finally:
+        stop(receiver)
+
+
+def _wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + RECEIVER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise WebhookReceiverUnavailable("the development webhook receiver exited")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.1)
+    raise WebhookReceiverUnavailable("the development webhook receiver did not start in time")
+
+
 def journal_line(settings: JournalSettings) -> str:
     """Where the journal is: the SQLite file's path, or only that it is PostgreSQL (never its URL)."""
     location = settings.journal_location()
@@ -189,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
     try:
         check_port_free(args.host, args.port)
-        with _livekit() as livekit_lines:
+        with _livekit() as livekit_lines, _app_webhooks() as webhook_lines:
             container = ServiceContainer.from_environment(env_file=ENV_FILE if ENV_FILE.exists() else None)
             app = create_app(container)
             http = container.http_settings()
@@ -198,15 +250,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = f"http://{args.host}:{args.port}"
             token = dev_user_token(jwt_secret, "dev-user", "dev@example.com")
             journal = journal_line(container.settings())
+            lines = [*livekit_lines, *webhook_lines]
             print(
-                banner(base, livekit_lines, jwt_secret, token, demo_page=http.demo_page, journal=journal),
+                banner(base, lines, jwt_secret, token, demo_page=http.demo_page, journal=journal),
                 flush=True,
             )
             # uvicorn turns SIGTERM and SIGINT into a graceful exit, and the with-block then
             # stops livekit-server; were this process killed outright, the server's
             # parent-death signal ends it.
             serve(app, http, host=args.host, port=args.port)
-    except (SettingsError, LiveKitServerUnavailable, AgentWorkerUnavailable, PortTaken) as exc:
+    except (
+        SettingsError,
+        LiveKitServerUnavailable,
+        AgentWorkerUnavailable,
+        WebhookReceiverUnavailable,
+        PortTaken,
+    ) as exc:
         print(exc, file=sys.stderr)
         return 2
     return 0

@@ -19,12 +19,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.voicecore-installed"
-want="$( (cat pyproject.toml; echo "editable_mode=compat") | sha256sum | cut -d' ' -f1)"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing voicecore and its dev dependencies into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  # compat mode: a plain path entry, so mypy finds the package from a user's script too.
-  .venv/bin/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
+  # An editable install (hatchling's: a path entry, which mypy follows from a user's script too).
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
   echo "$want" > "$stamp"
 fi
 

@@ -33,6 +33,7 @@ from voicecore.core.history import NO_APP_EVENTS
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.sessions import VoiceSessions
 from voicecore.core.store import SessionStore
+from voicecore.settings import DEFAULT_JOURNAL_FILE
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
 from voicecore.testing.livekit_server import LocalLiveKitServer, find_binary, running_livekit_server
 from voicecore.testing.postgres_server import (
@@ -77,8 +78,15 @@ def hermetic_configuration() -> Iterator[None]:
     for name in saved:
         if name != "LIVEKIT_SERVER_BIN":
             del os.environ[name]
+    # Every journal a test makes is its own (tests/support/journals.py): none may land where
+    # the suite runs, as the default file would.
+    default_journal = Path.cwd() / DEFAULT_JOURNAL_FILE
+    there_before = default_journal.exists()
     yield
     os.environ.update(saved)
+    if default_journal.exists() and not there_before:
+        default_journal.unlink()
+        pytest.fail(f"a test left the default journal {default_journal}: give its container a JOURNAL_URL")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
+from voicecore.core.bounds import BoundsPolicy, Usage, UsagePeriod
 from voicecore.core.domain import AgentState, AgentType, GuardrailPolicy, SessionMode, SessionPolicy, User
 from voicecore.core.errors import (
     CreationRateLimited,
@@ -26,39 +27,60 @@ from voicecore.core.errors import (
     GatewayFailure,
     IdempotencyKeyBusy,
     IdempotencyKeyReused,
+    InvalidHistoryCursor,
     InvalidIdempotencyKey,
     InvalidUserId,
+    JournalSchemaOutdated,
+    JournalUnavailable,
     MetadataNotReadable,
     NotSessionOwner,
     SessionNotFound,
     StoreError,
     TooManyLiveSessions,
     UnknownAgentType,
+    UsageExhausted,
     VoiceCoreError,
     WebhookNotReadable,
     WebhookNotVerified,
     WrongEventLoop,
 )
+from voicecore.core.journal import EndReason, JournalRecord
 from voicecore.core.ports import IssuedToken, RoomGateway, TokenIssuer
+from voicecore.core.session_history import HistoryPage
 from voicecore.core.session_record import SessionRecord
-from voicecore.core.sessions import SessionStatus, SessionSummary, StartedSession, VoiceSessions
+from voicecore.core.sessions import (
+    ForgottenUser,
+    SessionStatus,
+    SessionSummary,
+    SessionUsage,
+    StartedSession,
+    VoiceSessions,
+)
 from voicecore.core.store import SessionStore
 from voicecore.settings import SettingsError, VoiceCoreSettings, load_settings
 
 __all__ = [
     "AgentState",
     "AgentType",
+    "BoundsPolicy",
     "CreationRateLimited",
+    "EndReason",
     "FieldNotAllowed",
+    "ForgottenUser",
     "GatewayError",
     "GatewayFailure",
     "GuardrailPolicy",
+    "HistoryPage",
     "IdempotencyKeyBusy",
     "IdempotencyKeyReused",
     "InProcessSessionStore",
+    "InvalidHistoryCursor",
     "InvalidIdempotencyKey",
     "InvalidUserId",
     "IssuedToken",
+    "JournalRecord",
+    "JournalSchemaOutdated",
+    "JournalUnavailable",
     "LiveKitRoomGateway",
     "LiveKitTokenIssuer",
     "MetadataNotReadable",
@@ -72,12 +94,16 @@ __all__ = [
     "SessionStatus",
     "SessionStore",
     "SessionSummary",
+    "SessionUsage",
     "SettingsError",
     "StartedSession",
     "StoreError",
     "TokenIssuer",
     "TooManyLiveSessions",
     "UnknownAgentType",
+    "Usage",
+    "UsageExhausted",
+    "UsagePeriod",
     "User",
     "VoiceCoreContainer",
     "VoiceCoreError",

@@ -19,13 +19,16 @@ from typing import Final, Protocol, Self, runtime_checkable
 
 from dependency_injector import containers, providers
 
+from voicecore.adapters.app_webhook_client import AiohttpWebhookClient
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.instrumented_gateway import InstrumentedRoomGateway
 from voicecore.adapters.livekit import LiveKitRoomGateway, LiveKitTokenIssuer, LiveKitWebhookVerifier
 from voicecore.adapters.prometheus_metrics import PrometheusMetrics
 from voicecore.adapters.redis_store import RedisSessionStore
-from voicecore.adapters.sql_journal import SqlSessionJournal
+from voicecore.adapters.sql_journal import SqlEventOutbox, SqlSessionJournal
+from voicecore.adapters.sql_journal.outbox import endpoint_key
 from voicecore.core.agent_watchdog import AgentWatchdog
+from voicecore.core.app_webhooks import DEFAULT_CONCURRENCY, AppWebhookDelivery
 from voicecore.core.domain import utc_now
 from voicecore.core.enforcer import SessionBounds
 from voicecore.core.errors import JournalUnavailable
@@ -34,6 +37,7 @@ from voicecore.core.history import AppEvents
 from voicecore.core.index import SessionIndex
 from voicecore.core.journal import SessionJournal
 from voicecore.core.metrics import NO_METRICS, Metrics
+from voicecore.core.outbox import EventOutbox, WebhookClient
 from voicecore.core.ports import RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.repair import SessionRepair
@@ -82,7 +86,37 @@ def _journal(settings: VoiceCoreSettings) -> SessionJournal:
         settings.journal_location(),
         migrate=settings.journal_migrate_on_start,
         timeout_seconds=settings.journal_timeout_seconds,
+        send_hold_seconds=settings.app_webhook_timeout_seconds if settings.app_webhooks_enabled else 0.0,
     )
+
+
+def _event_outbox(settings: VoiceCoreSettings, journal: SessionJournal) -> EventOutbox:
+    if not isinstance(journal, SqlSessionJournal):
+        raise TypeError("app webhooks are sent from the SQL journal's outbox")
+    return SqlEventOutbox(
+        journal, endpoint=endpoint_key(settings.app_webhook_url or ""), senders=DEFAULT_CONCURRENCY
+    )
+
+
+def _webhook_client(settings: VoiceCoreSettings) -> WebhookClient:
+    return AiohttpWebhookClient(
+        settings.app_webhook_url or "",
+        settings.app_webhook_secrets(),
+        timeout_seconds=settings.app_webhook_timeout_seconds,
+        clock=utc_now,
+        connections=DEFAULT_CONCURRENCY,
+    )
+
+
+def _app_webhook_delivery(
+    settings: VoiceCoreSettings, outbox: EventOutbox, client: WebhookClient, metrics: Metrics
+) -> AppWebhookDelivery:
+    return AppWebhookDelivery(outbox, client, settings.app_webhook_schedule(), clock=utc_now, metrics=metrics)
+
+
+def _app_events(settings: VoiceCoreSettings) -> AppEvents:
+    """Events are made (and kept) only when there is an endpoint to send them to."""
+    return AppEvents(enabled=settings.app_webhooks_enabled, clock=utc_now)
 
 
 def _history_key(settings: VoiceCoreSettings) -> bytes:
@@ -98,8 +132,7 @@ def _retention(settings: VoiceCoreSettings, journal: SessionJournal, store: Sess
 
 
 def _session_index(settings: VoiceCoreSettings, gateway: RoomGateway, store: SessionStore) -> SessionIndex:
-    # A create admitted just before the store lost its memory has made its room within
-    # LiveKit's deadline for the call: the rebuild after a loss waits that long, and a second.
+    # A create admitted just before a store's loss makes its room within LiveKit's call deadline.
     settle = timedelta(seconds=settings.livekit_timeout_seconds + 1)
     return SessionIndex(gateway, store, utc_now, settle=settle)
 
@@ -136,7 +169,7 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     session_policy = providers.Singleton(VoiceCoreSettings.session_policy, settings)
     guardrail_policy = providers.Singleton(VoiceCoreSettings.guardrail_policy, settings)
     journal = providers.Singleton(_journal, settings)
-    app_events = providers.Singleton(AppEvents, enabled=False, clock=utc_now)
+    app_events = providers.Singleton(_app_events, settings)
     recorder = providers.Singleton(SessionRecorder, journal, app_events, clock=utc_now, metrics=metrics)
     # The replica's session index: its creates and its repair pass rebuild it together.
     session_index = providers.Singleton(_session_index, settings, instrumented_gateway, session_store)
@@ -158,14 +191,9 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     )
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
     repair = providers.Singleton(
-        SessionRepair,
-        instrumented_gateway,
-        session_store,
-        recorder,
-        session_policy,
-        clock=utc_now,
+        SessionRepair, instrumented_gateway, session_store, recorder, session_policy, clock=utc_now,
         index=session_index,
-    )
+    )  # fmt: skip
     agent_watchdog = providers.Singleton(
         _watchdog, settings, instrumented_gateway, session_store, recorder, metrics
     )
@@ -174,6 +202,11 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     usage_meter = providers.Singleton(UsageMeter, journal, session_store, bounds_policy, utc_now)
     session_bounds = providers.Singleton(
         SessionBounds, instrumented_gateway, session_store, recorder, usage_meter, clock=utc_now
+    )
+    event_outbox = providers.Singleton(_event_outbox, settings, journal)
+    webhook_client = providers.Singleton(_webhook_client, settings)
+    app_webhook_delivery = providers.Singleton(
+        _app_webhook_delivery, settings, event_outbox, webhook_client, metrics
     )
 
     @classmethod
@@ -210,8 +243,9 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Voi
     LiveKit (at start-up and every SESSION_RECONCILE_INTERVAL_SECONDS), runs the agent
     watchdog (every AGENT_WATCHDOG_INTERVAL_SECONDS) and purges old records
     (JOURNAL_RETENTION_DAYS); every replica retries its journal writes that waited for
-    the database. Hosts enter this in their own lifespan; the standalone app does it
-    for itself; a plain asyncio program wraps its work in it.
+    the database and, with APP_WEBHOOK_URL set, sends the app's events from the
+    outbox. Hosts enter this in their own lifespan; the standalone app does it for
+    itself; a plain asyncio program wraps its work in it.
 
     Raises ``JournalSchemaOutdated`` when the journal's schema is older than the code
     and may not be migrated here. A journal whose database does not answer yet is
@@ -245,6 +279,11 @@ async def voicecore_lifespan(container: VoiceCoreContainer) -> AsyncIterator[Voi
             loops.append((watchdog.run_every(settings.agent_watchdog_interval_seconds), "agent-watchdog"))
         if settings.journal_retention_days:
             loops.append((container.retention().run_every(RETENTION_PASS_SECONDS), "journal-retention"))
+        if settings.app_webhooks_enabled:
+            for opened in (container.webhook_client(), container.event_outbox()):
+                await opened.open()
+                stack.push_async_callback(opened.aclose)  # after the loop below has stopped
+            loops.append((container.app_webhook_delivery().run(), "app-webhooks"))
         for loop, name in loops:
             task = asyncio.create_task(loop, name=f"voicecore-{name}")
             stack.push_async_callback(_cancelled, task)

@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from voicecore.core.bounds import BoundsPolicy, UsagePeriod
 from voicecore.core.domain import GuardrailPolicy, SessionPolicy
+from voicecore.webhook_config import AppWebhookFields
 
 _LIVEKIT_URL_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 
@@ -155,10 +162,15 @@ class JournalSettings(BaseSettings):
         return f"sqlite:///{Path.cwd() / DEFAULT_JOURNAL_FILE}"
 
 
-class VoiceCoreSettings(JournalSettings):
+class AppWebhookSettings(AppWebhookFields, JournalSettings):
+    """The app webhooks' settings and the journal's: all `python -m voicecore_http webhooks ...` needs."""
+
+
+class VoiceCoreSettings(AppWebhookFields, JournalSettings):
     """voicecore's configuration: LiveKit, the session policy, the store, the guardrails, agents, metrics.
 
-    And the journal's (JournalSettings), which the ``migrate`` command reads alone.
+    And the journal's (JournalSettings), which the ``migrate`` command reads alone, and the
+    app webhooks' (voicecore/webhook_config.py).
     """
 
     # Normalised once here: clients are handed exactly this value.
@@ -274,3 +286,9 @@ def load_journal_settings(
     environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
 ) -> JournalSettings:
     return read_settings(JournalSettings, environ, env_file=env_file)
+
+
+def load_app_webhook_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: EnvFile = None
+) -> AppWebhookSettings:
+    return read_settings(AppWebhookSettings, environ, env_file=env_file)

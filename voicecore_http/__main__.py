@@ -2,9 +2,13 @@
 
     python -m voicecore_http [--host 127.0.0.1] [--port 8000] [--env-file .env]
     python -m voicecore_http migrate [--env-file .env]
+    python -m voicecore_http webhooks replay [--since T] [--event-id ID] [--env-file .env]
+    python -m voicecore_http webhooks enable [--env-file .env]
 
 ``migrate`` brings the journal's schema (JOURNAL_URL) to this version's; a service
 started against an older PostgreSQL schema refuses to start and names this command.
+``webhooks`` sends dead app events again, or enables the app's endpoint after a 410
+(voicecore_http/webhook_commands.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from voicecore_http.app import create_app
 from voicecore_http.container import ServiceContainer
 from voicecore_http.logs import configure_logging
 from voicecore_http.server import serve
+from voicecore_http.webhook_commands import add_webhook_commands
 
 _ENV_FILE_HELP = "also read settings from this file (the environment wins); by default only the environment"
 
@@ -33,9 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     migrating = commands.add_parser("migrate", help="bring the journal's schema (JOURNAL_URL) up to date")
     migrating.add_argument("--env-file", default=None, help=_ENV_FILE_HELP)
+    add_webhook_commands(commands, env_file_help=_ENV_FILE_HELP)
     args = parser.parse_args(argv)
     if args.command == "migrate":
         return migrate(args.env_file)
+    if args.command == "webhooks":
+        code: int = args.run(args)
+        return code
     return serve_api(args.host, args.port, args.env_file)
 
 

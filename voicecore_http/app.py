@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from voicecore import __version__
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
+from voicecore.settings import SettingsError
 from voicecore_http.auth import bearer_user_dependency
 from voicecore_http.container import ServiceContainer
 from voicecore_http.demo_page import serve_demo_page
@@ -21,6 +22,7 @@ from voicecore_http.health import check_livekit, health_router
 from voicecore_http.invalid_requests import install_validation_handler
 from voicecore_http.limits import BodyLimitMiddleware
 from voicecore_http.metrics import metrics_router
+from voicecore_http.metrics_listener import metrics_listener
 from voicecore_http.offline_docs import serve_docs_offline
 from voicecore_http.request_id import RequestIdMiddleware
 from voicecore_http.routes import DEFAULT_PREFIX, TAG_METADATA, voice_sessions_router
@@ -92,13 +94,16 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
     container = container or ServiceContainer.from_environment()
     settings = container.settings()
     http_settings = container.http_settings()
+    if http_settings.metrics_port is not None and not settings.metrics_enabled:
+        raise SettingsError([], ["METRICS_PORT: set while METRICS_ENABLED is false"])
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with voicecore_lifespan(container):
             if settings.livekit_check_on_start:
                 await check_livekit(container)
-            yield
+            async with metrics_listener(container, http_settings):
+                yield
 
     http_settings = container.http_settings()
     app = FastAPI(
@@ -129,8 +134,8 @@ def create_app(container: ServiceContainer | None = None) -> FastAPI:
     include_voice_sessions(app, container, get_current_user=bearer_user_dependency(container.authenticator))
     include_livekit_webhooks(app, container)
     app.include_router(health_router(container))
-    if settings.metrics_enabled:
-        app.include_router(metrics_router(container))
+    if settings.metrics_enabled and http_settings.metrics_port is None:
+        app.include_router(metrics_router(container))  # else on a listener of its own
     serve_docs_offline(app)
     if http_settings.demo_page:
         serve_demo_page(app, livekit_url=settings.livekit_url)

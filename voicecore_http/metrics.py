@@ -31,7 +31,7 @@ class MetricsEndpoint:
         exposition = self._container.metrics()
         if not isinstance(exposition, _Exposition):
             return Response(status_code=404)
-        live = len(await self._container.session_store().all_sessions())
+        live = await self._container.session_store().count_sessions()
         return Response(exposition.render(live), media_type=CONTENT_TYPE)
 
 

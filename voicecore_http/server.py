@@ -5,7 +5,7 @@ HTTP_MAX_CONCURRENCY open connections or requests in progress, and
 ``timeout_keep_alive`` closes idle keep-alive connections. The rest is ours and
 small: the request deadline and head limits (voicecore_http.protocol) and the
 body limit (voicecore_http.limits, installed by create_app). HTTP_LIMITS_ENABLED=0
-runs uvicorn exactly as before they existed, to measure what they cost.
+runs uvicorn without them, to measure what they cost.
 """
 
 from __future__ import annotations

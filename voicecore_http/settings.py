@@ -50,6 +50,9 @@ class HttpSettings(BaseSettings):
     cors_allow_origins: Annotated[str, AfterValidator(_check_origins)] = ""
     # The demo web client at /demo/ (a development aid, never on by default).
     demo_page: bool = False
+    # GET /metrics on a listener of its own (then the API's port serves none); unset: on the API's port.
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
 
     @property
     def cors_origins(self) -> tuple[str, ...]:

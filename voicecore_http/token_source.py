@@ -15,16 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicecore.core.domain import User
+from voicecore.core.domain import DISPLAY_NAME_PATTERN, MAX_DISPLAY_NAME_LENGTH, User
 from voicecore.core.errors import FieldNotAllowed
 from voicecore_http.schemas import ENDS_AT_DESCRIPTION, EXAMPLE_ROOM, UtcTimestamp
 
-MAX_PARTICIPANT_NAME_LENGTH = 128
-
-# Anything but control characters: the name is shown to the other participants.
-ParticipantName = Annotated[
-    str, Field(max_length=MAX_PARTICIPANT_NAME_LENGTH, pattern=r"^[^\x00-\x1f\x7f]*$")
-]
+# Anything but control characters: the name is shown to the other participants (the core's rule).
+ParticipantName = Annotated[str, Field(max_length=MAX_DISPLAY_NAME_LENGTH, pattern=DISPLAY_NAME_PATTERN)]
 
 
 class AgentDispatchEntry(BaseModel):

@@ -1,9 +1,13 @@
 """POST /api/v1/livekit/webhooks: LiveKit's room and participant events, verified, fed to the store.
 
 LiveKit signs each delivery with a JWT in ``Authorization`` (no "Bearer ") whose
-``sha256`` claim is the body's hash; only such bodies change anything. A
-duplicate (same event id) is accepted and ignored, so LiveKit's retries are
-harmless; so is an event of a kind voicecore does not use.
+``sha256`` claim is the body's hash; only such bodies change anything. The
+signature is checked before anything else about the request, so whatever an
+unsigned request carries (any bytes, any Content-Type) it is answered the same
+401. A signed delivery must then be JSON: LiveKit sends ``application/webhook+json``;
+``application/json`` is accepted too, anything else is 400 like a body that is not
+an event. A duplicate (same event id) is accepted and ignored, so LiveKit's
+retries are harmless; so is an event of a kind voicecore does not use.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from voicecore_http.error_table import WEBHOOK_NOT_READABLE, WEBHOOK_NOT_VERIFIE
 from voicecore_http.openapi_errors import openapi_error
 
 WEBHOOK_PATH = "/api/v1/livekit/webhooks"
+# What LiveKit sends, and plain JSON; parameters (a charset) may follow either.
+WEBHOOK_MEDIA_TYPES = frozenset({"application/webhook+json", "application/json"})
 
 
 class WebhookAccepted(BaseModel):
@@ -38,11 +44,10 @@ class LiveKitWebhookIntake:
     ) -> WebhookAccepted:
         if not authorization:
             raise WebhookNotVerified("no Authorization header")
-        try:
-            body = (await request.body()).decode("utf-8")
-        except UnicodeDecodeError:
-            raise WebhookNotReadable("the body is not UTF-8") from None
-        event = self._verifier().verify(body, authorization)
+        event = self._verifier().verify(await request.body(), authorization)
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type not in WEBHOOK_MEDIA_TYPES:
+            raise WebhookNotReadable("the Content-Type is not JSON")
         applied = await self._events().handle(event)
         return WebhookAccepted(status="applied" if applied else "ignored")
 
@@ -61,7 +66,9 @@ def livekit_webhooks_router(
         summary="Receive a LiveKit webhook",
         description=(
             "Point the LiveKit server's `webhook.urls` here (signed with the same API key). "
-            "Answers 200 for every verified delivery, duplicates included."
+            "Answers 200 for every verified delivery, duplicates included. The signature is checked "
+            "first: an unsigned request is 401 whatever it carries. A signed body must be sent as "
+            "`application/webhook+json` (what LiveKit sends) or `application/json`."
         ),
         operation_id="receiveLiveKitWebhook",
         responses={401: openapi_error(WEBHOOK_NOT_VERIFIED), 400: openapi_error(WEBHOOK_NOT_READABLE)},

@@ -10,7 +10,9 @@ names the stand-in site as the API (``?api=``) and its fragment carries another 
 (``#token=``). Then it does what a user does: signs in with a dev bearer token, starts a session
 (the page's ``TokenSource.endpoint`` call to ``/connection-details``), joins with the fake
 microphone, waits for the agent and its audio, reloads (the page rejoins through
-``POST /{room}/token``) and ends the session, whose record then says ``user_ended``.
+``POST /{room}/token``) and ends the session, whose record then says ``user_ended``. The service
+bounds nothing here (no length cap, no allowance): the page says "no limit" and "none";
+tests/browser/scenario_demo_bounds.py has a service that does.
 
 At each step the scenario reads the page's status fields and recent sessions, asks LiveKit's
 RoomService what it sees, and reads the page's inbound audio from getStats (through
@@ -66,14 +68,43 @@ STATUS_FIELDS = (
     "end-reason",
     "error",
 )
+# The session's countdown and the user's minutes (GET /usage), by data-testid: text fields, and
+# <time> elements whose datetime attribute is the API's moment.
+BOUNDS_FIELDS = ("ends-in", "usage-used", "usage-allowance", "usage-live")
+BOUNDS_MOMENTS = ("ends-at", "usage-resets")
 SECURITY_HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options")
+CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d\d)")
 
 
 async def page_status(page: Page) -> dict[str, str]:
     return {name: (await page.get_by_test_id(name).text_content() or "") for name in STATUS_FIELDS}
 
 
-async def recent_sessions(page: Page) -> list[dict[str, str]]:
+async def bounds_shown(page: Page) -> dict[str, Any]:
+    """The page's countdown to ``ends_at`` and the user's minutes: each field's text, and each
+    moment's text and ``datetime``."""
+    shown: dict[str, Any] = {
+        name: (await page.get_by_test_id(name).text_content() or "") for name in BOUNDS_FIELDS
+    }
+    for name in BOUNDS_MOMENTS:
+        moment = page.get_by_test_id(name)
+        shown[name] = {
+            "text": await moment.text_content() or "",
+            "datetime": await moment.get_attribute("datetime") or "",
+        }
+    return shown
+
+
+def clock_seconds(text: str) -> int:
+    """The seconds of the page's ``h:mm:ss`` or ``m:ss``; ValueError for anything else."""
+    found = CLOCK.fullmatch(text)
+    if found is None:
+        raise ValueError(f"not a clock: {text!r}")
+    hours, minutes, seconds = found.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
+
+
+async def recent_sessions(page: Page) -> list[dict[str, Any]]:
     """The page's list of recent sessions, newest first: each row's room, end reason and cells."""
     rows = page.get_by_test_id("history-row")
     return [
@@ -233,6 +264,8 @@ async def use_the_demo_page(
         await page.get_by_test_id("token-input").fill(bearer(USER_ID))
         await page.get_by_test_id("sign-in").click()
         await expect(page.get_by_test_id("user")).to_have_text(USER_ID)
+        await expect(page.get_by_test_id("usage-live")).not_to_have_text("")
+        result["bounds_after_sign_in"] = await bounds_shown(page)
         result["token_input_after_sign_in"] = await page.get_by_test_id("token-input").input_value()
         result["notice_after_sign_in"] = await page.get_by_test_id("sign-in-notice").text_content()
         watch.lap("signed in")
@@ -252,9 +285,12 @@ async def use_the_demo_page(
         heard = await hearing
         watch.lap("page plays the agent's audio")
         await expect(page.locator(f'[data-testid=history-row][data-room="{room}"]')).to_have_count(1)
+        await expect(page.get_by_test_id("ends-in")).not_to_have_text("")
+        await expect(page.get_by_test_id("usage-live")).to_have_text(re.compile(r"^1\b"))
         result["joined"] = {
             "publishing_sid": first.sid,
             "page": await page_status(page),
+            "bounds": await bounds_shown(page),
             "server": await server_view(lk, room),
             "audio": heard,
             "recent_sessions": await recent_sessions(page),
@@ -294,10 +330,12 @@ async def use_the_demo_page(
         await expect(page.get_by_test_id("end-reason")).to_have_text("user_ended", timeout=STEP_TIMEOUT_MS)
         ended_row = page.locator(f'[data-testid=history-row][data-room="{room}"]')
         await expect(ended_row).to_have_attribute("data-end-reason", "user_ended", timeout=STEP_TIMEOUT_MS)
+        await expect(page.get_by_test_id("usage-live")).to_have_text(re.compile(r"^0\b"))
         watch.lap("ended, page disconnected, the record says why")
         rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
         result["ended"] = {
             "page": await page_status(page),
+            "bounds": await bounds_shown(page),
             "end_button_disabled": await page.get_by_test_id("end").is_disabled(),
             "kept_room": await page.evaluate("sessionStorage.getItem('voicecore.demo.room')"),
             "rooms_left": [r.name for r in rooms.rooms],
@@ -322,7 +360,11 @@ def steps(out: Path, watch: Stopwatch) -> dict[str, Any]:
         with running_agent_worker(server) as worker:
             watch.lap("agent worker registered")
             with running_service(
-                Path(workdir), server, DEMO_PAGE="1", LIVEKIT_AGENT_NAME=DEV_AGENT_NAME
+                Path(workdir),
+                server,
+                DEMO_PAGE="1",
+                LIVEKIT_AGENT_NAME=DEV_AGENT_NAME,
+                SESSION_MAX_DURATION_SECONDS="0",  # no cap and no allowance: nothing bounds a session
             ) as service:
                 watch.lap("service ready")
                 with (

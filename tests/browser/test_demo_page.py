@@ -1,5 +1,6 @@
 """The demo page in a real browser: refuse a hostile link, sign in, start, meet and hear the agent,
-reload and rejoin, end, and see why the session ended in the recent sessions.
+reload and rejoin, end, and see why the session ended in the recent sessions; on a service that
+bounds nothing, the page shows no limit and the minutes used (test_demo_page_bounds.py has bounds).
 
 Everything (LiveKit server, agent worker, the service with DEMO_PAGE=1, a stand-in for another
 site, chromium) runs in a private network namespace; tests/browser/scenario_demo_page.py drives
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID
+from tests.browser.scenario_demo_page import CONSOLE_LOG, JWT, SCREENSHOT, USER_ID, clock_seconds
 from tests.support.browser.netns import run_isolated
 from voicecore_http.demo_page import livekit_origins
 
@@ -23,6 +25,15 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" /
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A blank or broken page compresses to a few KiB; the joined page with its status is far larger.
 SCREENSHOT_MIN_BYTES = 20_000
+
+
+def moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def first_of_next_month() -> datetime:
+    today = datetime.now(UTC).date()
+    return datetime(today.year + today.month // 12, today.month % 12 + 1, 1, tzinfo=UTC)
 
 
 def only_browser_publishing(server: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +89,17 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     # Signed in, the page keeps the bearer token in sessionStorage, not on screen.
     assert result["token_input_after_sign_in"] == ""
     assert result["notice_after_sign_in"] == ""
+    # and shows the user's minutes: nothing used, no allowance on this service, none live, and
+    # the monthly period's end (USAGE_PERIOD's default) as a moment with a zone.
+    minutes = result["bounds_after_sign_in"]
+    assert (minutes["usage-used"], minutes["usage-allowance"], minutes["usage-live"]) == (
+        "0:00",
+        "none",
+        "0 of 3",
+    )
+    assert minutes["usage-resets"]["text"]
+    assert moment(minutes["usage-resets"]["datetime"]) == first_of_next_month()
+    assert minutes["ends-in"] == ""  # no session yet
 
     # Joined through TokenSource.endpoint: LiveKit has the browser publishing and one agent;
     # the page shows the same room, the agent among the others, and the API's count of both.
@@ -103,6 +125,12 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     # The agent's audio arrived and the page played it: getStats shows the stream that the
     # agent's <audio> element plays with an audio level above zero and energy in it.
     assert agent_heard(joined["audio"], agent), joined["audio"]
+    # Nothing bounds a session on this service (no length cap, no allowance): no countdown but
+    # "no limit", and no moment it ends; one session live.
+    assert joined["bounds"]["ends-in"] == "no limit"
+    assert joined["bounds"]["ends-at"] == {"text": "", "datetime": ""}
+    assert joined["bounds"]["usage-allowance"] == "none"
+    assert joined["bounds"]["usage-live"] == "1 of 3"
     # The new session heads the recent sessions, live.
     assert joined["recent_sessions"][0]["room"] == room
     assert joined["recent_sessions"][0]["end_reason"] == ""
@@ -140,6 +168,11 @@ def test_the_demo_page_starts_joins_meets_the_agent_rejoins_after_a_reload_and_e
     [ended_row] = [row for row in ended["recent_sessions"] if row["room"] == room]
     assert ended_row["end_reason"] == "user_ended"
     assert ended_row["cells"][-1] == "user_ended"
+    # The minutes, read again at the end, count the session's time (whole seconds on both sides);
+    # no countdown is left.
+    assert ended["bounds"]["usage-live"] == "0 of 3"
+    assert clock_seconds(ended["bounds"]["usage-used"]) >= max(1, int(ended_row["cells"][3]) - 1)
+    assert ended["bounds"]["ends-in"] == ""
 
     # Nothing reached the other site, on load, sign-in, Start, reload or End; the page opened
     # connections to its own origin and to the LiveKit server the service names, nothing else.

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,18 @@ def serve(port: int, cwd: Path) -> subprocess.Popen[str]:
     environ = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("LIVEKIT_URL", "LIVEKIT_API_", "AUTH_JWT_", "SESSION_", "LOG_", "HTTP_"))
+        if not k.startswith(
+            (
+                "LIVEKIT_URL",
+                "LIVEKIT_API_",
+                "AUTH_JWT_",
+                "SESSION_",
+                "LOG_",
+                "HTTP_",
+                "APP_WEBHOOK_",
+                "JOURNAL_",
+            )
+        )
     }
     environ["PYTHONPATH"] = str(REPO)
     return subprocess.Popen(
@@ -142,6 +154,45 @@ def test_the_banner_has_what_it_takes_to_try_the_api_as_two_users(
 
 
 AGENT_JOIN_DEADLINE_S = 30
+
+
+def test_a_session_from_the_banner_is_told_to_the_development_webhook_receiver(
+    served: tuple[subprocess.Popen[str], int, list[str]],
+) -> None:
+    process, port, banner = served
+    receiver = next(line for line in banner if line.startswith("App webhooks       development receiver at "))
+    assert receiver.split()[-1].startswith("http://127.0.0.1:")
+    assert any("it prints here each session event it verified" in line for line in banner)
+    assert value_after(banner, "APP_WEBHOOK_SECRET").startswith("whsec_")
+    printed = following_lines(process)
+    token = next(line.split("=", 1)[1] for line in banner if "export TOKEN=" in line)
+    wait_until_serving(port)
+    with httpx.Client(timeout=10) as http:
+        created = http.post(
+            f"http://127.0.0.1:{port}{BASE}",
+            json={"agent_type": "diet"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert created.status_code == 201, created.text
+    room = created.json()["room_name"]
+    expected = f"verified session.started {room} #1 user=dev-user"
+    deadline = time.monotonic() + 30
+    while expected not in printed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert expected in printed, printed
+
+
+def following_lines(process: subprocess.Popen[str]) -> list[str]:
+    """What make serve prints from now on, collected by a thread of its own."""
+    lines: list[str] = []
+
+    def collect() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=collect, daemon=True).start()
+    return lines
 
 
 def test_a_session_from_the_banner_shows_the_dev_agent_joining(

@@ -50,7 +50,7 @@ async def test_the_migrations_build_exactly_the_schema_the_code_reads(empty_url:
     journal = SqlSessionJournal(empty_url, migrate=True)
     assert await journal.migrate() == (None, head_revision())
     assert await journal.migrate() == (head_revision(), head_revision())  # a second run changes nothing
-    engine = journal._built()
+    engine = journal.database.engine("test")
     async with engine.connect() as connection:
         assert await connection.run_sync(current_revision) == head_revision()
         # What Alembic built is what schema.py declares: no table, column or index apart.

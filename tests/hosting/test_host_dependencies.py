@@ -17,6 +17,7 @@ import httpx
 from fastapi import Depends, FastAPI, Header
 
 from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
+from tests.support.journals import scratch_directory, sqlite_journal_url
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.settings import load_settings
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
@@ -44,6 +45,7 @@ def host_app(gateway: InMemoryRoomGateway, get_current_user: Callable[..., Any])
             "LIVEKIT_URL": "ws://livekit.internal:7880",
             "LIVEKIT_API_KEY": TEST_API_KEY,
             "LIVEKIT_API_SECRET": TEST_API_SECRET,
+            "JOURNAL_URL": sqlite_journal_url(scratch_directory()),
         }
     )
     container = VoiceCoreContainer.from_settings(settings, room_gateway=gateway)

@@ -9,6 +9,7 @@ import pytest
 
 from docs.examples.host_backend import create_host_app
 from tests.support.constants import TEST_API_KEY, TEST_API_SECRET
+from tests.support.journals import scratch_directory, sqlite_journal_url
 from voicecore.container import VoiceCoreContainer
 from voicecore.settings import SettingsError, load_settings
 from voicecore.testing.in_memory_gateway import InMemoryRoomGateway
@@ -21,6 +22,7 @@ async def host_client(memory_gateway: InMemoryRoomGateway) -> AsyncIterator[http
             "LIVEKIT_URL": "ws://livekit.internal:7880",
             "LIVEKIT_API_KEY": TEST_API_KEY,
             "LIVEKIT_API_SECRET": TEST_API_SECRET,
+            "JOURNAL_URL": sqlite_journal_url(scratch_directory()),
         }
     )
     container = VoiceCoreContainer.from_settings(settings, room_gateway=memory_gateway)

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI, Header
 from pydantic import BaseModel
 
+from tests.support.journals import scratch_directory, sqlite_journal_url
 from tests.support.livekit import unique_user_id
 from voicecore.container import VoiceCoreContainer, voicecore_lifespan
 from voicecore.settings import load_settings
@@ -72,6 +73,7 @@ async def hosted(
             "LIVEKIT_URL": server.url,
             "LIVEKIT_API_KEY": server.api_key,
             "LIVEKIT_API_SECRET": server.api_secret,
+            "JOURNAL_URL": sqlite_journal_url(scratch_directory()),
         }
     )
     app = host_app(VoiceCoreContainer.from_settings(settings), current_user)

@@ -6,6 +6,7 @@ over any body, and on the real server.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -40,7 +41,9 @@ async def test_connection_details_without_a_room_starts_a_session(
     )
     assert response.status_code == 201
     body = response.json()
+    # LiveKit's four fields, plus the session's hard end under the suite's default bounds
     assert set(body) == {"server_url", "participant_token", "room_name", "participant_name", "ends_at"}
+    assert datetime.fromisoformat(body["ends_at"]) > datetime.now(UTC)
     assert (body["server_url"], body["participant_name"]) == (CONFIGURED_LIVEKIT_URL, "u1@example.com")
     token = join_claims(body["participant_token"])
     assert (token["sub"], token["name"], token["video"]["room"]) == (

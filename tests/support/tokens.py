@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -16,8 +17,16 @@ def join_claims(token: str, secret: str = TEST_API_SECRET) -> dict[str, Any]:
     return claims
 
 
-def bearer(user_id: str, email: str | None = None, *, ttl: int = 600, secret: str = AUTH_SECRET) -> str:
-    claims: dict[str, object] = {"sub": user_id, "exp": int(time.time()) + ttl}
+def bearer(
+    user_id: str,
+    email: str | None = None,
+    *,
+    ttl: int = 600,
+    secret: str = AUTH_SECRET,
+    extra_claims: Mapping[str, object] | None = None,
+) -> str:
+    """A bearer token for ``user_id``; ``extra_claims`` adds claims, such as a user's own allowance."""
+    claims: dict[str, object] = {"sub": user_id, "exp": int(time.time()) + ttl, **(extra_claims or {})}
     if email is not None:
         claims["email"] = email
     return jwt.encode(claims, secret, algorithm="HS256")

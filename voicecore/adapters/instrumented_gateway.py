@@ -49,6 +49,11 @@ class InstrumentedRoomGateway(RoomGateway):
     async def delete_room(self, name: str) -> bool:
         return await self._timed("delete_room", lambda: self._inner.delete_room(name))
 
+    async def update_room_metadata(self, name: str, metadata: str) -> bool:
+        return await self._timed(
+            "update_room_metadata", lambda: self._inner.update_room_metadata(name, metadata)
+        )
+
     async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
         return await self._timed("list_agent_dispatches", lambda: self._inner.list_agent_dispatches(name))
 

@@ -14,6 +14,13 @@ Lua numbers are doubles: milliseconds and microseconds since 1970 are exact.
 from __future__ import annotations
 
 from voicecore.adapters.redis_index import BEGIN_REBUILD, FINISH_REBUILD, INDEX_PRELUDE
+from voicecore.adapters.redis_lua_claims import (
+    ACQUIRE_LOCK,
+    CLAIM_KEY,
+    FINISH_CLAIM,
+    FIRST_SIGHTING,
+    RELEASE_LOCK,
+)
 
 _PRELUDE = """
 local P = ARGV[1]
@@ -25,11 +32,16 @@ local function now_ms()
 end
 local function session_key(room) return P .. 'session:' .. part(room) end
 local DEADLINES = P .. 'deadlines'
+-- Every live room name, scored by when its record expires (ms): the count of live sessions.
+local EXPIRIES = P .. 'expiries'
+
 local function user_key(user, what) return P .. 'user:' .. part(user) .. ':' .. what end
--- A record and its user's index live and expire together.
+-- A record and its user's index live and expire together, and its expiry with them.
 local function touch(record_key, ttl)
+  local owner = redis.call('HMGET', record_key, 'user_id', 'room_name')
   redis.call('PEXPIRE', record_key, ttl)
-  redis.call('PEXPIRE', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), ttl)
+  redis.call('PEXPIRE', user_key(owner[1], 'sessions'), ttl)
+  redis.call('ZADD', EXPIRIES, now_ms() + tonumber(ttl), owner[2])
 end
 -- Forget a recorded session and its index entries; its fields, or nil if none was recorded.
 local function forget(record_key, room, all_key)
@@ -38,6 +50,7 @@ local function forget(record_key, room, all_key)
   redis.call('SREM', user_key(redis.call('HGET', record_key, 'user_id'), 'sessions'), room)
   redis.call('SREM', all_key, room)
   redis.call('ZREM', DEADLINES, room)
+  redis.call('ZREM', EXPIRIES, room)
   redis.call('DEL', record_key)
   return fields
 end
@@ -52,12 +65,15 @@ local function add_record(ttl, fields)
   redis.call('SADD', KEYS[2], fields.room_name)
   redis.call('SADD', KEYS[3], fields.room_name)
   if fields.ends_at then redis.call('ZADD', DEADLINES, fields.ends_at, fields.room_name) end
-  -- touch(), knowing the user's index key already.
+  -- touch(), knowing the user's index key already; and the expiries passed are dropped.
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  local now = now_ms()
+  redis.call('ZREMRANGEBYSCORE', EXPIRIES, '-inf', now)
+  redis.call('ZADD', EXPIRIES, now + tonumber(ttl), fields.room_name)
 end
 -- The token bucket step on the bucket at ``key``: 0 if a token was taken, else
--- Retry-After seconds. The same integer arithmetic as memory_store.take_token.
+-- Retry-After seconds. The same integer arithmetic as token_bucket.take_token.
 local function take_token(key, per_minute, now)
   local capacity = per_minute * 60000
   local state = redis.call('HMGET', key, 'units', 'last')
@@ -121,19 +137,36 @@ local index = index_admitted()
 return {'admitted', index[1], index[2]}
 """
 
-# KEYS: an index of room names (a user's, or all). Names whose record has
-# expired are dropped from the index on the way.
+# KEYS: an index of room names (a user's, or all). ARGV: 3 "all" for the index of
+# all rooms. Names whose record has expired are dropped from the index on the way.
+# Reading all of them also checks the expiries against the records found, and
+# rebuilds them if they differ (a store written by a version that kept none).
 SESSIONS_IN = """
-local records = {}
+local records, rooms = {}, {}
 for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local fields = redis.call('HGETALL', session_key(room))
   if #fields == 0 then
     redis.call('SREM', KEYS[1], room)
   else
     table.insert(records, fields)
+    table.insert(rooms, room)
+  end
+end
+if ARGV[3] == 'all' then
+  local now = now_ms()
+  if redis.call('ZCOUNT', EXPIRIES, '(' .. now, '+inf') ~= #rooms then
+    redis.call('DEL', EXPIRIES)
+    for _, room in ipairs(rooms) do
+      redis.call('ZADD', EXPIRIES, now + math.max(redis.call('PTTL', session_key(room)), 1), room)
+    end
   end
 end
 return records
+"""
+
+# KEYS: the expiries. The number of live sessions: O(log n), however many there are.
+COUNT_SESSIONS = """
+return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf')
 """
 
 # KEYS: record, all sessions. ARGV: 3 room name.
@@ -177,25 +210,29 @@ return count
 
 # ARGV: 3 "1" to tighten (keep the sooner of the old and new ends_at) or "0" to replace,
 # then pairs of a room name and its ends_at in microseconds ("" for none).
+# Returns the changed records (HGETALL's flat replies), as now stored.
 SET_ENDS_AT = """
 local tighten = ARGV[3] == '1'
+local changed = {}
 for i = 4, #ARGV, 2 do
   local room, ends = ARGV[i], ARGV[i + 1]
   local key = session_key(room)
   if redis.call('EXISTS', key) == 1 then
     local old = redis.call('HGET', key, 'ends_at')
     if ends == '' then
-      if not tighten then
+      if old and not tighten then
         redis.call('HDEL', key, 'ends_at')
         redis.call('ZREM', DEADLINES, room)
+        table.insert(changed, redis.call('HGETALL', key))
       end
-    elseif not tighten or not old or tonumber(ends) < tonumber(old) then
+    elseif old ~= ends and (not tighten or not old or tonumber(ends) < tonumber(old)) then
       redis.call('HSET', key, 'ends_at', ends)
       redis.call('ZADD', DEADLINES, ends, room)
+      table.insert(changed, redis.call('HGETALL', key))
     end
   end
 end
-return 0
+return changed
 """
 
 # ARGV: 3 now in microseconds, 4 at most this many. The records past their ends_at,
@@ -214,68 +251,6 @@ end
 return due
 """
 
-# KEYS: the claim. ARGV: 3 fingerprint, 4 holder, 5 ttl ms, 6 lease ms.
-CLAIM_KEY = """
-local now = now_ms()
-local c = redis.call('HMGET', KEYS[1], 'fingerprint', 'holder', 'room', 'lease_until', 'expires')
-if c[1] and tonumber(c[5]) > now then
-  if c[3] == '' and tonumber(c[4]) > now then
-    if c[1] ~= ARGV[3] then return {'mismatch'} end
-    if c[2] == ARGV[4] then return {'claimed'} end
-    return {'in_progress'}
-  end
-  if c[3] ~= '' and redis.call('EXISTS', session_key(c[3])) == 1 then
-    if c[1] ~= ARGV[3] then return {'mismatch'} end
-    return {'completed', c[3]}
-  end
-end
-redis.call('HSET', KEYS[1], 'fingerprint', ARGV[3], 'holder', ARGV[4], 'room', '',
-  'lease_until', now + tonumber(ARGV[6]), 'expires', now + tonumber(ARGV[5]))
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {'claimed'}
-"""
-
-# KEYS: the claim. ARGV: 3 holder, 4 room name or "" to release.
-FINISH_CLAIM = """
-local c = redis.call('HMGET', KEYS[1], 'holder', 'room', 'expires')
-if c[1] ~= ARGV[3] or c[2] ~= '' or tonumber(c[3]) <= now_ms() then return 0 end
-if ARGV[4] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('HSET', KEYS[1], 'room', ARGV[4])
-end
-return 1
-"""
-
-# KEYS: the event. ARGV: 3 ttl ms.
-FIRST_SIGHTING = """
-local now = now_ms()
-local forget_at = redis.call('GET', KEYS[1])
-if forget_at and tonumber(forget_at) > now then return 0 end
-redis.call('SET', KEYS[1], now + tonumber(ARGV[3]), 'PX', ARGV[3])
-return 1
-"""
-
-# KEYS: the lock. ARGV: 3 owner, 4 lease ms.
-ACQUIRE_LOCK = """
-local now = now_ms()
-local lock = redis.call('HMGET', KEYS[1], 'owner', 'until')
-if lock[1] and lock[1] ~= ARGV[3] and tonumber(lock[2]) > now then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'until', now + tonumber(ARGV[4]))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-# KEYS: the lock. ARGV: 3 owner. Compare-and-delete; 1 if the lease was still running.
-RELEASE_LOCK = """
-local lock = redis.call('HMGET', KEYS[1], 'owner', 'until')
-if lock[1] ~= ARGV[3] then return 0 end
-redis.call('DEL', KEYS[1])
-if tonumber(lock[2]) > now_ms() then return 1 end
-return 0
-"""
-
-
 # Each script with the prelude, by the name RedisSessionStore calls it.
 SCRIPTS: dict[str, str] = {
     name: _PRELUDE + INDEX_PRELUDE + body
@@ -283,6 +258,7 @@ SCRIPTS: dict[str, str] = {
         "ADD_SESSION": ADD_SESSION,
         "ADMIT_SESSION": ADMIT_SESSION,
         "SESSIONS_IN": SESSIONS_IN,
+        "COUNT_SESSIONS": COUNT_SESSIONS,
         "REMOVE_SESSION": REMOVE_SESSION,
         "REMOVE_SESSIONS": REMOVE_SESSIONS,
         "NOTE_PARTICIPANT": NOTE_PARTICIPANT,

@@ -8,6 +8,8 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     session:{room}          hash   the SessionRecord (times in microseconds)
     sessions                set    every live room name
     deadlines               zset   room name -> its ends_at (microseconds), for records that have one
+    expiries                zset   every live room name, by when its record expires (ms):
+                                   the count of live sessions, O(log n)
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
@@ -17,7 +19,9 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     lock:{name}             hash   owner and lease end (ms)
 Records (and their user's index) expire ``record_ttl`` after their last change;
 the rest expires with its own deadline; ``sessions`` has no TTL but sheds the
-names of expired records whenever it is read. So nothing grows forever.
+names of expired records whenever it is read, ``deadlines`` drops a room when its
+record goes, and ``expiries`` sheds the expiries passed whenever a session is
+added. So nothing grows forever.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def encode(record: SessionRecord) -> str:
     """The record as one JSON object of strings (unknown times left out), which a script HSETs.
 
     One argument instead of a field and a value each: redis-py packs every argument
-    in Python, and that was a third of a create's Redis cost. Strings, because a Lua
+    in Python, so fewer arguments cost less (docs/benchmarks.md). Strings, because a Lua
     number would print microseconds since 1970 in exponent form.
     """
     fields = {

@@ -1,8 +1,8 @@
 """SessionStore on Redis (redis.asyncio) for many replicas: the only module that imports redis.
 
 Each atomic operation is one Lua script (``redis_lua``), so replicas never
-read-then-write. Error translation happens here, once: every ``RedisError``
-(refused or dropped connection, timeout, script error) leaves this module as
+read-then-write. Every call goes through ``redis_calls.translated``, once: every
+``RedisError`` (refused or dropped connection, timeout, script error) leaves as
 the core's ``StoreError`` naming the operation, never with Redis's own text,
 which may carry the server's address.
 
@@ -11,7 +11,6 @@ Keys and records are laid out as ``redis_records`` describes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -19,9 +18,9 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
+from voicecore.adapters.redis_answers import admission, claim
+from voicecore.adapters.redis_calls import translated
 from voicecore.adapters.redis_index import IndexSeen
 from voicecore.adapters.redis_lua import SCRIPTS
 from voicecore.adapters.redis_records import (
@@ -37,17 +36,8 @@ from voicecore.core.session_record import SessionRecord, to_microseconds, to_mil
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
-    Admitted,
     Claim,
-    Claimed,
-    Completed,
-    InProgress,
-    Mismatch,
-    RateLimited,
-    RoomTaken,
     SessionStore,
-    SlotRefused,
-    Unindexed,
     positive_milliseconds,
     require_limits,
     require_room_name,
@@ -56,45 +46,6 @@ from voicecore.core.store import (
 DEFAULT_PREFIX = "voicecore:"
 _REMOVALS_PER_SCRIPT = 500
 DEFAULT_TIMEOUT_SECONDS = 2.0
-
-
-# Operations whose second run gives the same answer as the first. Only these are
-# run again after a dropped connection (a pooled socket that died with a
-# restarted Redis): the others' script may have run before the reply was lost.
-_IDEMPOTENT = frozenset(
-    {
-        "get_session",
-        "user_sessions",
-        "all_sessions",
-        "note_participant",
-        "set_ends_at",
-        "due",
-        "claim_idempotency_key",
-        "acquire_lock",
-        "begin_rebuild",
-        "ping",
-    }
-)
-
-
-async def _translated(operation: str, call: Callable[[], Awaitable[Any]], timeout_seconds: float) -> Any:
-    retries = 1 if operation in _IDEMPOTENT else 0
-    while True:
-        try:
-            # One deadline for the whole call. redis-py's socket_timeout would start a
-            # task per write (asyncio.wait_for) and a deadline per read, on every call;
-            # a call cut short here leaves redis-py to drop its connection.
-            async with asyncio.timeout(timeout_seconds):
-                return await call()
-        except TimeoutError as exc:
-            raise StoreError(operation, "Redis failed (TimeoutError)") from exc
-        except RedisConnectionError as exc:
-            if retries:
-                retries -= 1
-                continue
-            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
-        except RedisError as exc:
-            raise StoreError(operation, f"Redis failed ({type(exc).__name__})") from exc
 
 
 def _glob_literal(text: str) -> str:
@@ -138,7 +89,7 @@ class RedisSessionStore(SessionStore):
                 self._url,
                 decode_responses=True,
                 socket_connect_timeout=self._timeout_seconds,
-                # redis-py's own retries would run any script twice: _translated decides.
+                # redis-py's own retries would run any script twice: translated() decides.
                 retry=Retry(NoBackoff(), retries=0),
             )
             self._scripts = {name: self._client.register_script(lua) for name, lua in SCRIPTS.items()}
@@ -159,7 +110,7 @@ class RedisSessionStore(SessionStore):
         now = "" if self._clock is None else str(to_milliseconds(self._clock()))
         run = self._scripts[script]
         call = lambda: run(keys=list(keys), args=[self._prefix, now, *args])  # noqa: E731
-        return await _translated(operation, call, self._timeout_seconds)
+        return await translated(operation, call, self._timeout_seconds)
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -188,12 +139,14 @@ class RedisSessionStore(SessionStore):
         added = await self._run("add_session", "ADD_SESSION", keys, self._record_ttl_ms, encode(record))
         return bool(added)
 
-    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         pairs = [
             value for room, at in ends.items() for value in (room, "" if at is None else to_microseconds(at))
         ]
-        if pairs:
-            await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+        if not pairs:
+            return []
+        changed = await self._run("set_ends_at", "SET_ENDS_AT", [], "1" if tighten else "0", *pairs)
+        return [decode_flat(flat) for flat in changed]
 
     async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
         found = await self._run("due", "DUE", [self._key("deadlines")], to_microseconds(now), limit)
@@ -204,35 +157,26 @@ class RedisSessionStore(SessionStore):
         keys = [*self._index_keys(record), self._rate_key(record.user_id)]
         seen = self._index_seen
         args = (self._record_ttl_ms, max_live, per_minute, encode(record), seen.epoch, seen.admitted)
-        match await self._run("admit_session", "ADMIT_SESSION", keys, *args):
-            case ["admitted", epoch, admitted]:
-                seen.saw(epoch, int(admitted))
-                return Admitted()
-            case ["unindexed"]:
-                return Unindexed()
-            case ["taken"]:
-                return RoomTaken()
-            case ["rate", retry_after]:
-                return RateLimited(int(retry_after))
-            case ["full", live]:
-                return SlotRefused(live=int(live))
-        raise StoreError("admit_session", "unexpected answer from the script")
+        return admission(await self._run("admit_session", "ADMIT_SESSION", keys, *args), seen)
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
         client = self._redis("get_session")
         key = self._session_key(room_name)
-        fields: dict[str, str] = await _translated(
+        fields: dict[str, str] = await translated(
             "get_session", lambda: cast(Awaitable[dict[str, str]], client.hgetall(key)), self._timeout_seconds
         )
         return decode(fields) if fields else None
 
     async def user_sessions(self, user_id: str) -> list[SessionRecord]:
-        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")])
+        found = await self._run("user_sessions", "SESSIONS_IN", [self._user_key(user_id, "sessions")], "")
         return in_order([decode_flat(flat) for flat in found])
 
     async def all_sessions(self) -> list[SessionRecord]:
-        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")])
+        found = await self._run("all_sessions", "SESSIONS_IN", [self._key("sessions")], "all")
         return in_order([decode_flat(flat) for flat in found])
+
+    async def count_sessions(self) -> int:
+        return int(await self._run("count_sessions", "COUNT_SESSIONS", [self._key("expiries")]))
 
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         keys = [self._session_key(room_name), self._key("sessions")]
@@ -293,17 +237,7 @@ class RedisSessionStore(SessionStore):
     ) -> Claim:
         args = (fingerprint, holder, positive_milliseconds(ttl, "ttl"), positive_milliseconds(lease, "lease"))
         keys = [self._claim_key(user_id, key)]
-        answer = await self._run("claim_idempotency_key", "CLAIM_KEY", keys, *args)
-        match answer:
-            case ["claimed"]:
-                return Claimed()
-            case ["in_progress"]:
-                return InProgress()
-            case ["completed", room_name]:
-                return Completed(room_name)
-            case ["mismatch"]:
-                return Mismatch()
-        raise StoreError("claim_idempotency_key", "unexpected answer from the script")
+        return claim(await self._run("claim_idempotency_key", "CLAIM_KEY", keys, *args))
 
     async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
         require_room_name(room_name)
@@ -324,7 +258,7 @@ class RedisSessionStore(SessionStore):
             found = [key async for key in client.scan_iter(match=pattern, count=1000)]
             return int(await client.delete(*found)) if found else 0
 
-        return int(await _translated("forget_idempotency_keys", forget, self._timeout_seconds * 10))
+        return int(await translated("forget_idempotency_keys", forget, self._timeout_seconds * 10))
 
     # --- event dedupe and the lock -------------------------------------------------
 
@@ -346,4 +280,4 @@ class RedisSessionStore(SessionStore):
 
     async def ping(self) -> None:
         client = self._redis("ping")
-        await _translated("ping", lambda: cast(Awaitable[bool], client.ping()), self._timeout_seconds)
+        await translated("ping", lambda: cast(Awaitable[bool], client.ping()), self._timeout_seconds)

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from voicecore.core.journal import EndReason
+
 _EPOCH_DAY: Final = date(1970, 1, 1)
 _DAY: Final = timedelta(days=1)
 
@@ -102,9 +104,10 @@ class BoundsPolicy:
             raise ValueError("bounds cannot be negative (0 turns one off)")
 
     def allowance(self, user_minutes: int | None) -> Allowance | None:
-        """The user's own allowance when they have one, else the default; None: unbounded."""
-        minutes = self.usage_limit_minutes if user_minutes is None else user_minutes
-        return Allowance.of(minutes, self.usage_period)
+        """The user's own allowance when they have one (0: no minutes at all), else the default (0: none)."""
+        if user_minutes is not None:
+            return Allowance(user_minutes * 60, self.usage_period)
+        return Allowance.of(self.usage_limit_minutes, self.usage_period)
 
     def length_deadline(self, created_at: datetime) -> datetime | None:
         return length_deadline(created_at, self.max_duration_seconds)
@@ -125,25 +128,40 @@ class Allowance:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """A user's usage in the period that holds ``now``."""
+    """A user's usage in the period that holds ``now``.
+
+    ``used`` is a timedelta, whole microseconds, not float seconds: the moment an
+    allowance runs out then comes out the same whenever it is computed (see
+    ``allowance_runs_out``), so every live session of a user gets one deadline.
+    """
 
     period: UsagePeriod
     period_start: datetime
     period_end: datetime
-    used_seconds: float
+    measured_at: datetime  # the ``now`` it was measured at: the run-out moment counts from it
+    used: timedelta
     limit_seconds: int | None  # None: no allowance
     live_sessions: int
 
     @property
-    def remaining_seconds(self) -> float | None:
+    def used_seconds(self) -> float:
+        return self.used.total_seconds()
+
+    @property
+    def remaining(self) -> timedelta | None:
         if self.limit_seconds is None:
             return None
-        return max(0.0, self.limit_seconds - self.used_seconds)
+        return max(timedelta(0), timedelta(seconds=self.limit_seconds) - self.used)
+
+    @property
+    def remaining_seconds(self) -> float | None:
+        remaining = self.remaining
+        return None if remaining is None else remaining.total_seconds()
 
     @property
     def exhausted(self) -> bool:
-        remaining = self.remaining_seconds
-        return remaining is not None and remaining <= 0
+        remaining = self.remaining
+        return remaining is not None and remaining <= timedelta(0)
 
 
 def usage(
@@ -156,21 +174,25 @@ def usage(
     """The period's usage: the ended sessions' days within it, and the live ones' time within it so far."""
     start, end = period_of(period, now)
     first, last = day_index(start), day_index(end)
-    ended = sum(ms for day, ms in ended_ms_by_day if first <= day < last) / 1000
-    live = sum(max(timedelta(0), now - max(created, start)).total_seconds() for created in live_created_at)
-    return Usage(period, start, end, ended + live, limit_seconds, len(live_created_at))
+    ended = timedelta(milliseconds=sum(ms for day, ms in ended_ms_by_day if first <= day < last))
+    live = sum((max(timedelta(0), now - max(created, start)) for created in live_created_at), timedelta(0))
+    return Usage(period, start, end, now, ended + live, limit_seconds, len(live_created_at))
 
 
-def allowance_runs_out(used: Usage, now: datetime) -> datetime | None:
+def allowance_runs_out(used: Usage) -> datetime | None:
     """When the allowance is used up if the live sessions keep running; None without one or with none live.
 
     A fresh period starts the count again: if the allowance would outlast the period,
     the live sessions run on into the next one, which holds the whole allowance.
+
+    With n live sessions, ``measured_at + remaining / n`` is ``(limit - ended + sum of their
+    starts) / n``: the moment cancels. In whole microseconds, rounded down (rounding half
+    to even would depend on its parity), it cancels exactly, so two computations
+    at different moments (a start and its tightening) agree.
     """
     if used.limit_seconds is None or used.live_sessions == 0:
         return None
-    remaining = used.remaining_seconds or 0.0
-    out = now + timedelta(seconds=remaining / used.live_sessions)
+    out = used.measured_at + (used.remaining or timedelta(0)) // used.live_sessions
     if out < used.period_end:
         return out
     return used.period_end + timedelta(seconds=used.limit_seconds / used.live_sessions)
@@ -190,3 +212,16 @@ def ends_at(*deadlines: datetime | None) -> datetime | None:
 def seconds_until(moment: datetime, now: datetime) -> int:
     """Whole seconds from ``now`` to ``moment``, rounded up, at least 1 (a Retry-After)."""
     return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def bound_reached(
+    length_deadline: datetime | None, allowance_used_up: bool, now: datetime
+) -> EndReason | None:
+    """Which bound ends a session at ``now``, if one does.
+
+    The length cap is named when it has passed, even if the allowance ran out too by
+    the pass that notices: the cap is the session's own, the allowance is shared.
+    """
+    if length_deadline is not None and length_deadline <= now:
+        return EndReason.MAX_DURATION
+    return EndReason.USAGE_EXHAUSTED if allowance_used_up else None

@@ -40,6 +40,7 @@ from voicecore.core.naming import new_room_name
 from voicecore.core.orphans import OrphanSafeCreator
 from voicecore.core.ports import RoomGateway, RoomSpec, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
+from voicecore.core.room_deadlines import tell_rooms
 from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused, Unindexed
 from voicecore.core.usage import UsageMeter
@@ -138,7 +139,7 @@ class SessionCreator:
                 continue
             rate_paid = True
             try:
-                room, _ = await asyncio.gather(self._rooms.create(spec), bounded.tighten())
+                room, moved = await asyncio.gather(self._rooms.create(spec), bounded.tighten())
             except GatewayError:
                 await self._store.remove_session(room_name)
                 raise
@@ -146,11 +147,14 @@ class SessionCreator:
             # room carrying exactly our metadata is the one we just made.
             if room.metadata == spec.metadata:
                 await self._record(metadata, spec)
+                await tell_rooms(self._gateway, moved)
+                # A start racing this one may have brought this session's deadline sooner.
+                ends_at = next((r.ends_at for r in moved if r.room_name == room_name), metadata.ends_at)
                 logger.info(
                     "voice session created",
                     extra=LogContext(user_id=user.id, room_name=room_name, agent_type=kind.value),
                 )
-                return started_session(issued, room_name, kind, metadata.created_at, metadata.ends_at)
+                return started_session(issued, room_name, kind, metadata.created_at, ends_at)
             await self._store.remove_session(room_name)
             logger.warning("room name already taken, drawing another", extra=LogContext(room_name=room_name))
         raise GatewayError("create_room", None, "could not obtain a fresh room name")
@@ -272,9 +276,10 @@ class StartBounds:
         used = self._meter.usage_of(self._days, [*self._live, created_at], self._limit)
         return self._meter.deadline(used, created_at)
 
-    async def tighten(self) -> None:
+    async def tighten(self) -> list[SessionRecord]:
+        """Bring the user's deadlines to what the allowance gives now; the sessions whose deadline moved."""
         if self._limit is None:
-            return
+            return []
         live = await self._store.user_sessions(self._user_id)
         used = self._meter.usage_of(self._days, [r.created_at for r in live], self._limit)
-        await self._store.set_ends_at(self._meter.deadlines(used, live), tighten=True)
+        return await self._store.set_ends_at(self._meter.deadlines(used, live), tighten=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from voicecore.core.errors import UnknownAgentType
 
@@ -39,6 +41,17 @@ class AgentState(StrEnum):
     MISSING = "missing"  # a user has waited longer than the join window and no agent came
 
 
+# What other participants may be shown as a name: at most this long, with no control
+# character (C0, DEL or C1). A client's participant_name is held to it, and so is an email.
+MAX_DISPLAY_NAME_LENGTH: Final = 128
+DISPLAY_NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_DISPLAY_NAME: Final = re.compile(DISPLAY_NAME_PATTERN)
+
+
+def is_display_name(text: str) -> bool:
+    return 0 < len(text) <= MAX_DISPLAY_NAME_LENGTH and _DISPLAY_NAME.fullmatch(text) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
@@ -50,7 +63,16 @@ class User:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.email or self.id
+        """The chosen name, else the email, else the user id: the first that may be shown as a name.
+
+        An email comes from a token or a host, unchecked: one that breaks the display-name rule
+        (10,000 characters, a newline) is left out rather than shown, or shortened into something
+        its owner never wrote.
+        """
+        for shown in (self.name, self.email):
+            if shown and is_display_name(shown):
+                return shown
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ start-up and every second. A pass asks the store for the sessions past their
 ``ends_at`` (an index by deadline, so a pass costs what is due, not what is live):
 
 - past the length cap (``created_at`` + SESSION_MAX_DURATION_SECONDS): ended as
-  ``max_duration``;
+  ``max_duration``, all of them first;
 - past the allowance's deadline: the user's usage is counted again first, since a
   deadline set while more of their sessions ran can only have come too soon. If
   the allowance is used up, every live session of the user is ended as
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
+from voicecore.core.bounds import bound_reached
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.history import SessionEnd
 from voicecore.core.journal import EndReason
@@ -33,6 +34,7 @@ from voicecore.core.log_context import LogContext
 from voicecore.core.ports import RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import END_LOCK_LEASE, end_lock, every, lock_if_free, logged_pass
+from voicecore.core.room_deadlines import tell_rooms
 from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import SessionStore
 from voicecore.core.usage import UsageMeter
@@ -72,33 +74,39 @@ class SessionBounds:
                 return None
             now = self._clock()
             ended: list[tuple[str, EndReason]] = []
-            rechecked: set[str] = set()
+            allowance_due: dict[str, SessionRecord] = {}  # one per user
+            # Lengths first: a recount then shares what is left among the sessions that stay.
             for record in await self._store.due(now, limit=DUE_PER_PASS):
                 length = self._meter.policy.length_deadline(record.created_at)
-                if length is not None and length <= now:
+                if bound_reached(length, False, now) is EndReason.MAX_DURATION:
                     if await self._end(record, EndReason.MAX_DURATION, now):
                         ended.append((record.room_name, EndReason.MAX_DURATION))
-                elif record.user_id not in rechecked:
-                    rechecked.add(record.user_id)
-                    ended += await self._recount(record, now)
+                else:
+                    allowance_due.setdefault(record.user_id, record)
+            for record in allowance_due.values():
+                ended += await self._recount(record, now)
             return ended
 
     async def _recount(self, due: SessionRecord, now: datetime) -> list[tuple[str, EndReason]]:
-        """Count the user's usage again; end their sessions if it is used up, else move their deadlines."""
+        """Count the user's usage again: end what a bound has reached, move the others' deadlines.
+
+        A deadline set while more of the user's sessions ran can only have come too soon,
+        so a session is cut for its allowance only once the count says it is used up.
+        """
         try:
             used, live = await self._meter.usage(due.user_id, due.allowance_seconds)
         except JournalUnavailable:
             used, live = None, [due]  # the known deadline stands
         if used is not None and not used.exhausted:
-            deadline = self._meter.deadlines(used, live)
-            if all(at is None or at > now for at in deadline.values()):
-                await self._store.set_ends_at(deadline, tighten=False)
-                return []
-        return [
-            (record.room_name, EndReason.USAGE_EXHAUSTED)
-            for record in live
-            if await self._end(record, EndReason.USAGE_EXHAUSTED, now)
-        ]
+            moved = await self._store.set_ends_at(self._meter.deadlines(used, live), tighten=False)
+            await tell_rooms(self._gateway, [r for r in moved if r.ends_at is None or r.ends_at > now])
+        used_up = used is None or used.exhausted
+        ended: list[tuple[str, EndReason]] = []
+        for record in live:
+            reason = bound_reached(self._meter.policy.length_deadline(record.created_at), used_up, now)
+            if reason is not None and await self._end(record, reason, now):
+                ended.append((record.room_name, reason))
+        return ended
 
     async def _end(self, record: SessionRecord, reason: EndReason, now: datetime) -> bool:
         """End the session as its owner's end would; False if another end has it, or it was gone."""

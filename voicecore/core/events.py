@@ -53,8 +53,12 @@ class RoomEvent:
 
 @runtime_checkable
 class WebhookVerifier(Protocol):
-    def verify(self, body: str, authorization: str) -> RoomEvent:
-        """The event, if LiveKit signed this body; raises WebhookNotVerified or WebhookNotReadable."""
+    def verify(self, body: bytes, authorization: str) -> RoomEvent:
+        """The event, if LiveKit signed these exact bytes; raises WebhookNotVerified or WebhookNotReadable.
+
+        The signature is checked first, on the bytes as received: whatever an unsigned
+        request carries, it learns only that it is not verified.
+        """
         ...
 
 

@@ -22,6 +22,8 @@ class LogContext(TypedDict, total=False):
     operation: str
     status_code: int
     dispatch_id: str
+    event_id: str  # an app event's (its webhook-id)
+    event_type: str
 
 
 LOG_CONTEXT_FIELDS: Final = tuple(LogContext.__annotations__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from voicecore.core.domain import AgentType, SessionMode
+from voicecore.core.domain import AgentType, SessionMode, parse_agent_type
 from voicecore.core.errors import MetadataNotReadable
 from voicecore.core.journal import JournalRecord
 from voicecore.core.naming import room_name_user_id
@@ -31,9 +31,21 @@ class RoomMetadata:
     agent_type: AgentType
     mode: SessionMode
     created_at: datetime  # aware, UTC
-    # When the server will end the session, as known at its creation (docs/livekit.md); None: no bound.
+    # When the server will end the session (docs/livekit.md), rewritten when it moves; None: no bound.
     ends_at: datetime | None = None
     allowance_seconds: int | None = None  # the user's allowance per period when it started; None: none
+
+    @classmethod
+    def of_record(cls, record: SessionRecord) -> RoomMetadata:
+        """The metadata the session's room carries, with the record's current ``ends_at``."""
+        return cls(
+            record.user_id,
+            parse_agent_type(record.agent_type),
+            SessionMode.VOICE,
+            record.created_at,
+            ends_at=record.ends_at,
+            allowance_seconds=record.allowance_seconds,
+        )
 
     def session_record(self, room_name: str) -> SessionRecord:
         """The session store's record of the session in ``room_name``, as at its creation."""

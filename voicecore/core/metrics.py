@@ -49,6 +49,20 @@ class Metrics(Protocol):
         """A re-dispatch that was wanted and not sent: the session's budget is spent."""
         ...
 
+    def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None: ...
+
+    def app_event_retried(self, event_type: str) -> None: ...
+
+    def app_event_dead(self, event_type: str) -> None: ...
+
+    def app_webhook_disabled(self) -> None:
+        """The app's endpoint answered 410 Gone."""
+        ...
+
+    def app_events_backlog(self, pending: int, oldest_pending_seconds: float, *, disabled: bool) -> None:
+        """The outbox as the delivery loop last counted it."""
+        ...
+
 
 class NoMetrics:
     def session_started(self, agent_type: str) -> None:
@@ -73,6 +87,21 @@ class NoMetrics:
         pass
 
     def agent_redispatch_refused(self, trigger: str) -> None:
+        pass
+
+    def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None:
+        pass
+
+    def app_event_retried(self, event_type: str) -> None:
+        pass
+
+    def app_event_dead(self, event_type: str) -> None:
+        pass
+
+    def app_webhook_disabled(self) -> None:
+        pass
+
+    def app_events_backlog(self, pending: int, oldest_pending_seconds: float, *, disabled: bool) -> None:
         pass
 
 

@@ -100,6 +100,10 @@ class RoomGateway(Protocol):
         """True if the room was deleted, False if it did not exist."""
         ...
 
+    async def update_room_metadata(self, name: str, metadata: str) -> bool:
+        """Replace the room's metadata (participants are told); False if the room does not exist."""
+        ...
+
     async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
         """The room's agent dispatches, the service's own automatic one included."""
         ...

@@ -113,6 +113,14 @@ class SessionStore(Protocol):
         """Every live session, oldest first (for reconciliation)."""
         ...
 
+    async def count_sessions(self) -> int:
+        """How many live sessions there are: ``len(all_sessions())``, without reading any of them.
+
+        Kept as a count by the steps that add, change and forget records, so its cost
+        does not grow with the sessions (the /metrics gauge asks on every scrape).
+        """
+        ...
+
     async def remove_session(self, room_name: str) -> SessionRecord | None:
         """Forget the session (freeing its place under the cap); of concurrent callers exactly one gets it."""
         ...
@@ -139,12 +147,13 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> None:
+    async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         """Give recorded sessions their ``ends_at`` (unknown rooms are skipped), in one step.
 
         ``tighten``: keep the sooner of the old and the new (None changes nothing), so
         that starts racing for one user's allowance keep the soonest deadline any of
         them computed. Otherwise the new one replaces the old (None removes it).
+        Returns the records whose ``ends_at`` changed, as now stored (their rooms' agents are told).
         """
         ...
 

@@ -88,7 +88,9 @@ class UsageMeter:
 
     def deadline(self, used: Usage, created_at: datetime) -> datetime | None:
         """When a session created at ``created_at`` is ended: the length cap, or the allowance running out."""
-        return ends_at(self._policy.length_deadline(created_at), allowance_runs_out(used, self._clock()))
+        return ends_at(self._policy.length_deadline(created_at), allowance_runs_out(used))
 
     def deadlines(self, used: Usage, live: Sequence[SessionRecord]) -> dict[str, datetime | None]:
-        return {record.room_name: self.deadline(used, record.created_at) for record in live}
+        """Each live session's deadline: its own cap, or the one moment the shared allowance runs out."""
+        out = allowance_runs_out(used)
+        return {r.room_name: ends_at(self._policy.length_deadline(r.created_at), out) for r in live}

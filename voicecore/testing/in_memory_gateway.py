@@ -88,6 +88,15 @@ class InMemoryRoomGateway(RoomGateway):
         self._maybe_fail("delete_room", name)
         return self._rooms.pop(name, None) is not None
 
+    async def update_room_metadata(self, name: str, metadata: str) -> bool:
+        self._maybe_fail("update_room_metadata", name)
+        stored = self._rooms.get(name)
+        if stored is None:
+            return False
+        stored.room = replace(stored.room, metadata=metadata)
+        stored.spec = replace(stored.spec, metadata=metadata)
+        return True
+
     async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
         self._maybe_fail("list_agent_dispatches", name)
         answer = list(self._existing("list_agent_dispatches", name).dispatches)

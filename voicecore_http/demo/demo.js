@@ -1,6 +1,8 @@
 // The demo client: sign in with a bearer token, start a session through LiveKit's
-// TokenSource.endpoint, join with the microphone, hear the agent, watch the session's status,
-// rejoin after a reload, end the session, and list the recent sessions with why each ended.
+// TokenSource.endpoint, join with the microphone, hear the agent, watch the session's status
+// and count down to the moment the server ends it, rejoin after a reload, end the session, and
+// list the recent sessions with why each ended. It shows the user's minutes (GET /usage) and,
+// when a start is refused because none are left, when they come back.
 //
 // It talks to the service that served it and to the LiveKit server that service hands out,
 // nothing else: the API is a path on this origin, never a URL taken from the address bar, and
@@ -19,16 +21,21 @@ const API = '/api/v1/voice-sessions';
 // Never follow a redirect with the bearer header, wherever it points.
 const REQUEST = { redirect: 'error', credentials: 'omit' };
 const STATUS_EVERY_MS = 1000;
+// The countdown is redrawn more often than it changes, so it never lags a whole second.
+const COUNTDOWN_EVERY_MS = 250;
 const HISTORY_SHOWN = 5;
 // The service records why a room ended once LiveKit has closed it, which may be just after the
-// page hears of it: ask again a few times before saying it is unknown.
-const END_REASON_TRIES = 10;
-const END_REASON_EVERY_MS = 500;
+// page hears of it: ask again a few times, each pause twice the last (0.5 s, 1 s, 2 s, 4 s),
+// before saying it is not recorded yet.
+const END_REASON_TRIES = 5;
+const END_REASON_FIRST_PAUSE_MS = 500;
 const KEYS = { token: 'voicecore.demo.token', room: 'voicecore.demo.room' };
 
 const $ = (id) => document.getElementById(id);
 let room = null;
 let statusTimer = null;
+let countdownTimer = null;
+let endsAt; // the ends_at shown, as the API wrote it (null: no bound); undefined: none shown
 
 function show(id, text) {
   $(id).textContent = text;
@@ -42,6 +49,21 @@ function showFlag(id, value) {
 
 function fail(error) {
   show('error', error instanceof Error ? error.message : String(error));
+}
+
+// A moment in a <time> element: machine-readable in datetime, the browser's local time as text.
+function showMoment(id, iso, format = (date) => date.toLocaleString()) {
+  const element = $(id);
+  element.dateTime = iso ?? '';
+  element.textContent = iso ? format(new Date(iso)) : '';
+}
+
+// A length of time as h:mm:ss, or m:ss under an hour.
+function clock(seconds) {
+  const whole = Math.max(0, Math.round(seconds));
+  const [h, m, s] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const two = (n) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
 }
 
 function claimsOf(jwt) {
@@ -88,13 +110,15 @@ function signIn(token) {
   show('sign-in-notice', '');
   renderUser();
   refreshHistory();
+  refreshUsage();
 }
 
 async function signOut() {
   await leave();
+  forgetRoom();
   sessionStorage.removeItem(KEYS.token);
-  sessionStorage.removeItem(KEYS.room);
   $('history').replaceChildren();
+  renderUsage(null);
   renderUser();
 }
 
@@ -115,15 +139,43 @@ async function start() {
     `${API}/connection-details?agent_type=${encodeURIComponent(agentType)}`,
     { ...REQUEST, headers: authorization() },
   );
-  // force: a cached answer would be the previous session's room.
-  const { serverUrl, participantToken } = await source.fetch({}, true);
+  let details;
+  try {
+    // force: a cached answer would be the previous session's room.
+    details = await source.fetch({}, true);
+  } catch (error) {
+    if (refusalStatus(error) === 402) throw await noMinutesLeft(error);
+    throw error;
+  }
+  const { serverUrl, participantToken } = details;
   await join(serverUrl, participantToken, claimsOf(participantToken).video.room, 'TokenSource.endpoint');
+}
+
+// TokenSource.endpoint tells an answer it refused only in its error's message:
+// "Error generating token from endpoint <url>: received <status> / <body>".
+function refusalStatus(error) {
+  const found = /: received (\d{3}) \//.exec(error instanceof Error ? error.message : '');
+  return found ? Number(found[1]) : null;
+}
+
+// A 402: the user's minutes for the period are used up. Say so, and when they come back (the
+// period's end, which the 402's Retry-After counts down to); the refusal itself says it too.
+async function noMinutesLeft(refusal) {
+  const usage = await refreshUsage();
+  if (!usage || usage.limit_seconds === null) return refusal;
+  const resets = new Date(usage.period_end);
+  return new Error(
+    `No voice minutes left this ${usage.period} (${clock(usage.used_seconds)} used of ` +
+      `${clock(usage.limit_seconds)}). They come back at ${resets.toLocaleString()} ` +
+      `(in ${clock((resets - Date.now()) / 1000)}).`,
+  );
 }
 
 async function rejoin(roomName) {
   try {
     const session = await callApi('POST', `/${encodeURIComponent(roomName)}/token`);
     await join(session.livekit_url, session.token, session.room_name, 'rejoin');
+    showEndsAt(session.ends_at);
   } catch (error) {
     if (error.status === 404) {
       forgetRoom(); // ended, or closed while nobody was in it
@@ -158,6 +210,7 @@ async function join(serverUrl, token, roomName, via) {
   renderRemote();
   watchStatus(roomName);
   refreshHistory();
+  refreshUsage();
 }
 
 async function end() {
@@ -198,6 +251,7 @@ function forgetRoom() {
   sessionStorage.removeItem(KEYS.room);
   clearInterval(statusTimer);
   statusTimer = null;
+  stopCountdown();
   show('participant-count', '');
   show('agent-connected', '');
   $('agent-connected').className = '';
@@ -248,12 +302,19 @@ async function playAudio() {
 
 function watchStatus(roomName) {
   clearInterval(statusTimer);
+  // An answer that arrives after the page moved on to another room (or none) is dropped.
+  const current = () => sessionStorage.getItem(KEYS.room) === roomName;
   const poll = async () => {
     try {
-      renderStatus(await callApi('GET', `/${encodeURIComponent(roomName)}`));
+      const status = await callApi('GET', `/${encodeURIComponent(roomName)}`);
+      if (current()) renderStatus(status);
     } catch (error) {
-      if (error.status === 404) forgetRoom();
-      else fail(error);
+      if (!current()) return;
+      if (error.status === 404) {
+        // Gone: ended, cut by the service or closed by LiveKit; the disconnect may not be here yet.
+        forgetRoom();
+        guarded(() => showWhyItEnded(roomName))();
+      } else fail(error);
     }
   };
   poll();
@@ -264,6 +325,69 @@ function watchStatus(roomName) {
 function renderStatus(status) {
   show('participant-count', String(status.participant_count));
   showFlag('agent-connected', status.agent_connected);
+  showEndsAt(status.ends_at);
+}
+
+// --- bounds: when the session ends, the user's minutes -----------------------------
+
+// ends_at is the latest moment the session can run (the length cap, or the user's minutes
+// running out); null: no bound. It can move sooner (another session of the user's started), so
+// every status answer sets it again; the countdown runs from the browser's clock.
+function showEndsAt(iso) {
+  if (iso === endsAt) return;
+  stopCountdown();
+  endsAt = iso;
+  showMoment('ends-at', iso, (date) => date.toLocaleTimeString());
+  if (iso === null) {
+    show('ends-in', 'no limit');
+    return;
+  }
+  const tick = () => show('ends-in', clock(Math.ceil((new Date(iso) - Date.now()) / 1000)));
+  tick();
+  countdownTimer = setInterval(tick, COUNTDOWN_EVERY_MS);
+}
+
+function stopCountdown() {
+  clearInterval(countdownTimer);
+  countdownTimer = null;
+  endsAt = undefined;
+  show('ends-in', '');
+  showMoment('ends-at', null);
+}
+
+// The caller's minutes in this period. Runs beside whatever the user does: it reports its own
+// failure, and answers the usage it showed (or null).
+async function refreshUsage() {
+  if (!bearer()) return null;
+  try {
+    const usage = await callApi('GET', '/usage');
+    renderUsage(usage);
+    return usage;
+  } catch (error) {
+    fail(error);
+    return null;
+  }
+}
+
+function renderUsage(usage) {
+  show('usage-used', usage ? clock(usage.used_seconds) : '');
+  show(
+    'usage-allowance',
+    !usage
+      ? ''
+      : usage.limit_seconds === null
+        ? 'none'
+        : `${clock(usage.limit_seconds)} a ${usage.period}, ${clock(usage.remaining_seconds)} left`,
+  );
+  showMoment('usage-resets', usage ? usage.period_end : null);
+  show(
+    'usage-live',
+    !usage
+      ? ''
+      : usage.max_live_sessions === null
+        ? String(usage.live_sessions)
+        : `${usage.live_sessions} of ${usage.max_live_sessions}`,
+  );
 }
 
 // Why a session that is gone ended, from its record; then the list, which now shows it ended.
@@ -278,15 +402,21 @@ function showWhyItEnded(roomName) {
 }
 
 async function readWhyItEnded(roomName) {
-  for (let tries = 0; tries < END_REASON_TRIES; tries += 1) {
+  let waited = END_REASON_FIRST_PAUSE_MS;
+  for (let tries = 1; ; tries += 1) {
     const record = await callApi('GET', `/history/${encodeURIComponent(roomName)}`);
     if (record.end_reason) {
       show('end-reason', record.end_reason + (record.end_approximate ? ' (time approximate)' : ''));
       break;
     }
-    await pause(END_REASON_EVERY_MS);
+    if (tries === END_REASON_TRIES) {
+      show('end-reason', 'not recorded yet (see recent sessions later)');
+      break;
+    }
+    await pause(waited);
+    waited *= 2;
   }
-  await refreshHistory();
+  await Promise.all([refreshHistory(), refreshUsage()]);
 }
 
 // The caller's newest sessions. Runs beside whatever the user does: it reports its own failure.
@@ -345,4 +475,7 @@ refuseSignInLink();
 renderButtons();
 const kept = sessionStorage.getItem(KEYS.room);
 if (bearer() && kept) guarded(() => rejoin(kept))();
-else refreshHistory();
+else {
+  refreshHistory();
+  refreshUsage();
+}

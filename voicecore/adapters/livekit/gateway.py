@@ -189,6 +189,17 @@ class LiveKitRoomGateway(RoomGateway):
                 raise
         return True
 
+    async def update_room_metadata(self, name: str, metadata: str) -> bool:
+        request = api.UpdateRoomMetadataRequest(room=name, metadata=metadata)
+        async with self._call("update_room_metadata", name):
+            try:
+                await self._lk().room.update_room_metadata(request)
+            except api.ServerError as exc:
+                if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                    return False
+                raise
+        return True
+
     async def list_agent_dispatches(self, name: str) -> Sequence[DispatchRecord]:
         async with self._call("list_agent_dispatches", name):
             dispatches = await self._lk().agent_dispatch.list_dispatch(name)

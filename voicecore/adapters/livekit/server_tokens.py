@@ -32,8 +32,8 @@ class _ServerToken:
 class ServerTokens:
     """Server API tokens, reused while fresh instead of signed for every call.
 
-    livekit-api signs a new JWT for every RoomService call (about 0.1 ms of CPU,
-    most of it in ``dataclasses.asdict``). Here each distinct set of grants is
+    livekit-api signs a new JWT for every RoomService call (CPU spent mostly in
+    ``dataclasses.asdict``; docs/benchmarks.md). Here each distinct set of grants is
     signed, by livekit-api's own ``AccessToken``, once per reuse period; a token
     is only ever reused for grants equal to the ones it carries.
     """

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Row
 
 from voicecore.core.journal import AppEvent, EndReason, JournalRecord
+from voicecore.core.outbox import OutboxEvent
 from voicecore.core.session_record import from_microseconds, to_microseconds
 
+# An app event's states: pending until a try settles it, then delivered or dead.
 PENDING = "pending"
+DELIVERED = "delivered"
+DEAD = "dead"
 
 
 def _micros(moment: datetime | None) -> int | None:
@@ -54,7 +58,22 @@ def record_of(row: Row[Any]) -> JournalRecord:
     )
 
 
+EVENT_COLUMNS: Final = (
+    "event_id",
+    "room_name",
+    "user_id",
+    "sequence",
+    "type",
+    "created_at_us",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at_us",
+)
+
+
 def event_row(event: AppEvent) -> dict[str, Any]:
+    """An event's row as written (its keys are EVENT_COLUMNS)."""
     created = to_microseconds(event.created_at)
     return {
         "event_id": event.event_id,
@@ -68,3 +87,17 @@ def event_row(event: AppEvent) -> dict[str, Any]:
         "attempts": 0,
         "next_attempt_at_us": created,
     }
+
+
+def outbox_event_of(row: Row[Any]) -> OutboxEvent:
+    values = row._mapping
+    event = AppEvent(
+        event_id=values["event_id"],
+        room_name=values["room_name"],
+        user_id=values["user_id"],
+        sequence=values["sequence"],
+        type=values["type"],
+        created_at=from_microseconds(values["created_at_us"]),
+        body=values["body"],
+    )
+    return OutboxEvent(event, failed_tries=values["attempts"])

@@ -56,6 +56,22 @@ APP_EVENTS = Table(
     Index("ix_app_events_session_sequence", "room_name", "sequence", unique=True),
     Index("ix_app_events_due", "state", "next_attempt_at_us"),
     Index("ix_app_events_user", "user_id"),
+    # The backlog's count and oldest pending event: a partial index as small as the backlog.
+    Index(
+        "ix_app_events_pending_created",
+        "created_at_us",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+)
+
+# Endpoints that answered 410 Gone, by a hash of their URL: nothing is sent to them until enabled.
+APP_WEBHOOK_ENDPOINTS = Table(
+    "app_webhook_endpoints",
+    METADATA,
+    Column("endpoint", String(64), primary_key=True),
+    Column("disabled_at_us", BigInteger, nullable=False),
+    Column("reason", String(200)),
 )
 
 # Seconds used per user and UTC calendar day: allowances sum the days of their period.
