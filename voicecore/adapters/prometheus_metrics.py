@@ -96,6 +96,9 @@ class PrometheusMetrics(Metrics):
             ["trigger"],
             registry=r,
         )
+        for trigger in ("watchdog", "rejoin"):  # at 0 from the start, so a rate() sees the first one
+            self._redispatched.labels(trigger)
+            self._redispatch_refused.labels(trigger)
         self._app_delivered = Counter(
             "voicecore_app_events_delivered",
             "App events the app's endpoint took (2xx), by type.",

@@ -22,7 +22,7 @@ from typing import Final, TypeAlias, TypeVar, cast
 
 from voicecore.core.agents import AgentPresence, Redispatch
 from voicecore.core.domain import SessionPolicy, User
-from voicecore.core.errors import GatewayError, NotSessionOwner, SessionNotFound
+from voicecore.core.errors import NotSessionOwner, SessionNotFound
 from voicecore.core.history import SessionEnd
 from voicecore.core.index import confirmed_rooms
 from voicecore.core.journal import EndReason
@@ -33,6 +33,7 @@ from voicecore.core.naming import can_name_rooms, room_name_user_id
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import END_LOCK_LEASE, end_lock, lock_if_free
+from voicecore.core.room_reads import failed_read_of, participants_of_rooms
 from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession, started_session
@@ -179,7 +180,9 @@ class LiveSessions:
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
                 indexed.append((room, metadata, record))
-        owned, participant_lists = await self._participants_of(user, indexed)
+        read = await participants_of_rooms(self._gateway, user.id, [room.name for room, _, _ in indexed])
+        owned = [session for session, present in zip(indexed, read, strict=True) if present is not None]
+        participant_lists = [present for present in read if present is not None]
         states = await _all_or_first_error(
             *(
                 self._presence.state(room.name, participants, record, metadata.created_at)
@@ -207,36 +210,6 @@ class LiveSessions:
         logger.info("voice sessions listed", extra=LogContext(user_id=user.id, session_count=len(sessions)))
         return sessions
 
-    async def _participants_of(
-        self, user: User, owned: Sequence[_Owned]
-    ) -> tuple[Sequence[_Owned], Sequence[Sequence[Participant]]]:
-        """Each owned room's participants, read together; a room whose read failed is left out.
-
-        One room's failure (say, deleted a moment ago, and LiveKit slow to say so) never
-        fails the others; only when every room failed does the list fail, as LiveKit
-        failing, rather than answer an empty list.
-        """
-        results = await asyncio.gather(
-            *(self._gateway.list_participants(room.name) for room, _, _ in owned), return_exceptions=True
-        )
-        failed = [r for r in results if isinstance(r, BaseException)]
-        for failure in failed:
-            if not isinstance(failure, GatewayError) or len(failed) == len(owned):
-                raise failure
-        kept: list[_Owned] = []
-        participant_lists: list[Sequence[Participant]] = []
-        for session, result in zip(owned, results, strict=True):
-            if isinstance(result, BaseException):
-                logger.warning(
-                    "voice session left out of a list: its participants could not be read: %s",
-                    result,
-                    extra=LogContext(user_id=user.id, room_name=session[0].name),
-                )
-            else:
-                kept.append(session)
-                participant_lists.append(result)
-        return kept, participant_lists
-
     # --- ownership ---------------------------------------------------------
 
     async def _owned(
@@ -260,8 +233,8 @@ class LiveSessions:
         if isinstance(room, BaseException):
             raise room
         metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
-        if isinstance(present, BaseException):
-            raise present
+        if isinstance(present, BaseException):  # gone since (an end raced it): not found
+            raise await failed_read_of(self._gateway, room_name, present)
         if isinstance(record, BaseException):
             raise record
         return metadata, present, record
