@@ -125,6 +125,33 @@ async def test_a_redis_restored_from_an_older_snapshot_is_unindexed_for_a_replic
         empty_redis.delete_snapshot()
 
 
+async def test_a_redis_restored_from_a_snapshot_of_an_earlier_index_is_unindexed_again(
+    empty_redis: LocalRedisServer,
+) -> None:
+    """A snapshot taken before a loss and a rebuild holds an older marker: not a newer one to trust."""
+    first = await indexed(RedisSessionStore(empty_redis.url))
+    second = RedisSessionStore(empty_redis.url)
+    try:
+        assert await first.admit_session(record("r1"), max_live=0, per_minute=0) == Admitted()
+        snapshot = await asyncio.to_thread(empty_redis.save_snapshot)
+        kept = snapshot.read_bytes()
+        empty_redis.flush()  # a loss, and a rebuild by another replica: a newer index
+        await asyncio.sleep(0.01)  # (marked a moment later, by the server's clock)
+        await indexed(second)
+        assert await first.admit_session(record("r2"), max_live=0, per_minute=0) == Admitted()
+        empty_redis.stop()
+        snapshot.write_bytes(kept)
+        empty_redis.start()  # back to the earlier index: r1 and its marker
+        await first.ping()
+        assert await first.get_session("r1") == record("r1")
+        assert await first.admit_session(record("r3"), max_live=0, per_minute=0) == Unindexed()
+        assert await second.admit_session(record("r3"), max_live=0, per_minute=0) == Unindexed()
+    finally:
+        await first.aclose()
+        await second.aclose()
+        empty_redis.delete_snapshot()
+
+
 async def admits(store: SessionStore) -> bool:
     """Whether the store admits a session now (the probe is forgotten again)."""
     probe = record(f"probe-{uuid.uuid4().hex}", "probe-user")

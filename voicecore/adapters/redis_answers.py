@@ -24,8 +24,8 @@ from voicecore.core.store import (
 def admission(answer: Any, seen: IndexSeen) -> Admission:
     """ADMIT_SESSION's answer; an admission also tells ``seen`` of the index marker it counted in."""
     match answer:
-        case ["admitted", epoch, admitted]:
-            seen.saw(epoch, int(admitted))
+        case ["admitted", epoch, marked, admitted]:
+            seen.saw(epoch, int(marked), int(admitted))
             return Admitted()
         case ["unindexed"]:
             return Unindexed()

@@ -117,10 +117,11 @@ return 1
 """
 
 # KEYS: as ADD_SESSION, then the user's bucket. ARGV: 3 ttl ms, 4 max live (0: off), 5 per minute
-# (0: off), 6 the record (JSON), 7 and 8 the index epoch and admissions seen (redis_index). Returns
-# {'admitted', epoch, admissions}, {'unindexed'}, {'taken'}, {'rate', retry after} or {'full', live}.
+# (0: off), 6 the record (JSON), 7 to 9 the index marker seen: epoch, when marked, admissions
+# (redis_index). Returns {'admitted', epoch, marked, admissions}, {'unindexed'}, {'taken'},
+# {'rate', retry after} or {'full', live}.
 ADMIT_SESSION = """
-if index_refuses(ARGV[7], ARGV[8]) then return {'unindexed'} end
+if index_refuses(ARGV[7], ARGV[8], ARGV[9]) then return {'unindexed'} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
 local max_live, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
 local fields = cjson.decode(ARGV[6])
@@ -134,7 +135,7 @@ if max_live > 0 then
 end
 add_record(ARGV[3], fields)
 local index = index_admitted()
-return {'admitted', index[1], index[2]}
+return {'admitted', index[1], index[2], index[3]}
 """
 
 # KEYS: an index of room names (a user's, or all). ARGV: 3 "all" for the index of

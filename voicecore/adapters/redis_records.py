@@ -13,7 +13,7 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
-    index                   hash   the index's epoch and admissions since: present once rebuilt from LiveKit
+    index                   hash   the index's epoch, when marked, admissions since: present once rebuilt
     rebuild:{id}            string a rebuild of the index under way (gone if the store lost its memory)
     event:{event id}        string when the event may be seen anew (ms)
     lock:{name}             hash   owner and lease end (ms)

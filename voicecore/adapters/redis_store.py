@@ -156,7 +156,15 @@ class RedisSessionStore(SessionStore):
         require_limits(max_live, per_minute)
         keys = [*self._index_keys(record), self._rate_key(record.user_id)]
         seen = self._index_seen
-        args = (self._record_ttl_ms, max_live, per_minute, encode(record), seen.epoch, seen.admitted)
+        args = (
+            self._record_ttl_ms,
+            max_live,
+            per_minute,
+            encode(record),
+            seen.epoch,
+            seen.marked,
+            seen.admitted,
+        )
         return admission(await self._run("admit_session", "ADMIT_SESSION", keys, *args), seen)
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
