@@ -7,7 +7,7 @@ bash scripts/check.sh
 source scripts/env.sh
 echo "== pytest"
 set +e
-pytest "$@"
+pytest --durations=20 "$@"  # the slowest twenty, so a slower suite says where
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

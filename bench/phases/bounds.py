@@ -11,7 +11,7 @@ its owner between rounds, untimed.
 
 ``bounds_enforcement_phase``: the cost of a bounds pass and the lag from a deadline
 to its room deleted, at 1,000 and 10,000 live sessions over 1,000 users, on each
-store (bench.enforcement has how), plotted.
+store (bench.enforcement and its world have how), plotted.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from bench import goals
 from bench.clients import ApiUser
 from bench.cpu import CpuMeter
-from bench.enforcement import Outcome, Scenario, Servers, run_scenario
+from bench.enforcement import Outcome, run_scenario
+from bench.enforcement_scenario import Scenario, Servers
 from bench.harness import SETTLE_SECONDS, Harness
 from bench.loops import Operation, interleaved_latency
 from bench.progress import progress

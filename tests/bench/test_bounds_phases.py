@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import goals
-from bench.enforcement import ROOM_PREFIX, Outcome, Scenario, Servers, run_scenario
+from bench.enforcement import Outcome, run_scenario
+from bench.enforcement_scenario import ROOM_PREFIX, Scenario, Servers
 from bench.phases.bounds import enforcement_plot, enforcement_scenarios, table_lines
 from bench.targets import LiveKitAccess, bounds_targets, service_environment
 from bench.verdicts import bounds_verdicts

@@ -107,6 +107,27 @@ async def test_changes_racing_over_two_replicas_are_each_applied_once(journal_ur
             await replica.aclose()
 
 
+async def test_a_start_with_nothing_else_to_write_is_committed_at_once_and_holds_no_lock(
+    journal_url: str,
+) -> None:
+    """Such a start is one statement with no transaction around it (the fast path)."""
+    no_events = AppEvents(enabled=False, clock=lambda: NOON)
+    replicas = [SqlSessionJournal(journal_url, timeout_seconds=1.0) for _ in range(2)]
+    for replica in replicas:
+        await replica.open()
+    try:
+        assert await replicas[0].start(started(record("room-1"), no_events)) is True
+        # The other replica sees it committed, and writes at once: no lock is left behind.
+        assert await replicas[1].get("room-1") == JournalRecord("room-1", "alice", "diet", NOON)
+        assert await replicas[1].start(started(record("room-2"), EVENTS)) is True
+        racing = [replicas[n % 2].start(started(record("room-3"), no_events)) for n in range(10)]
+        assert sorted(await asyncio.gather(*racing)) == [False] * 9 + [True]
+        assert await replicas[0].count() == 3
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+
+
 async def test_history_is_newest_first_and_paged_by_key(journal: SqlSessionJournal) -> None:
     for n in range(7):
         await journal.start(JournalChange(record(f"room-{n}", at=NOON + timedelta(minutes=n % 3))))

@@ -57,6 +57,7 @@ class SqlDatabase:
         self._engine: AsyncEngine | None = None
         self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
         self._writer: AsyncConnection | None = None
+        self._single_writer: AsyncConnection | None = None  # SQLite: one statement, no transaction
         self._closed = False
         # SQLite's stand-in for the row locks a PostgreSQL sender holds (local_sends.py).
         self.local_sends = LocalSends()
@@ -99,10 +100,12 @@ class SqlDatabase:
 
     async def aclose(self) -> None:
         self._closed = True
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await writer.close()
+        writers = (self._writer, self._single_writer)
+        self._writer = self._single_writer = None
+        for writer in writers:
+            if writer is not None:
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await writer.close()
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
@@ -169,6 +172,30 @@ class SqlDatabase:
                 raise
 
     @contextlib.asynccontextmanager
+    async def single_statement(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        """A connection for one write statement, atomic by itself: no transaction around it.
+
+        A start with nothing else to write is one INSERT; BEGIN and COMMIT around it cost
+        two more round trips to PostgreSQL, and on SQLite two more hops to aiosqlite's thread.
+        """
+        if self._writers is None:
+            async with self.reading(operation, autocommit=True) as connection:
+                yield connection
+            return
+        async with self._writers, self.guard(operation):
+            if self._single_writer is None:
+                connection = await self.engine(operation).connect()
+                self._single_writer = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            writer = self._single_writer
+            try:
+                yield writer
+            except BaseException:
+                self._single_writer = None  # cut mid-statement (a timeout, a cancel): not trusted again
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await writer.close()
+                raise
+
+    @contextlib.asynccontextmanager
     async def reading(self, operation: str, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection to read on; ``autocommit``: one statement, no transaction around it (PostgreSQL)."""
         async with self.guard(operation), self.engine(operation).connect() as connection:
@@ -209,5 +236,7 @@ def _sqlite_connected(dbapi_connection: Any, _: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement commits itself (single_statement); a BEGIN here would never end
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")

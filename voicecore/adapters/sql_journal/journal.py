@@ -4,7 +4,9 @@ SQLAlchemy Core on one database (database.py: the engine, transactions and error
 translation). A change is one transaction around the core's decision: PostgreSQL
 locks the row (``SELECT ... FOR UPDATE``); SQLite takes its write lock at
 ``BEGIN IMMEDIATE``. The app events a change reports are written in the same
-transaction (outbox_writes.py), and the senders are told when it commits.
+transaction (outbox_writes.py), and the senders are told when it commits. A start
+with nothing but its record to write is one INSERT, atomic by itself, sent with no
+transaction around it (``SqlDatabase.single_statement``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class SqlSessionJournal(SessionJournal):
     async def start(self, change: JournalChange) -> bool:
         insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
         statement = insert(SESSIONS).on_conflict_do_nothing(index_elements=["room_name"])
+        if not change.events and not change.usage:
+            async with self.database.single_statement("start") as connection:
+                inserted = await connection.execute(statement, record_row(change.record))
+            return bool(inserted.rowcount == 1)
         async with self._writing("start") as connection:
             inserted = await connection.execute(statement, record_row(change.record))
             if inserted.rowcount != 1:
