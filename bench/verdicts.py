@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench import goals
+from bench.journal_targets import JOURNAL_ON
 from bench.stats import p50_difference_ms, ratio
-from bench.targets import JOURNAL_ON, PRIMARY, PROXY, PROXY_REDIS, REDIS
+from bench.targets import PRIMARY, PROXY, PROXY_REDIS, REDIS
 
 REDIS_UNUSED = "redis-server received no commands: the service ran its in-process path, not the Redis store"
 FLOOR_ADDED_NOTHING = "one bare Redis call added nothing to the floor's p50 in this run: no ratio to form"
