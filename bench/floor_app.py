@@ -6,7 +6,11 @@ request does exactly what ``bench.direct.DirectBackend`` does with one warm
 ``LiveKitAPI``. Its distance from direct is the price of an HTTP hop in Python
 on this machine; voicecore's distance from it is the price of voicecore's layers.
 It answers just enough for ``bench.clients.ApiUser``: POST creates, GET
-/{room_name} gives the head count, GET /readyz says ready.
+/{room_name} gives the head count, GET lists, GET /readyz says ready.
+
+Its list is what a per-user index leaves to LiveKit, the floor of voicecore's: the
+names it created kept in a set (its index), ListRooms(names=them), then
+ListParticipants of each, concurrently; names LiveKit no longer has are dropped.
 
 With ``SESSION_STORE_URL`` set it also makes one bare redis-py call per request
 (a SET before a create, a GET beside a status), on one warm client: the
@@ -22,7 +26,7 @@ import argparse
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,7 @@ class FloorApp:
         self._insert: SessionInsert | None = None
         self._workdir = Path.cwd()  # where the SQLite journal's default file lives
         self._user = user_for(redis=redis_url is not None, insert=insert)
+        self._made: set[str] = set()  # the floor's index of its user's rooms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -83,9 +88,17 @@ class FloorApp:
             if self._redis is not None:
                 await self._redis.set(f"floor:{id(scope)}", "1", px=60_000)
             name, token = await self._direct.create(self._user)
+            self._made.add(name)
             if self._insert is not None:
                 await self._insert.insert(name, self._user, AGENT_TYPE)
             await _answer(send, 201, {"room_name": name, "token": token})
+        elif scope["method"] == "GET" and path == PREFIX:
+            assert self._direct is not None
+            # (ListRooms with no names would list every room: an empty index lists nothing.)
+            listed = await self._direct.list_indexed(self._user, sorted(self._made)) if self._made else []
+            self._made.intersection_update(name for name, _ in listed)
+            sessions = [{"room_name": name, "participant_count": count} for name, count in listed]
+            await _answer(send, 200, {"sessions": sessions})
         elif scope["method"] == "GET" and path.startswith(PREFIX + "/"):
             assert self._direct is not None
             room_name = path.removeprefix(PREFIX + "/")
@@ -126,7 +139,7 @@ class FloorApp:
                 return
 
 
-async def _answer(send: Send, status: int, body: dict[str, object]) -> None:
+async def _answer(send: Send, status: int, body: Mapping[str, object]) -> None:
     content = json.dumps(body, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})

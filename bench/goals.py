@@ -42,6 +42,8 @@ class Goal:
 
 # The list goal compares a user's list with this many other users' rooms against none.
 LIST_OTHER_ROOMS: Final = 2_000
+# Issue 22: a user with this many live sessions of their own creates as fast as one with none.
+OWN_SESSIONS: Final = 2_000
 # The history goals: a user with HISTORY_OWN_RECORDS records, with this many other users' records
 # in the journal against none, per database; and a walk through one user's PAGED_RECORDS.
 HISTORY_OWN_RECORDS: Final = 20
@@ -82,6 +84,35 @@ REDIS_STATUS_ADDED_VS_FLOOR: Final = Goal(
     "redis_status_added_vs_floor_ratio",
     "status p50 the Redis store adds, over the floor's bare Redis call",
     1.5,
+    "max",
+    "issue 22",
+)
+# Issue 22, against the raw-ASGI floor (floor_proxy) doing the same LiveKit work, in the same run.
+STATUS_VS_FLOOR: Final = Goal(
+    "status_vs_floor_p50",
+    "status p50 over the floor's, each case: no agent, agent pending, agent in the room",
+    1.0,
+    "max",
+    "issue 22",
+)
+LIST_VS_FLOOR: Final = Goal(
+    "list_vs_floor_p50", "list p50 with 2 live sessions over the floor's for 2 rooms", 1.0, "max", "issue 22"
+)
+CREATE_VS_FLOOR: Final = Goal("create_vs_floor_p50", "create p50 over the floor's", 1.25, "max", "issue 22")
+THROUGHPUT_VS_FLOOR: Final = Goal(
+    "throughput_vs_floor", "creates/s with many in flight over the floor's", 0.75, "min", "issue 22"
+)
+OWN_SESSIONS_CREATE_P50: Final = Goal(
+    "own_sessions_create_p50_ratio",
+    f"create p50, a user with {OWN_SESSIONS:,} live sessions over one with none",
+    1.1,
+    "max",
+    "issue 22",
+)
+OWN_SESSIONS_CPU: Final = Goal(
+    "own_sessions_cpu_ratio",
+    f"service CPU per create, a user with {OWN_SESSIONS:,} live sessions over one with none",
+    1.1,
     "max",
     "issue 22",
 )
@@ -195,6 +226,12 @@ ALL: Final = (
     LIST_WITH_OTHER_ROOMS,
     REDIS_CREATE_ADDED_VS_FLOOR,
     REDIS_STATUS_ADDED_VS_FLOOR,
+    STATUS_VS_FLOOR,
+    LIST_VS_FLOOR,
+    CREATE_VS_FLOOR,
+    THROUGHPUT_VS_FLOOR,
+    OWN_SESSIONS_CREATE_P50,
+    OWN_SESSIONS_CPU,
     EDGE_LIMITS_CPU,
     GUARDRAILS_CREATE_P50,
     GUARDRAILS_THROUGHPUT,

@@ -36,11 +36,13 @@ from bench.phases.bounds import bounds_create_phase, bounds_enforcement_phase
 from bench.phases.calls import calls_phase
 from bench.phases.create import create_phase
 from bench.phases.edge_limits import edge_limits_phase
+from bench.phases.floor import floor_phase
 from bench.phases.guardrails import guardrails_phase
 from bench.phases.history import history_phase
 from bench.phases.journal import journal_phase
 from bench.phases.listing import list_phase
 from bench.phases.metrics_flood import metrics_flood_phase
+from bench.phases.own_sessions import own_sessions_phase
 from bench.phases.status import status_phase
 from bench.phases.throughput import throughput_phase
 from bench.phases.time_to_agent import time_to_agent_phase
@@ -71,8 +73,10 @@ RESULTS = REPO / "bench-results"
 PHASES: Final[Mapping[str, Phase]] = {
     "create": create_phase,
     "status": status_phase,
+    "floor": floor_phase,
     "list": list_phase,
     "throughput": throughput_phase,
+    "own_sessions": own_sessions_phase,
     "guardrails": guardrails_phase,
     "edge_limits": edge_limits_phase,
     "journal": journal_phase,

@@ -7,7 +7,9 @@ from typing import Any
 
 from bench import goals
 from bench.phases.bounds import table_lines as bounds_lines
+from bench.phases.floor import API_LIST, FLOOR_LIST, FLOOR_STATUS, STATUS_CASES
 from bench.phases.listing import DIRECT_SIDES
+from bench.phases.own_sessions import FRESH, HEAVY
 from bench.targets import FLOOR
 
 _CELL = 18
@@ -54,6 +56,26 @@ def _throughput(tp: Mapping[str, Any]) -> list[str]:
         extra = f"   {tp['ratio_rps'][name]:.2f}x direct" if name != "direct" else ""
         lines.append(f"  {name:26}{tp[name]['rps']:10.1f}   rounds {tp[name]['rounds_rps']}{extra}")
     return lines
+
+
+def _floor(block: Mapping[str, Any]) -> list[str]:
+    lines = ["against the floor (raw ASGI, the same LiveKit work), p50 p95 and p50 over the floor's"]
+    for case, name in STATUS_CASES.items():
+        ratio = block["status_vs_floor_p50"][case]
+        lines.append(f"  {'status, ' + case.replace('_', ' '):26}{_pp(block[name]):>{_CELL}}   {ratio:.2f}x")
+    lines.append(f"  {'status, the floor':26}{_pp(block[FLOOR_STATUS]):>{_CELL}}")
+    lines.append(f"  {'list, 2 rooms':26}{_pp(block[API_LIST]):>{_CELL}}   {block['list_vs_floor_p50']:.2f}x")
+    lines.append(f"  {'list, the floor':26}{_pp(block[FLOOR_LIST]):>{_CELL}}")
+    return lines
+
+
+def _own_sessions(block: Mapping[str, Any]) -> list[str]:
+    return [
+        f"create with {block['own_sessions']:,} live sessions of the user's own, against none",
+        f"  {HEAVY:26}{_pp(block[HEAVY]):>{_CELL}}",
+        f"  {FRESH:26}{_pp(block[FRESH]):>{_CELL}}",
+        f"  p50 {block['create_p50_ratio']:.2f}x, service CPU per create {block['service_cpu_ratio']:.2f}x",
+    ]
 
 
 def _calls(block: Mapping[str, Any]) -> list[str]:
@@ -161,8 +183,12 @@ def table(results: Mapping[str, Any]) -> str:
         lines += _latency(results)
     if "list" in results:
         lines += ["", *_listing(results["list"])]
+    if "floor" in results:
+        lines += ["", *_floor(results["floor"])]
     if "throughput" in results:
         lines += ["", *_throughput(results["throughput"])]
+    if "own_sessions" in results:
+        lines += ["", *_own_sessions(results["own_sessions"])]
     if "journal" in results:
         lines += ["", *_journal(results["journal"])]
     if "history" in results:

@@ -8,7 +8,8 @@ the benchmark's own redis-server; ``journal="postgres"`` adds ``JOURNAL_URL`` fo
 database of its own on the benchmark's PostgreSQL server (otherwise the journal is the
 SQLite default, in the process's own working directory: ``bench.service``); an empty
 value restores the service's default (the settings treat empty as unset). The floors
-(``bench.floor_app``) and the journal-free service (``bench.journal_free``) are targets too.
+(``bench.floor_app``) and the journal-free service (``bench.journal_free``, in ``bench.journal_targets``)
+are targets too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bench import floor_app, journal_free
+from bench import floor_app
 from bench.goals import FLOOD_LIVE_SESSIONS
 
 StoreMode = Literal["memory", "redis"]
@@ -110,13 +111,31 @@ def standard_targets(repo: Path) -> list[Target]:
 LISTING: Final[Mapping[str, StoreMode]] = {PRIMARY: "memory", REDIS: "redis"}
 
 
+# An agent name no worker serves: every session's agent stays pending (issue 22's second status case).
+ABSENT_AGENT: Final = "bench-absent-agent"
+AGENT_PENDING: Final = Target(
+    "api_agent",
+    f"python -m voicecore_http, in-process store, LIVEKIT_AGENT_NAME={ABSENT_AGENT} (no worker: pending)",
+    env={"LIVEKIT_AGENT_NAME": ABSENT_AGENT},
+)
+
+
 def counted_targets() -> list[Target]:
-    """The services the calls phase counts LiveKit calls of, one per store mode."""
+    """The services the calls phase counts LiveKit calls of: one per store mode, and one with an agent."""
     return [
+        *(
+            Target(
+                f"calls_{mode}",
+                f"python -m voicecore_http, {label}, LiveKit behind a counting proxy",
+                store=mode,
+            )
+            for mode, label in STORE_LABELS.items()
+        ),
         Target(
-            f"calls_{mode}", f"python -m voicecore_http, {label}, LiveKit behind a counting proxy", store=mode
-        )
-        for mode, label in STORE_LABELS.items()
+            "calls_memory_agent",
+            f"the same, in-process store, LIVEKIT_AGENT_NAME={ABSENT_AGENT}",
+            env={"LIVEKIT_AGENT_NAME": ABSENT_AGENT},
+        ),
     ]
 
 
@@ -172,61 +191,6 @@ EDGE_LIMITS_OFF: Final = Target(
     "in-process store, HTTP_LIMITS_ENABLED=false",
     env={**BULK_PHASE_ENV, "HTTP_LIMITS_ENABLED": "false"},
 )
-
-
-# The journal phase: voicecore without a database, on each database, and the floor with a bare INSERT.
-JOURNAL_NONE: Final = "journal_none"
-JOURNAL_ON: Final[Mapping[JournalMode, str]] = {"sqlite": "journal_sqlite", "postgres": "journal_postgres"}
-FLOOR_INSERT: Final[Mapping[JournalMode, str]] = {"sqlite": "floor_sqlite", "postgres": "floor_postgres"}
-JOURNAL_LABELS: Final[Mapping[JournalMode, str]] = {
-    "sqlite": "the SQLite default, in its own working directory",
-    "postgres": "PostgreSQL, a database of its own on the benchmark's server",
-}
-
-
-def journal_targets(repo: Path) -> list[Target]:
-    """What the journal phase serves besides the standard floor: its reference and its variants."""
-    served = [
-        Target(
-            JOURNAL_NONE,
-            "python -m bench.journal_free: voicecore with its journal in a dict (no database); "
-            "what the journal adds is taken from it",
-            module=journal_free.__name__,
-            pythonpath=str(repo),
-        )
-    ]
-    served += [
-        Target(name, f"python -m voicecore_http, journal on {JOURNAL_LABELS[mode]}", journal=mode)
-        for mode, name in JOURNAL_ON.items()
-    ]
-    served += [
-        Target(
-            name,
-            f"the floor plus one bare INSERT of the journal's row per create ({JOURNAL_LABELS[mode]})",
-            log_level="WARNING",
-            journal=mode,
-            env={floor_app.INSERT: mode},
-            module=floor_app.__name__,
-            pythonpath=str(repo),
-        )
-        for mode, name in FLOOR_INSERT.items()
-    ]
-    return served
-
-
-def history_targets() -> dict[JournalMode, tuple[Target, Target]]:
-    """Per database: (a journal with no other users' records, a journal with many), for the history phase."""
-    return {
-        mode: (
-            Target(f"history_{mode}_none", f"voicecore, journal on {JOURNAL_LABELS[mode]}", journal=mode),
-            Target(
-                f"history_{mode}_full",
-                f"voicecore, journal on {JOURNAL_LABELS[mode]}, filled with other users' records",
-                journal=mode,
-            ),
-        )
-        for mode in JOURNAL_LABELS
-    }
 
 
 # The /metrics flood phase: per store, the service with FLOOD_LIVE_SESSIONS records in its store

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench import goals
+from bench.journal_targets import JOURNAL_ON
 from bench.stats import p50_difference_ms, ratio
-from bench.targets import JOURNAL_ON, PRIMARY, PROXY, PROXY_REDIS, REDIS
+from bench.targets import PRIMARY, PROXY, PROXY_REDIS, REDIS
 
 REDIS_UNUSED = "redis-server received no commands: the service ran its in-process path, not the Redis store"
 FLOOR_ADDED_NOTHING = "one bare Redis call added nothing to the floor's p50 in this run: no ratio to form"
@@ -48,7 +49,31 @@ def _ratios_to_direct(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str,
         found.append((goals.APP_WEBHOOKS_DELIVERY_P50, subject, figures["delivery"]["p50_ms"]))
     if "edge_limits" in results:
         found.append((goals.EDGE_LIMITS_CPU, "edge_limits_on", results["edge_limits"]["cpu_ratio"]))
-    return found + _journal_figures(results)
+    return found + _against_the_floor(results) + _journal_figures(results)
+
+
+def _against_the_floor(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]:
+    """Issue 22's goals: voicecore over the raw-ASGI floor's same work, and its own sessions' cost."""
+    found: list[tuple[goals.Goal, str, float]] = []
+    create, throughput = results.get("create", {}), results.get("throughput", {})
+    if PROXY in create:
+        found.append(
+            (goals.CREATE_VS_FLOOR, PRIMARY, ratio(create[PRIMARY]["p50_ms"], create[PROXY]["p50_ms"]))
+        )
+    if PROXY in throughput:
+        rps = ratio(throughput[PRIMARY]["rps"], throughput[PROXY]["rps"])
+        found.append((goals.THROUGHPUT_VS_FLOOR, PRIMARY, rps))
+    if "floor" in results:
+        floor = results["floor"]
+        found += [
+            (goals.STATUS_VS_FLOOR, case, value) for case, value in floor["status_vs_floor_p50"].items()
+        ]
+        found.append((goals.LIST_VS_FLOOR, PRIMARY, floor["list_vs_floor_p50"]))
+    if "own_sessions" in results:
+        own = results["own_sessions"]
+        found.append((goals.OWN_SESSIONS_CREATE_P50, PRIMARY, own["create_p50_ratio"]))
+        found.append((goals.OWN_SESSIONS_CPU, PRIMARY, own["service_cpu_ratio"]))
+    return found
 
 
 def _journal_figures(results: Mapping[str, Any]) -> list[tuple[goals.Goal, str, float]]:

@@ -15,6 +15,7 @@ from tests.support.agent_worker import AgentWorkerProcess
 from tests.support.apps import service_container, serving
 from tests.support.clocks import StoppedClock
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.indexing import indexed
 from tests.support.journals import prepare_postgres_template, sqlite_journal_url
 from tests.support.livekit import unique_user_id
 from tests.support.service_process import (
@@ -166,7 +167,9 @@ async def replica_factory(request: pytest.FixtureRequest, clock: StoppedClock) -
     """Builds the stores of replicas that share one backend, all on the test's clock.
 
     In-process, every replica gets the one store (a single replica is all it serves);
-    with Redis, each gets its own client on one freshly emptied server.
+    with Redis, each gets its own client on one freshly emptied server. The store's index
+    is marked rebuilt, as a replica's start-up repair leaves it (tests/shared_state/
+    test_index_marker.py is about a store without one).
     """
     opened: list[SessionStore] = []
     if request.param == "in-process":
@@ -174,7 +177,7 @@ async def replica_factory(request: pytest.FixtureRequest, clock: StoppedClock) -
         opened.append(shared)
 
         async def build() -> SessionStore:
-            return shared
+            return await indexed(shared)
     else:
         server: LocalRedisServer = request.getfixturevalue("empty_redis")
 
@@ -182,7 +185,7 @@ async def replica_factory(request: pytest.FixtureRequest, clock: StoppedClock) -
             store = RedisSessionStore(server.url, clock=clock)
             await store.open()
             opened.append(store)
-            return store
+            return await indexed(store)
 
     yield build
     for store in opened:

@@ -34,6 +34,7 @@ from voicecore.core.enforcer import SessionBounds
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.events import SessionEvents
 from voicecore.core.history import AppEvents
+from voicecore.core.index import SessionIndex
 from voicecore.core.journal import SessionJournal
 from voicecore.core.metrics import NO_METRICS, Metrics
 from voicecore.core.outbox import EventOutbox, WebhookClient
@@ -130,6 +131,12 @@ def _retention(settings: VoiceCoreSettings, journal: SessionJournal, store: Sess
     )
 
 
+def _session_index(settings: VoiceCoreSettings, gateway: RoomGateway, store: SessionStore) -> SessionIndex:
+    # A create admitted just before a store's loss makes its room within LiveKit's call deadline.
+    settle = timedelta(seconds=settings.livekit_timeout_seconds + 1)
+    return SessionIndex(gateway, store, utc_now, settle=settle)
+
+
 def _metrics(settings: VoiceCoreSettings) -> Metrics:
     return PrometheusMetrics() if settings.metrics_enabled else NO_METRICS
 
@@ -146,7 +153,6 @@ def _watchdog(
         store,
         recorder,
         settings.session_policy(),
-        redispatch_limit=settings.agent_redispatch_limit,
         clock=utc_now,
         metrics=metrics,
     )
@@ -165,6 +171,8 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
     journal = providers.Singleton(_journal, settings)
     app_events = providers.Singleton(_app_events, settings)
     recorder = providers.Singleton(SessionRecorder, journal, app_events, clock=utc_now, metrics=metrics)
+    # The replica's session index: its creates and its repair pass rebuild it together.
+    session_index = providers.Singleton(_session_index, settings, instrumented_gateway, session_store)
     sessions = providers.Singleton(
         VoiceSessions,
         gateway=instrumented_gateway,
@@ -176,14 +184,16 @@ class VoiceCoreContainer(containers.DeclarativeContainer):
         metrics=metrics,
         history_key=providers.Singleton(_history_key, settings),
         bounds=providers.Singleton(VoiceCoreSettings.bounds_policy, settings),
+        index=session_index,
     )
     session_events = providers.Singleton(
         SessionEvents, store=session_store, recorder=recorder, metrics=metrics
     )
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
     repair = providers.Singleton(
-        SessionRepair, instrumented_gateway, session_store, recorder, session_policy, clock=utc_now
-    )
+        SessionRepair, instrumented_gateway, session_store, recorder, session_policy, clock=utc_now,
+        index=session_index,
+    )  # fmt: skip
     agent_watchdog = providers.Singleton(
         _watchdog, settings, instrumented_gateway, session_store, recorder, metrics
     )

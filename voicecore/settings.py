@@ -198,8 +198,10 @@ class VoiceCoreSettings(AppWebhookFields, JournalSettings):
     # A user waiting longer than this with no agent makes the session `missing` (LiveKit's
     # agent starter gives its agent the same time in the browser).
     agent_join_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
-    # How many times the watchdog dispatches again per session; 0: it only reports.
-    agent_redispatch_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    # How many times a session's agent may be dispatched again, by rejoins and the watchdog
+    # together, across replicas (one budget per session in the store); 0: never (the watchdog
+    # only reports).
+    agent_redispatch_limit: Annotated[int, Field(ge=0, le=10)] = 3
     # How often one replica's watchdog looks for missing or departed agents; 0: never.
     agent_watchdog_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # /metrics in Prometheus' text format, and the counting behind it.
@@ -236,6 +238,7 @@ class VoiceCoreSettings(AppWebhookFields, JournalSettings):
             agent_name=self.livekit_agent_name,
             departure_timeout_seconds=self.session_departure_timeout_seconds,
             agent_join_grace=timedelta(seconds=self.agent_join_timeout_seconds),
+            agent_redispatch_limit=self.agent_redispatch_limit,
         )
 
 

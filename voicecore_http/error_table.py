@@ -28,6 +28,7 @@ from voicecore.core.errors import (
     JournalSchemaOutdated,
     JournalUnavailable,
     NotSessionOwner,
+    SessionIndexRebuilding,
     SessionNotFound,
     StoreError,
     TooManyLiveSessions,
@@ -110,6 +111,21 @@ STORE_FAILED = ErrorAnswer(
     503,
     "Session state is temporarily unavailable; please retry",
     "The session store failed or did not answer.",
+)
+
+
+def _rebuilt_after(exc: Exception) -> Mapping[str, str]:
+    assert isinstance(exc, SessionIndexRebuilding)
+    return {"Retry-After": str(exc.retry_after_seconds)}
+
+
+STORE_REBUILDING = ErrorAnswer(
+    503,
+    "Session state is being restored; retry after Retry-After seconds",
+    "The session store lost its memory (a Redis restarted empty, flushed or restored from an older "
+    "snapshot) and the index of live sessions is being rebuilt from LiveKit: no session starts until "
+    "the live-session cap can be counted again. Retry-After: about how long that takes.",
+    headers_of=_rebuilt_after,
 )
 JOURNAL_FAILED = ErrorAnswer(
     503,
@@ -196,6 +212,7 @@ ERROR_TABLE: dict[type[Exception], ErrorAnswer] = {
         422, _FIELD_NOT_ALLOWED, "A field the caller may not set.", detail_of=_field_and_why
     ),
     GatewayError: LIVEKIT_FAILED,
+    SessionIndexRebuilding: STORE_REBUILDING,  # before StoreError, which it is one of
     StoreError: STORE_FAILED,
     JournalUnavailable: JOURNAL_FAILED,
     JournalSchemaOutdated: JOURNAL_FAILED,

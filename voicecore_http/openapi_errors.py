@@ -10,6 +10,7 @@ from voicecore_http.error_table import (
     NOT_FOUND,
     NOT_OWNER,
     STORE_FAILED,
+    STORE_REBUILDING,
     TOO_MANY_LIVE,
     USAGE_EXHAUSTED,
     ErrorAnswer,
@@ -62,3 +63,17 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
             }
         }
     return documented
+
+
+def openapi_start_unavailable() -> dict[int | str, dict[str, object]]:
+    """A start's 503: the store failed, or its index is being rebuilt after a loss (with Retry-After)."""
+    documented = openapi_error(STORE_FAILED)
+    documented["description"] = f"{STORE_FAILED.description} Or: {STORE_REBUILDING.description}"
+    documented["headers"] = {
+        "Retry-After": {
+            "description": "While the session index is being rebuilt only: seconds until a start is "
+            "likely admitted again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    return {503: documented}

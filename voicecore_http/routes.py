@@ -19,7 +19,7 @@ from voicecore.core.sessions import StartedSession, VoiceSessions
 from voicecore_http.caller import caller_of, caller_resolver
 from voicecore_http.history import add_history_routes
 from voicecore_http.invalid_requests import VoiceCoreRoute
-from voicecore_http.openapi_errors import openapi_responses
+from voicecore_http.openapi_errors import openapi_responses, openapi_start_unavailable
 from voicecore_http.schemas import (
     CreateSessionRequest,
     RoomNameInPath,
@@ -174,7 +174,7 @@ def voice_sessions_router(
         operation_id="createVoiceSession",
         summary="Start a voice session",
         description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
-        responses=openapi_responses(402, 409, 422, 429),
+        responses={**openapi_responses(402, 409, 422, 429), **openapi_start_unavailable()},
     )
     router.add_api_route(
         "/connection-details",
@@ -189,7 +189,7 @@ def voice_sessions_router(
             "Fields the caller may not set are refused with a `detail` naming the field, and nothing "
             "is created."
         ),
-        responses=openapi_responses(402, 403, 404, 409, 422, 429),
+        responses={**openapi_responses(402, 403, 404, 409, 422, 429), **openapi_start_unavailable()},
     )
     router.add_api_route(
         "/{room_name}/token",

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from bench.harness import Harness
+from bench.journal_targets import JOURNAL_LABELS
 from bench.progress import progress
 from bench.stats import latency_block, percentile, ratio, summary_ms
-from bench.targets import JOURNAL_LABELS, JournalMode, Target
+from bench.targets import JournalMode, Target
 from bench.variants import Variants, serving_variants
 from bench.webhook_receiver import BenchReceiver, running_receiver
 

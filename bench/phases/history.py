@@ -1,6 +1,6 @@
 """History under volume: a page of one user's with many other users' records kept, and a long walk.
 
-Served for this phase only (``bench.targets.history_targets``), per database, two
+Served for this phase only (``bench.journal_targets.history_targets``), per database, two
 services of the shipped code: one whose journal holds only the reader's records, one
 filled with other users' records (``bench.goals.HISTORY_OTHER_RECORDS``), among them
 a pager's ``PAGED_RECORDS``. The journals are filled directly in SQL
@@ -32,11 +32,12 @@ from bench.clients import ApiUser
 from bench.goals import HISTORY_OWN_RECORDS, PAGE_ENDS_SHARE, PAGED_RECORDS
 from bench.harness import Harness
 from bench.history_fill import explain_postgres, explain_sqlite, fill_postgres, fill_sqlite
+from bench.journal_targets import history_targets
 from bench.plot import Series, line_plot
 from bench.progress import progress
 from bench.service import ServiceProcess, running, target_process
 from bench.stats import latency_block, percentile, ratio
-from bench.targets import JournalMode, history_targets
+from bench.targets import JournalMode
 from voicecore.adapters.sql_journal.journal import _history_select  # the journal's own query, to explain
 from voicecore.core.journal import HistoryQuery
 from voicecore.core.session_history import DEFAULT_PAGE

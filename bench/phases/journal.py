@@ -1,6 +1,6 @@
 """What the journal costs a create, against a floor; and status and list of live sessions with and without it.
 
-Served for this phase only (``bench.targets.journal_targets``): voicecore with its
+Served for this phase only (``bench.journal_targets.journal_targets``): voicecore with its
 journal in a dict (``journal_none``, no database), on the SQLite default and on a
 PostgreSQL database of its own; the floor plus one bare INSERT of the journal's row
 through each driver. With the standard ``floor_proxy`` they are measured in one
@@ -24,10 +24,11 @@ from typing import Any
 from bench.clients import ApiUser
 from bench.cpu import CpuMeter
 from bench.harness import Harness, Rooms
+from bench.journal_targets import FLOOR_INSERT, JOURNAL_NONE, JOURNAL_ON, journal_targets
 from bench.loops import Operation, interleaved_latency
 from bench.progress import progress
 from bench.stats import latency_block, p50_difference_ms, p50_ratio_interval, percentile, ratio
-from bench.targets import FLOOR_INSERT, JOURNAL_NONE, JOURNAL_ON, PROXY, journal_targets
+from bench.targets import PROXY
 from bench.variants import Variants, serving_variants
 
 REPO = Path(__file__).resolve().parents[2]  # the floors' and journal_free's import path

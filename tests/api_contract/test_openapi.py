@@ -185,6 +185,9 @@ async def test_the_openapi_documents_the_limits_and_the_key(client: httpx.AsyncC
     assert "SESSION_CREATES_PER_MINUTE" in too_many["description"]
     assert "Idempotency-Key" in operation["responses"]["409"]["description"]
     assert "422" in operation["responses"]
+    unavailable = operation["responses"]["503"]  # the store failed, or its index is being rebuilt
+    assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "rebuilt from LiveKit" in unavailable["description"]
 
 
 def test_end_reasons_are_a_closed_set_in_the_document(document: dict[str, Any]) -> None:

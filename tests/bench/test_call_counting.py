@@ -6,8 +6,10 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from bench.phases.calls import count_side, direct_side, service_side
-from bench.targets import LiveKitAccess, Target, service_environment
+from bench.targets import ABSENT_AGENT, LiveKitAccess, Target, service_environment
 from voicecore.testing.livekit_server import LocalLiveKitServer
 
 AUTH_SECRET = "an-auth-secret-of-at-least-thirty-two-characters"
@@ -52,3 +54,26 @@ async def test_the_service_s_calls_go_through_the_proxy(
     assert counted["create"]["by_method_median"]["CreateRoom"] == 1
     assert counted["end"]["by_method_median"]["DeleteRoom"] == 1
     assert all(figures["calls_min"] >= 1 for figures in counted.values())
+
+
+@pytest.mark.parametrize("agent_name", [None, ABSENT_AGENT], ids=["no agent configured", "agent pending"])
+async def test_status_and_list_stay_within_issue_22s_livekit_calls(
+    livekit_server: LocalLiveKitServer, tmp_path: Path, agent_name: str | None
+) -> None:
+    """status at most 2 calls, list at most 1 + one per owned room, ListDispatch on neither."""
+
+    def settings(target: Target, livekit: LiveKitAccess) -> Mapping[str, str]:
+        return service_environment(target, livekit, AUTH_SECRET)
+
+    env = {} if agent_name is None else {"LIVEKIT_AGENT_NAME": agent_name}
+    target = Target(f"calls_bound_{secrets.token_hex(3)}", "counted", env=env)
+    async with service_side(
+        access(livekit_server), target, settings, auth_secret=AUTH_SECRET, log_dir=tmp_path
+    ) as side:
+        counted = await count_side(side, rounds=ROUNDS, owned_rooms=OWNED)
+    assert counted["status"]["calls_max"] <= 2
+    assert counted["list"]["calls_max"] <= 1 + OWNED
+    assert counted["status"]["by_method_median"] == {"ListRooms": 1, "ListParticipants": 1}
+    assert counted["list"]["by_method_median"] == {"ListRooms": 1, "ListParticipants": OWNED}
+    if agent_name is None:  # no agent can be dispatched: LiveKit is never asked about one
+        assert all("ListDispatch" not in figures["by_method_median"] for figures in counted.values())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import targets
+from bench import journal_targets, targets
 from bench.journals import PostgresDatabases
 from bench.service import ServiceProcess, ServiceUnavailable
 from bench.targets import LiveKitAccess, Target, service_environment
@@ -45,8 +45,8 @@ def test_a_sqlite_target_keeps_the_default_file_in_its_working_directory(
 def test_every_journal_and_history_target_is_a_user_of_its_own() -> None:
     served = [
         *targets.standard_targets(REPO),
-        *targets.journal_targets(REPO),
-        *(t for pair in targets.history_targets().values() for t in pair),
+        *journal_targets.journal_targets(REPO),
+        *(t for pair in journal_targets.history_targets().values() for t in pair),
     ]
     users = [t.user_id for t in served]
     assert len(set(users)) == len(users)

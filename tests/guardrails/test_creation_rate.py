@@ -18,6 +18,7 @@ from tests.support.apps import check_error
 from tests.support.clocks import StoppedClock
 from tests.support.constants import RATE_LIMITED
 from tests.support.guardrails import Serve, create
+from tests.support.indexing import indexed
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
 from tests.support.records import record
@@ -149,8 +150,7 @@ async def test_concurrent_creates_over_two_replicas_take_exactly_the_tokens_ther
 
 async def test_the_servers_clock_drives_the_rate_limit(empty_redis: LocalRedisServer) -> None:
     """Built as production builds it: no injected clock, so the bucket runs on Redis's TIME."""
-    store = RedisSessionStore(empty_redis.url)
-    await store.open()
+    store = await indexed(RedisSessionStore(empty_redis.url))
     try:
         assert await store.admit_session(record("room-1", "alice"), max_live=0, per_minute=1) == Admitted()
         refused = await store.admit_session(record("room-2", "alice"), max_live=0, per_minute=1)

@@ -62,7 +62,10 @@ async def test_a_scrape_counts_starts_ends_refusals_and_livekit_calls() -> None:
     assert samples[("voicecore_livekit_request_seconds_count", created)] == 1
     assert samples[("voicecore_livekit_request_seconds_sum", created)] >= 0
     assert ("voicecore_agent_join_seconds_count", frozenset()) in samples
-    assert ("voicecore_agent_redispatches_total", frozenset()) in samples
+    for trigger in ("watchdog", "rejoin"):  # none sent or refused: each at 0, there to be rated
+        by_trigger = frozenset({("trigger", trigger)})
+        assert samples[("voicecore_agent_redispatches_total", by_trigger)] == 0
+        assert samples[("voicecore_agent_redispatch_budget_spent_total", by_trigger)] == 0
     assert ("voicecore_agent_misses_total", frozenset()) in samples
     assert failed.status_code == 500  # LiveKit failed: the documented 500
     assert samples[("voicecore_livekit_errors_total", frozenset({("operation", "get_room")}))] == 1

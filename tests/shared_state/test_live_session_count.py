@@ -19,6 +19,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from tests.support.indexing import indexed
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.session_record import SessionRecord
@@ -91,7 +92,7 @@ class CountMachine(RuleBasedStateMachine):
 
     @rule(room=st.sampled_from(ROOMS))
     def count_dispatch(self, room: str) -> None:
-        self.run(self.store.count_dispatch(room))
+        self.run(self.store.count_dispatch(room, at=self.clock.now, limit=3))
 
     @rule(seconds=st.integers(0, 5))
     def time_passes(self, seconds: int) -> None:
@@ -112,7 +113,7 @@ def check(make_store: StoreMaker, examples: int) -> None:
 
 def test_the_in_process_store_counts_what_it_lists() -> None:
     async def make(clock: Clock) -> SessionStore:
-        return InProcessSessionStore(clock=clock)
+        return await indexed(InProcessSessionStore(clock=clock))
 
     check(make, examples=150)
 
@@ -124,7 +125,7 @@ def test_the_redis_store_counts_what_it_lists(redis_server: LocalRedisServer) ->
         redis_server.flush()
         store = RedisSessionStore(redis_server.url, clock=clock)
         await store.open()
-        return store
+        return await indexed(store)
 
     check(make, examples=40)
 

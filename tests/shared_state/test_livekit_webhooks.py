@@ -27,7 +27,7 @@ from voicecore.core.naming import new_room_name
 from voicecore.core.session_record import SessionRecord
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
-from voicecore.testing.redis_server import LocalRedisServer
+from voicecore.testing.redis_server import LocalRedisServer, running_redis_server
 from voicecore_http.webhooks import WEBHOOK_PATH
 
 
@@ -44,22 +44,28 @@ def webhook_server(service_port: int) -> Iterator[LocalLiveKitServer]:
 
 
 @pytest.fixture(scope="module")
+def module_redis() -> Iterator[LocalRedisServer]:
+    """A Redis of this module's own: the session's is emptied by other tests, and a store emptied
+    under a running replica admits no session until its index is rebuilt (test_redis_loss.py)."""
+    with running_redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def service(
-    webhook_server: LocalLiveKitServer, redis_server: LocalRedisServer, service_port: int
+    webhook_server: LocalLiveKitServer, module_redis: LocalRedisServer, service_port: int
 ) -> Iterator[ServiceProcess]:
-    if not redis_server.running:
-        redis_server.start()
     # Only start-up repairs the index: whatever else it learns, it learns from webhooks.
     settings = service_environment(
-        webhook_server, SESSION_STORE_URL=redis_server.url, SESSION_RECONCILE_INTERVAL_SECONDS="0"
+        webhook_server, SESSION_STORE_URL=module_redis.url, SESSION_RECONCILE_INTERVAL_SECONDS="0"
     )
     with running_replica(settings, port=service_port) as running:
         yield running
 
 
 @pytest.fixture
-async def store(redis_server: LocalRedisServer) -> AsyncIterator[RedisSessionStore]:
-    store = RedisSessionStore(redis_server.url)
+async def store(module_redis: LocalRedisServer) -> AsyncIterator[RedisSessionStore]:
+    store = RedisSessionStore(module_redis.url)
     await store.open()
     yield store
     await store.aclose()

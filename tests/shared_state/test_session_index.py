@@ -113,7 +113,7 @@ async def test_concurrent_ends_across_replicas_give_the_record_to_exactly_one(
 
 async def test_facts_about_unknown_rooms_are_ignored(store: SessionStore) -> None:
     assert await store.note_participant("ghost", agent=True, joined=True, at=START) is None
-    assert await store.count_dispatch("ghost") is None
+    assert await store.count_dispatch("ghost", at=START, limit=5) is None
     assert await store.get_session("ghost") is None
 
 
@@ -178,11 +178,45 @@ async def test_naive_times_are_refused(store: SessionStore) -> None:
 async def test_concurrent_dispatch_counts_are_never_lost(replicas: tuple[SessionStore, SessionStore]) -> None:
     first, second = replicas
     await first.add_session(record("room"))
-    counts = await asyncio.gather(*(replica.count_dispatch("room") for replica in (first, second) * 10))
+    counts = await asyncio.gather(
+        *(replica.count_dispatch("room", at=START, limit=100) for replica in (first, second) * 10)
+    )
     assert sorted(c for c in counts if c is not None) == list(range(1, 21))
     stored = await second.get_session("room")
     assert stored is not None
     assert stored.agent_dispatches == 20
+
+
+async def test_concurrent_dispatches_across_replicas_spend_the_budget_exactly(
+    replicas: tuple[SessionStore, SessionStore],
+) -> None:
+    first, second = replicas
+    await first.add_session(record("room"))
+    counts = await asyncio.gather(
+        *(replica.count_dispatch("room", at=START, limit=3) for replica in (first, second) * 10)
+    )
+    assert sorted(counts) == [0] * 17 + [1, 2, 3]  # three taken; every other caller refused
+    stored = await second.get_session("room")
+    assert stored is not None
+    assert stored.agent_dispatches == 3
+
+
+@any_examples
+@given(sent=st.lists(aware_times, min_size=1, max_size=6), limit=st.integers(0, 8))
+async def test_a_counted_dispatch_keeps_the_latest_time_and_a_spent_budget_changes_nothing(
+    store: SessionStore, sent: list[datetime], limit: int
+) -> None:
+    room = f"room#{next(counter)}"
+    await store.add_session(record(room))
+    counts = [await store.count_dispatch(room, at=at, limit=limit) for at in sent]
+    taken = sent[:limit]
+    assert counts == list(range(1, len(taken) + 1)) + [0] * (len(sent) - len(taken))
+    stored = await store.get_session(room)
+    assert stored is not None
+    assert stored.agent_dispatches == len(taken)
+    latest = max(taken).astimezone(UTC) if taken else None  # an instant: a time in a fold compares by it
+    assert stored.redispatched_at == latest
+    assert stored.latest_dispatch_at == (latest or stored.created_at)
 
 
 async def test_a_closed_store_refuses_calls(store: SessionStore) -> None:

@@ -1,4 +1,5 @@
-"""A state machine drives each store against a plain model: sessions, admissions, lock, dedupe.
+"""A state machine drives each store against a plain model: sessions, admissions, lock, dedupe,
+the dispatch budget, and the index marker (a store admits nobody until its index is rebuilt).
 
 User ids and room names are chosen to collide if keys were joined carelessly.
 """
@@ -22,7 +23,15 @@ from tests.support.records import record
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.redis_store import RedisSessionStore
 from voicecore.core.session_record import SessionRecord
-from voicecore.core.store import Admission, Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused
+from voicecore.core.store import (
+    Admission,
+    Admitted,
+    RateLimited,
+    RoomTaken,
+    SessionStore,
+    SlotRefused,
+    Unindexed,
+)
 from voicecore.testing.redis_server import LocalRedisServer
 
 T = TypeVar("T")
@@ -32,6 +41,7 @@ USERS = ["a", "a:b", "a%3Ab"]
 ROOMS = ["r1", "r2", "r:3", "r%3A3"]
 OWNERS = ["replica-1", "replica-2"]
 EVENTS = ["EV_1", "EV_2"]
+REBUILDS = ["rebuild-1", "rebuild-2"]
 PER_MINUTE = 1  # a token a minute: a second admission soon after is refused
 seconds = st.integers(1, 5).map(lambda s: timedelta(seconds=s))
 
@@ -48,6 +58,8 @@ class StoreMachine(RuleBasedStateMachine):
         # user -> (tokens, when they were counted): the bucket as the spec reads, in exact fractions
         self.buckets: dict[str, tuple[Fraction, datetime]] = {}
         self.created = 0
+        self.indexed = False  # a new store has no index rebuilt from LiveKit
+        self.rebuilds: dict[str, datetime] = {}  # rebuilds begun -> when their note lapses
 
     def run(self, step: Awaitable[T]) -> T:
         async def awaited() -> T:
@@ -84,6 +96,8 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.run(self.store.admit_session(item, max_live=max_live, per_minute=per_minute)) == expected
 
     def admission(self, item: SessionRecord, max_live: int, per_minute: int) -> Admission:
+        if not self.indexed:
+            return Unindexed()
         if item.room_name in self.sessions:
             return RoomTaken()
         user = item.user_id
@@ -130,6 +144,33 @@ class StoreMachine(RuleBasedStateMachine):
             latest = max(at, getattr(known, field) or at)
             self.sessions[room] = known = replace(known, **{field: latest})
         assert noted == known
+
+    @rule(room=st.sampled_from(ROOMS), limit=st.integers(0, 2), after=seconds)
+    def count_dispatch(self, room: str, limit: int, after: timedelta) -> None:
+        at = START + after
+        counted = self.run(self.store.count_dispatch(room, at=at, limit=limit))
+        known = self.sessions.get(room)
+        if known is None:
+            assert counted is None
+        elif known.agent_dispatches >= limit:
+            assert counted == 0
+        else:
+            latest = max(at, known.redispatched_at or at)
+            self.sessions[room] = replace(
+                known, agent_dispatches=known.agent_dispatches + 1, redispatched_at=latest
+            )
+            assert counted == known.agent_dispatches + 1
+
+    @rule(rebuild=st.sampled_from(REBUILDS), lease=seconds)
+    def begin_rebuild(self, rebuild: str, lease: timedelta) -> None:
+        self.rebuilds[rebuild] = self.clock.now + lease
+        assert self.run(self.store.begin_rebuild(rebuild, lease=lease)) == self.indexed
+
+    @rule(rebuild=st.sampled_from(REBUILDS))
+    def finish_rebuild(self, rebuild: str) -> None:
+        noted = self.rebuilds.pop(rebuild, self.clock.now) > self.clock.now
+        self.indexed = self.indexed or noted
+        assert self.run(self.store.finish_rebuild(rebuild)) == noted
 
     @rule(owner=st.sampled_from(OWNERS), lease=seconds)
     def acquire_lock(self, owner: str, lease: timedelta) -> None:

@@ -8,12 +8,13 @@ tests/guardrails run one contract against both.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from voicecore.adapters.in_process_deadlines import Deadlines
 from voicecore.adapters.in_process_expiries import Expiries
+from voicecore.adapters.in_process_index import IndexMarker
 from voicecore.adapters.in_process_keys import DEFAULT_MAX_IDEMPOTENCY_KEYS, IdempotencyKeys
 from voicecore.adapters.in_process_marks import Marks
 from voicecore.adapters.token_bucket import TokenBuckets
@@ -28,6 +29,7 @@ from voicecore.core.store import (
     RoomTaken,
     SessionStore,
     SlotRefused,
+    Unindexed,
     positive_milliseconds,
     require_limits,
     require_room_name,
@@ -55,11 +57,11 @@ class InProcessSessionStore(SessionStore):
         self._sessions: dict[str, _Stored] = {}
         self._expiries = Expiries()
         self._rooms_of: dict[str, set[str]] = {}  # user -> room names: the cap and lists see one user's
-        self._deadlines: dict[str, datetime] = {}  # room -> ends_at, for those that have one
-        self._deadline_heap: list[tuple[datetime, str]] = []
+        self._deadlines = Deadlines()
         self._buckets = TokenBuckets()
         self._keys = IdempotencyKeys(max_idempotency_keys)
         self._marks = Marks()  # events seen, locks
+        self._index = IndexMarker()
         self._next_sweep_ms = 0
         self._closed = False
 
@@ -98,7 +100,7 @@ class InProcessSessionStore(SessionStore):
 
     def _forget(self, record: SessionRecord) -> None:
         del self._sessions[record.room_name]
-        self._deadlines.pop(record.room_name, None)
+        self._deadlines.forget(record.room_name)
         rooms = self._rooms_of[record.user_id]
         rooms.discard(record.room_name)
         if not rooms:
@@ -125,15 +127,7 @@ class InProcessSessionStore(SessionStore):
         stored = self._sessions[record.room_name] = _Stored(record, now + self._record_ttl_ms)
         self._keep_until(stored, stored.expires_ms)
         self._rooms_of.setdefault(record.user_id, set()).add(record.room_name)
-        self._index_deadline(record)
-
-    def _index_deadline(self, record: SessionRecord) -> None:
-        """The deadline heap holds (ends_at, room) entries; a superseded entry is skipped when popped."""
-        if record.ends_at is None:
-            self._deadlines.pop(record.room_name, None)
-            return
-        self._deadlines[record.room_name] = record.ends_at
-        heapq.heappush(self._deadline_heap, (record.ends_at, record.room_name))
+        self._deadlines.note(record)
 
     async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
         now = self._now("set_ends_at")
@@ -146,33 +140,24 @@ class InProcessSessionStore(SessionStore):
             if new == old or (tighten and (new is None or (old is not None and old <= new))):
                 continue
             stored.record = replace(stored.record, ends_at=new)
-            self._index_deadline(stored.record)
+            self._deadlines.note(stored.record)
             changed.append(stored.record)
         return changed
 
     async def due(self, now: datetime, *, limit: int) -> list[SessionRecord]:
         at = require_aware(now)
         self._now("due")
-        found: list[SessionRecord] = []
-        kept: list[tuple[datetime, str]] = []
-        while self._deadline_heap and self._deadline_heap[0][0] <= at and len(found) < limit:
-            ends_at, room_name = heapq.heappop(self._deadline_heap)
-            stored = self._sessions.get(room_name)
-            if (
-                stored is None
-                or self._deadlines.get(room_name) != ends_at
-                or stored.record.ends_at != ends_at
-            ):
-                continue  # ended, expired, or given another deadline since
-            found.append(stored.record)
-            kept.append((ends_at, room_name))
-        for entry in kept:  # still due until they end: a later pass sees them again
-            heapq.heappush(self._deadline_heap, entry)
-        return found
+        return self._deadlines.due(at, limit, self._stored_record)
+
+    def _stored_record(self, room_name: str) -> SessionRecord | None:
+        stored = self._sessions.get(room_name)
+        return None if stored is None else stored.record
 
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         now = self._now("admit_session")
+        if not self._index.indexed:
+            return Unindexed()
         if self._live(record.room_name, now) is not None:
             return RoomTaken()
         if per_minute and (retry_after := self._buckets.take(record.user_id, per_minute, now)):
@@ -225,15 +210,26 @@ class InProcessSessionStore(SessionStore):
         self._keep_until(stored, now + self._record_ttl_ms)
         return stored.record
 
-    async def count_dispatch(self, room_name: str) -> int | None:
+    async def count_dispatch(self, room_name: str, *, at: datetime, limit: int) -> int | None:
+        sent = require_aware(at)
         now = self._now("count_dispatch")
         stored = self._live(room_name, now)
         if stored is None:
             return None
-        count = stored.record.agent_dispatches + 1
-        stored.record = replace(stored.record, agent_dispatches=count)
+        if stored.record.agent_dispatches >= limit:
+            return 0
+        count, known = stored.record.agent_dispatches + 1, stored.record.redispatched_at
+        latest = sent if known is None or sent > known else known
+        stored.record = replace(stored.record, agent_dispatches=count, redispatched_at=latest)
         self._keep_until(stored, now + self._record_ttl_ms)
         return count
+
+    async def begin_rebuild(self, rebuild_id: str, *, lease: timedelta) -> bool:
+        lease_ms = positive_milliseconds(lease, "lease")
+        return self._index.begin(rebuild_id, now_ms=self._now("begin_rebuild"), lease_ms=lease_ms)
+
+    async def finish_rebuild(self, rebuild_id: str) -> bool:
+        return self._index.finish(rebuild_id, now_ms=self._now("finish_rebuild"))
 
     def _live_count(self, user_id: str, limit: int, now: int) -> int:
         """The user's live sessions; expired ones are sought only when the count alone reaches ``limit``."""

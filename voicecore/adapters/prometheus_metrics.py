@@ -85,8 +85,20 @@ class PrometheusMetrics(Metrics):
             registry=r,
         )
         self._redispatched = Counter(
-            "voicecore_agent_redispatches", "Agents dispatched again by the watchdog.", registry=r
+            "voicecore_agent_redispatches",
+            "Agents dispatched again, by what sent them (watchdog, rejoin).",
+            ["trigger"],
+            registry=r,
         )
+        self._redispatch_refused = Counter(
+            "voicecore_agent_redispatch_budget_spent",
+            "Re-dispatches wanted and not sent: the session's budget (AGENT_REDISPATCH_LIMIT) is spent.",
+            ["trigger"],
+            registry=r,
+        )
+        for trigger in ("watchdog", "rejoin"):  # at 0 from the start, so a rate() sees the first one
+            self._redispatched.labels(trigger)
+            self._redispatch_refused.labels(trigger)
         self._app_delivered = Counter(
             "voicecore_app_events_delivered",
             "App events the app's endpoint took (2xx), by type.",
@@ -164,8 +176,11 @@ class PrometheusMetrics(Metrics):
     def agent_missed(self) -> None:
         self._missed.inc()
 
-    def agent_redispatched(self) -> None:
-        self._redispatched.inc()
+    def agent_redispatched(self, trigger: str) -> None:
+        self._redispatched.labels(trigger).inc()
+
+    def agent_redispatch_refused(self, trigger: str) -> None:
+        self._redispatch_refused.labels(trigger).inc()
 
     def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None:
         self._app_delivered.labels(event_type).inc()

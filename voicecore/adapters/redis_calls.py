@@ -28,6 +28,7 @@ _IDEMPOTENT = frozenset(
         "note_participant",
         "claim_idempotency_key",
         "acquire_lock",
+        "begin_rebuild",
         "ping",
     }
 )

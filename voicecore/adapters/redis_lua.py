@@ -13,6 +13,7 @@ Lua numbers are doubles: milliseconds and microseconds since 1970 are exact.
 
 from __future__ import annotations
 
+from voicecore.adapters.redis_index import BEGIN_REBUILD, FINISH_REBUILD, INDEX_PRELUDE
 from voicecore.adapters.redis_lua_claims import (
     ACQUIRE_LOCK,
     CLAIM_KEY,
@@ -115,10 +116,12 @@ add_record(ARGV[3], cjson.decode(ARGV[4]))
 return 1
 """
 
-# KEYS: as ADD_SESSION, then the user's bucket.
-# ARGV: 3 ttl ms, 4 max live (0: off), 5 per minute (0: off), 6 the record (JSON).
-# Returns {'admitted'}, {'taken'}, {'rate', retry after} or {'full', live}.
+# KEYS: as ADD_SESSION, then the user's bucket. ARGV: 3 ttl ms, 4 max live (0: off), 5 per minute
+# (0: off), 6 the record (JSON), 7 to 9 the index marker seen: epoch, when marked, admissions
+# (redis_index). Returns {'admitted', epoch, marked, admissions}, {'unindexed'}, {'taken'},
+# {'rate', retry after} or {'full', live}.
 ADMIT_SESSION = """
+if index_refuses(ARGV[7], ARGV[8], ARGV[9]) then return {'unindexed'} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'taken'} end
 local max_live, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
 local fields = cjson.decode(ARGV[6])
@@ -131,7 +134,8 @@ if max_live > 0 then
   if live >= max_live then return {'full', live} end
 end
 add_record(ARGV[3], fields)
-return {'admitted'}
+local index = index_admitted()
+return {'admitted', index[1], index[2], index[3]}
 """
 
 # KEYS: an index of room names (a user's, or all). ARGV: 3 "all" for the index of
@@ -192,10 +196,15 @@ touch(KEYS[1], ARGV[3])
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS: record. ARGV: 3 ttl ms.
+# KEYS: record. ARGV: 3 ttl ms, 4 the budget, 5 when it is sent (microseconds). 0 if spent.
 COUNT_DISPATCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if tonumber(redis.call('HGET', KEYS[1], 'agent_dispatches')) >= tonumber(ARGV[4]) then return 0 end
 local count = redis.call('HINCRBY', KEYS[1], 'agent_dispatches', 1)
+local known = redis.call('HGET', KEYS[1], 'redispatched_at')
+if not known or tonumber(ARGV[5]) > tonumber(known) then
+  redis.call('HSET', KEYS[1], 'redispatched_at', ARGV[5])
+end
 touch(KEYS[1], ARGV[3])
 return count
 """
@@ -245,7 +254,7 @@ return due
 
 # Each script with the prelude, by the name RedisSessionStore calls it.
 SCRIPTS: dict[str, str] = {
-    name: _PRELUDE + body
+    name: _PRELUDE + INDEX_PRELUDE + body
     for name, body in {
         "ADD_SESSION": ADD_SESSION,
         "ADMIT_SESSION": ADMIT_SESSION,
@@ -262,5 +271,7 @@ SCRIPTS: dict[str, str] = {
         "FIRST_SIGHTING": FIRST_SIGHTING,
         "ACQUIRE_LOCK": ACQUIRE_LOCK,
         "RELEASE_LOCK": RELEASE_LOCK,
+        "BEGIN_REBUILD": BEGIN_REBUILD,
+        "FINISH_REBUILD": FINISH_REBUILD,
     }.items()
 }

@@ -13,6 +13,8 @@ names, idempotency keys, event ids and lock names are escaped by ``key_part``:
     user:{user}:sessions    set    the user's live room names
     rate:{user}             hash   token bucket
     idem:{user}:{key}       hash   idempotency claim
+    index                   hash   the index's epoch, when marked, admissions since: present once rebuilt
+    rebuild:{id}            string a rebuild of the index under way (gone if the store lost its memory)
     event:{event id}        string when the event may be seen anew (ms)
     lock:{name}             hash   owner and lease end (ms)
 Records (and their user's index) expire ``record_ttl`` after their last change;
@@ -79,6 +81,7 @@ def decode(fields: Mapping[str, str]) -> SessionRecord:
         agent_dispatches=int(fields["agent_dispatches"]),
         ends_at=moment("ends_at"),
         allowance_seconds=None if "allowance_seconds" not in fields else int(fields["allowance_seconds"]),
+        redispatched_at=moment("redispatched_at"),
     )
 
 

@@ -19,7 +19,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from voicecore.adapters.redis_answers import admission, claim
 from voicecore.adapters.redis_calls import translated
+from voicecore.adapters.redis_index import IndexSeen
 from voicecore.adapters.redis_lua import SCRIPTS
 from voicecore.adapters.redis_records import (
     decode,
@@ -34,16 +36,8 @@ from voicecore.core.session_record import SessionRecord, to_microseconds, to_mil
 from voicecore.core.store import (
     DEFAULT_RECORD_TTL,
     Admission,
-    Admitted,
     Claim,
-    Claimed,
-    Completed,
-    InProgress,
-    Mismatch,
-    RateLimited,
-    RoomTaken,
     SessionStore,
-    SlotRefused,
     positive_milliseconds,
     require_limits,
     require_room_name,
@@ -84,6 +78,7 @@ class RedisSessionStore(SessionStore):
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._closed = False
+        self._index_seen = IndexSeen()
 
     def _redis(self, operation: str) -> aioredis.Redis:
         if self._client is None:
@@ -160,17 +155,17 @@ class RedisSessionStore(SessionStore):
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         require_limits(max_live, per_minute)
         keys = [*self._index_keys(record), self._rate_key(record.user_id)]
-        args = (self._record_ttl_ms, max_live, per_minute, encode(record))
-        match await self._run("admit_session", "ADMIT_SESSION", keys, *args):
-            case ["admitted"]:
-                return Admitted()
-            case ["taken"]:
-                return RoomTaken()
-            case ["rate", retry_after]:
-                return RateLimited(int(retry_after))
-            case ["full", live]:
-                return SlotRefused(live=int(live))
-        raise StoreError("admit_session", "unexpected answer from the script")
+        seen = self._index_seen
+        args = (
+            self._record_ttl_ms,
+            max_live,
+            per_minute,
+            encode(record),
+            seen.epoch,
+            seen.marked,
+            seen.admitted,
+        )
+        return admission(await self._run("admit_session", "ADMIT_SESSION", keys, *args), seen)
 
     async def get_session(self, room_name: str) -> SessionRecord | None:
         client = self._redis("get_session")
@@ -219,10 +214,19 @@ class RedisSessionStore(SessionStore):
         )
         return decode_flat(flat) if flat else None
 
-    async def count_dispatch(self, room_name: str) -> int | None:
+    async def count_dispatch(self, room_name: str, *, at: datetime, limit: int) -> int | None:
         keys = [self._session_key(room_name)]
-        count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, self._record_ttl_ms)
+        args = (self._record_ttl_ms, limit, to_microseconds(at))
+        count = await self._run("count_dispatch", "COUNT_DISPATCH", keys, *args)
         return None if count is None else int(count)
+
+    async def begin_rebuild(self, rebuild_id: str, *, lease: timedelta) -> bool:
+        keys, lease_ms = [self._key("rebuild", key_part(rebuild_id))], positive_milliseconds(lease, "lease")
+        return bool(await self._run("begin_rebuild", "BEGIN_REBUILD", keys, lease_ms))
+
+    async def finish_rebuild(self, rebuild_id: str) -> bool:
+        keys = [self._key("rebuild", key_part(rebuild_id))]
+        return bool(await self._run("finish_rebuild", "FINISH_REBUILD", keys, rebuild_id))
 
     # --- idempotency keys ----------------------------------------------------------
 
@@ -241,17 +245,7 @@ class RedisSessionStore(SessionStore):
     ) -> Claim:
         args = (fingerprint, holder, positive_milliseconds(ttl, "ttl"), positive_milliseconds(lease, "lease"))
         keys = [self._claim_key(user_id, key)]
-        answer = await self._run("claim_idempotency_key", "CLAIM_KEY", keys, *args)
-        match answer:
-            case ["claimed"]:
-                return Claimed()
-            case ["in_progress"]:
-                return InProgress()
-            case ["completed", room_name]:
-                return Completed(room_name)
-            case ["mismatch"]:
-                return Mismatch()
-        raise StoreError("claim_idempotency_key", "unexpected answer from the script")
+        return claim(await self._run("claim_idempotency_key", "CLAIM_KEY", keys, *args))
 
     async def complete_idempotency_key(self, user_id: str, key: str, *, holder: str, room_name: str) -> bool:
         require_room_name(room_name)

@@ -4,8 +4,13 @@ One replica at a time runs a pass (a lock with a lease in the store, as the inde
 repair does). A pass looks at every live session with no agent in the room; a
 session ``missing`` its agent, or whose agent ``left`` while the user is still
 there, gets another dispatch, at most ``redispatch_limit`` times per session. The
-count is the store's (``count_dispatch``, one atomic step), so it holds across
-passes, replicas and restarts.
+count is the store's (``count_dispatch``, one atomic step), a budget shared with
+the rejoins, so it holds across passes, replicas and restarts.
+
+The watchdog is off the request path, so it reads LiveKit's dispatch state
+(``AgentPresence.confirmed_state``) whenever the store alone says an agent is
+still to come: an agent that came unseen (its webhooks late or lost) is told to
+the store, and status says ``left`` from then on.
 
 A miss is counted (metrics) once per session and dispatch round, whichever replica
 sees it, through the store's dedupe.
@@ -43,7 +48,7 @@ class AgentWatchdog:
         recorder: SessionRecorder,
         policy: SessionPolicy,
         *,
-        redispatch_limit: int,
+        redispatch_limit: int | None = None,
         clock: Callable[[], datetime],
         metrics: Metrics = NO_METRICS,
         lease: timedelta = timedelta(seconds=60),
@@ -52,7 +57,9 @@ class AgentWatchdog:
         self._store = store
         self._recorder = recorder
         self._policy = policy
-        self._limit = redispatch_limit
+        # The policy's budget (AGENT_REDISPATCH_LIMIT) unless given: the one rejoins spend too.
+        self._limit = policy.agent_redispatch_limit if redispatch_limit is None else redispatch_limit
+        self._clock = clock
         self._metrics = metrics
         self._lease = lease
         self._presence = AgentPresence(gateway, store, policy, clock, on_agent_seen=recorder.agent_joined)
@@ -86,31 +93,36 @@ class AgentWatchdog:
         participants = await self._gateway.list_participants(record.room_name)
         if not participants:
             return False  # an empty (or gone) room has nobody waiting
-        state = await self._presence.state(record.room_name, participants, record)  # notes an agent it sees
+        room = record.room_name
+        state = await self._presence.state(room, participants, record, record.created_at)  # notes an agent
+        if state in (AgentState.PENDING, AgentState.MISSING):  # LiveKit may know that one came unseen
+            state = await self._presence.confirmed_state(room, participants, record)
         user_waiting = any(p.kind is ParticipantKind.STANDARD for p in participants)
         if not (state is AgentState.MISSING or (state is AgentState.LEFT and user_waiting)):
             return False
-        context = LogContext(room_name=record.room_name, user_id=record.user_id, agent_state=state.value)
-        if await self._store.first_sighting(
-            f"agent-miss:{record.room_name}:{record.agent_dispatches}", ttl=_MISS_MEMORY
-        ):
+        context = LogContext(room_name=room, user_id=record.user_id, agent_state=state.value)
+        if await self._store.first_sighting(f"agent-miss:{room}:{record.agent_dispatches}", ttl=_MISS_MEMORY):
             self._metrics.agent_missed()
             if state is AgentState.MISSING:
-                await self._recorder.agent_missing(record.room_name)
-        if record.agent_dispatches >= self._limit:
-            logger.warning("voice session has no agent; re-dispatch limit reached", extra=context)
+                await self._recorder.agent_missing(room)
+        count: int | None = 0
+        if record.agent_dispatches < self._limit:
+            count = await self._store.count_dispatch(room, at=self._clock(), limit=self._limit)
+        if count is None:
+            return False  # ended meanwhile
+        if not count:  # spent, by this watchdog or by rejoins
+            if await self._store.first_sighting(f"redispatch-spent:{room}", ttl=_MISS_MEMORY):
+                self._metrics.agent_redispatch_refused("watchdog")
+                logger.warning("voice session has no agent; re-dispatch limit reached", extra=context)
             return False
-        count = await self._store.count_dispatch(record.room_name)
-        if count is None or count > self._limit:
-            return False  # ended meanwhile, or another pass took the last one
         dispatch = agent_dispatch_for(
-            self._policy, User(id=record.user_id), parse_agent_type(record.agent_type), record.room_name
+            self._policy, User(id=record.user_id), parse_agent_type(record.agent_type), room
         )
         if dispatch is None:
             return False
-        dispatch_id = await self._gateway.dispatch_agent(record.room_name, dispatch)
-        await self._recorder.dispatched(record.room_name)
-        self._metrics.agent_redispatched()
+        dispatch_id = await self._gateway.dispatch_agent(room, dispatch)
+        await self._recorder.dispatched(room)
+        self._metrics.agent_redispatched("watchdog")
         logger.warning(
             "voice session has no agent; dispatched again (%d of %d)",
             count,

@@ -29,10 +29,11 @@ from voicecore.core.errors import (
     GatewayError,
     IdempotencyKeyBusy,
     JournalUnavailable,
+    SessionIndexRebuilding,
     TooManyLiveSessions,
 )
 from voicecore.core.idempotency import IdempotencyKeys, KeyClaim
-from voicecore.core.index import confirmed_rooms
+from voicecore.core.index import SessionIndex, confirmed_rooms
 from voicecore.core.log_context import LogContext
 from voicecore.core.metadata import RoomMetadata
 from voicecore.core.naming import new_room_name
@@ -41,7 +42,7 @@ from voicecore.core.ports import RoomGateway, RoomSpec, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.room_deadlines import tell_rooms
 from voicecore.core.session_record import SessionRecord
-from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused
+from voicecore.core.store import Admitted, RateLimited, RoomTaken, SessionStore, SlotRefused, Unindexed
 from voicecore.core.usage import UsageMeter
 from voicecore.core.views import StartedSession, started_session
 
@@ -63,10 +64,12 @@ class SessionCreator:
         recorder: SessionRecorder,
         guardrails: GuardrailPolicy,
         meter: UsageMeter,
+        index: SessionIndex,
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._gateway = gateway
+        self._index = index
         self._meter = meter
         self._tokens = tokens
         self._policy = policy
@@ -187,12 +190,18 @@ class SessionCreator:
         limit = self._guardrails.max_live_per_user
         per_minute = 0 if rate_paid else self._guardrails.creates_per_minute
         outcome = await self._store.admit_session(record, max_live=limit, per_minute=per_minute)
+        if isinstance(outcome, Unindexed):
+            # The store has no index of LiveKit's rooms (new, or it lost its memory): the cap
+            # cannot be counted until it is rebuilt (SessionIndexRebuilding if not at once).
+            await self._index.rebuild()
+            outcome = await self._store.admit_session(record, max_live=limit, per_minute=per_minute)
         if isinstance(outcome, SlotRefused):
             await confirmed_rooms(record.user_id, self._store, self._gateway, self._clock)
             # The refused attempt took this create's token.
             outcome = await self._store.admit_session(record, max_live=limit, per_minute=0)
         match outcome:
             case Admitted():
+                self._index.admitted()
                 return True
             case RoomTaken():
                 return False
@@ -200,6 +209,8 @@ class SessionCreator:
                 raise CreationRateLimited(retry_after)
             case SlotRefused(live=live):
                 raise TooManyLiveSessions(live=live, limit=limit)
+            case Unindexed():  # another replica is rebuilding it
+                raise SessionIndexRebuilding(retry_after_seconds=1)
 
     async def _resume(self, user: User, room_name: str) -> StartedSession | None:
         """The session an idempotency key made, with a fresh token; None if it has ended.
@@ -225,6 +236,7 @@ class SessionCreator:
 
     async def aclose(self) -> None:
         await self._rooms.aclose()
+        await self._index.aclose()
 
 
 class StartBounds:

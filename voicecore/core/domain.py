@@ -89,6 +89,9 @@ class SessionPolicy:
     # A dispatch younger than this whose agent has not joined yet is taken to be on its
     # way, so a rejoin does not send a second agent after it.
     agent_join_grace: timedelta = timedelta(seconds=20)
+    # How many times a session's agent may be dispatched again, by rejoins and the watchdog
+    # together, on every replica (one budget in the session store); 0: never.
+    agent_redispatch_limit: int = 3
 
     def __post_init__(self) -> None:
         if self.token_ttl <= timedelta(0):
@@ -101,6 +104,8 @@ class SessionPolicy:
             raise ValueError("departure_timeout_seconds must be at least 1")
         if self.agent_join_grace < timedelta(0):
             raise ValueError("agent_join_grace must not be negative")
+        if self.agent_redispatch_limit < 0:
+            raise ValueError("agent_redispatch_limit must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

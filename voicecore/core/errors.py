@@ -9,6 +9,7 @@
     ├── FieldNotAllowed       a request set a field the caller may not set
     ├── GatewayError          the room service failed; carries operation, room and a GatewayFailure
     ├── StoreError            the session store failed; carries the operation
+    │   └── SessionIndexRebuilding  the store lost its index; a start waits for its rebuild
     ├── JournalUnavailable    the session journal's database failed; carries the operation
     ├── JournalSchemaOutdated the journal's schema is older than the code; names the command to run
     ├── InvalidHistoryCursor  a history cursor this user was not given (tampered, or someone else's)
@@ -129,6 +130,18 @@ class StoreError(VoiceCoreError):
         super().__init__(f"session store {operation} failed: {detail}")
         self.operation = operation
         self.detail = detail
+
+
+class SessionIndexRebuilding(StoreError):
+    """The store holds no index of LiveKit's rooms (new, emptied or restored): no session starts yet.
+
+    The live-session cap could not be counted; the index is being rebuilt from LiveKit,
+    which takes about ``retry_after_seconds``.
+    """
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("admit_session", "the session index is being rebuilt from LiveKit")
+        self.retry_after_seconds = max(1, retry_after_seconds)
 
 
 class JournalUnavailable(VoiceCoreError):

@@ -18,9 +18,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, TypeVar, cast
+from typing import Final, TypeAlias, TypeVar, cast
 
-from voicecore.core.agents import AgentPresence
+from voicecore.core.agents import AgentPresence, Redispatch
 from voicecore.core.domain import SessionPolicy, User
 from voicecore.core.errors import NotSessionOwner, SessionNotFound
 from voicecore.core.history import SessionEnd
@@ -33,6 +33,7 @@ from voicecore.core.naming import can_name_rooms, room_name_user_id
 from voicecore.core.ports import Participant, ParticipantKind, Room, RoomGateway, TokenIssuer
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import END_LOCK_LEASE, end_lock, lock_if_free
+from voicecore.core.room_reads import failed_read_of, participants_of_rooms
 from voicecore.core.session_record import SessionRecord
 from voicecore.core.store import SessionStore
 from voicecore.core.views import SessionStatus, SessionSummary, StartedSession, started_session
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _REJOIN_LOCK_LEASE: Final = timedelta(seconds=30)
+
+_Owned: TypeAlias = tuple[Room, RoomMetadata, SessionRecord]  # a listed session: its room, metadata, record
 
 
 class LiveSessions:
@@ -80,22 +83,29 @@ class LiveSessions:
         issued = self._tokens.issue(user, room_name, self._policy.token_ttl)
         # One rejoin at a time per room, on any replica, decides whether an agent is
         # needed: two racing rejoins must not dispatch one each.
-        redispatched = False
+        redispatched = Redispatch.NOT_NEEDED
         async with lock_if_free(self._store, f"rejoin:{room_name}", lease=_REJOIN_LOCK_LEASE) as held:
             if held:
                 redispatched = await self._presence.redispatch_if_no_agent(
-                    user, metadata.agent_type, room_name, participants
+                    user, metadata.session_record(room_name), participants
                 )
         await self._recorder.rejoined(room_name)
-        if redispatched:
+        if redispatched is Redispatch.SENT:
             await self._recorder.dispatched(room_name)
+            self._metrics.agent_redispatched("rejoin")
+        elif redispatched is Redispatch.REFUSED:
+            self._metrics.agent_redispatch_refused("rejoin")
+            logger.warning(
+                "voice session rejoined with no agent; re-dispatch limit reached",
+                extra=LogContext(user_id=user.id, room_name=room_name),
+            )
         logger.info(
             "voice session rejoined",
             extra=LogContext(
                 user_id=user.id,
                 room_name=room_name,
                 agent_type=metadata.agent_type.value,
-                agent_dispatched=redispatched,
+                agent_dispatched=redispatched is Redispatch.SENT,
             ),
         )
         return started_session(
@@ -114,7 +124,7 @@ class LiveSessions:
             participant_count=len(participants),
             agent_connected=any(p.kind is ParticipantKind.AGENT for p in participants),
             created_at=metadata.created_at,
-            agent_state=await self._presence.state(room_name, participants, record),
+            agent_state=await self._presence.state(room_name, participants, record, metadata.created_at),
             ends_at=_ends_at(metadata, record),
         )
         logger.info(
@@ -165,18 +175,18 @@ class LiveSessions:
         if not can_name_rooms(user.id):
             return []  # an id that cannot name a room owns nothing
         confirmed = await confirmed_rooms(user.id, self._store, self._gateway, self._clock)
-        owned: list[tuple[Room, RoomMetadata, SessionRecord]] = []
+        indexed: list[_Owned] = []
         for name, (room, record) in confirmed.items():
             metadata = session_metadata(name, room.metadata)
             if metadata is not None and metadata.user_id == user.id:
-                owned.append((room, metadata, record))
-        participant_lists = await _all_or_first_error(
-            *(self._gateway.list_participants(room.name) for room, _, _ in owned)
-        )
+                indexed.append((room, metadata, record))
+        read = await participants_of_rooms(self._gateway, user.id, [room.name for room, _, _ in indexed])
+        owned = [session for session, present in zip(indexed, read, strict=True) if present is not None]
+        participant_lists = [present for present in read if present is not None]
         states = await _all_or_first_error(
             *(
-                self._presence.state(room.name, participants, record)
-                for (room, _, record), participants in zip(owned, participant_lists, strict=True)
+                self._presence.state(room.name, participants, record, metadata.created_at)
+                for (room, metadata, record), participants in zip(owned, participant_lists, strict=True)
             )
         )
         sessions = sorted(
@@ -223,8 +233,8 @@ class LiveSessions:
         if isinstance(room, BaseException):
             raise room
         metadata = self._check_owner(user, room_name, room)  # ownership before a participants failure
-        if isinstance(present, BaseException):
-            raise present
+        if isinstance(present, BaseException):  # gone since (an end raced it): not found
+            raise await failed_read_of(self._gateway, room_name, present)
         if isinstance(record, BaseException):
             raise record
         return metadata, present, record

@@ -14,6 +14,7 @@ from voicecore.core.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidUserId,
+    SessionIndexRebuilding,
     TooManyLiveSessions,
     UnknownAgentType,
     UsageExhausted,
@@ -40,7 +41,13 @@ class Metrics(Protocol):
         """A session went missing, or its agent left while the user stayed (counted once each)."""
         ...
 
-    def agent_redispatched(self) -> None: ...
+    def agent_redispatched(self, trigger: str) -> None:
+        """An agent dispatched again; ``trigger``: ``watchdog`` or ``rejoin``."""
+        ...
+
+    def agent_redispatch_refused(self, trigger: str) -> None:
+        """A re-dispatch that was wanted and not sent: the session's budget is spent."""
+        ...
 
     def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None: ...
 
@@ -76,7 +83,10 @@ class NoMetrics:
     def agent_missed(self) -> None:
         pass
 
-    def agent_redispatched(self) -> None:
+    def agent_redispatched(self, trigger: str) -> None:
+        pass
+
+    def agent_redispatch_refused(self, trigger: str) -> None:
         pass
 
     def app_event_delivered(self, event_type: str, seconds_since_commit: float) -> None:
@@ -103,6 +113,7 @@ _REFUSALS: Final = (
     (CreationRateLimited, "rate_limited"),
     (UsageExhausted, "usage_exhausted"),
     (IdempotencyKeyBusy, "idempotency_key_busy"),
+    (SessionIndexRebuilding, "index_rebuilding"),
     ((InvalidUserId, UnknownAgentType, InvalidIdempotencyKey, IdempotencyKeyReused), "invalid_request"),
 )
 

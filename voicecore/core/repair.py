@@ -4,7 +4,9 @@ One replica at a time runs a pass (a lock with a lease in the session store), at
 start-up and every SESSION_RECONCILE_INTERVAL_SECONDS. A pass:
 
 - indexes every voice session LiveKit has and the index lacks, and forgets every
-  indexed one LiveKit no longer has (what a lost webhook or an emptied store left);
+  indexed one LiveKit no longer has (what a lost webhook or an emptied store left),
+  then marks the store's index rebuilt: a store without one admits no session
+  (core/index.py);
 - records in the journal every voice session LiveKit has and the journal lacks (no
   session without a record: a replica killed between creating a room and recording it);
 - ends every live journal record whose room LiveKit no longer has, as ``unobserved``,
@@ -27,10 +29,10 @@ from typing import Final
 from voicecore.core.domain import SessionPolicy, utc_now
 from voicecore.core.errors import JournalUnavailable
 from voicecore.core.history import SessionEnd, unobserved_end
-from voicecore.core.index import INDEX_GRACE, gone
+from voicecore.core.index import INDEX_GRACE, REPAIR_LEASE, REPAIR_LOCK, SessionIndex
 from voicecore.core.journal import EndReason, JournalRecord
 from voicecore.core.log_context import LogContext
-from voicecore.core.metadata import RoomMetadata, session_metadata
+from voicecore.core.metadata import RoomMetadata
 from voicecore.core.ports import RoomGateway
 from voicecore.core.recorder import SessionRecorder
 from voicecore.core.replica_work import every, lock_if_free, logged_pass
@@ -39,7 +41,7 @@ from voicecore.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME: Final = "reconcile"
+LOCK_NAME: Final = REPAIR_LOCK
 _KNOWN_PER_QUERY: Final = 1000
 
 
@@ -59,17 +61,18 @@ class SessionRepair:
         recorder: SessionRecorder,
         policy: SessionPolicy,
         *,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta = REPAIR_LEASE,
         grace: timedelta = INDEX_GRACE,
         clock: Callable[[], datetime] = utc_now,
+        index: SessionIndex | None = None,
     ) -> None:
-        self._gateway = gateway
+        """``index``: the replica's own, shared with its creates (built here if not given)."""
         self._store = store
         self._recorder = recorder
         self._policy = policy
         self._lease = lease
-        self._grace = grace
         self._clock = clock
+        self._index = index or SessionIndex(gateway, store, clock, grace=grace, lease=lease)
 
     async def run_once(self) -> RepairReport | None:
         """One pass; None if another replica holds the lock. Raises GatewayError or StoreError."""
@@ -81,33 +84,18 @@ class SessionRepair:
             # below unless it is gone by then. (The index has no such order: its entry comes
             # before the room, hence its grace.)
             journal_live = await self._journal_live()
-            rooms = await self._gateway.list_rooms()
-            records = await self._store.all_sessions()
-            sessions = {
-                room.name: metadata
-                for room in rooms
-                if (metadata := session_metadata(room.name, room.metadata)) is not None
-            }
-            indexed = {record.room_name for record in records}
-            added = []
-            for name, metadata in sessions.items():
-                if name not in indexed and await self._store.add_session(metadata.session_record(name)):
-                    added.append(name)
-            settled = self._clock() - self._grace
-            removed = [
-                r.room_name for r in await self._store.remove_sessions(gone(records, sessions, settled))
-            ]
-            indexed_records = {r.room_name: r for r in records}
-            recorded, ended = await self._repair_journal(sessions, journal_live, indexed_records)
-        report = RepairReport(tuple(added), tuple(removed), tuple(recorded), tuple(ended))
-        if added or removed or recorded or ended:
+            index = await self._index.repair()
+            indexed_records = {r.room_name: r for r in index.records}
+            recorded, ended = await self._repair_journal(index.sessions, journal_live, indexed_records)
+        report = RepairReport(index.added, index.removed, tuple(recorded), tuple(ended))
+        if index.added or index.removed or recorded or ended:
             logger.info(
                 "sessions repaired from LiveKit: index %d added, %d removed; journal %d recorded, %d ended",
-                len(added),
-                len(removed),
+                len(index.added),
+                len(index.removed),
                 len(recorded),
                 len(ended),
-                extra=LogContext(operation="reconcile", session_count=len(sessions)),
+                extra=LogContext(operation="reconcile", session_count=len(index.sessions)),
             )
         return report
 

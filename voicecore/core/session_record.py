@@ -14,6 +14,7 @@ TIMES: Final = (
     "agent_joined_at",
     "agent_left_at",
     "ends_at",
+    "redispatched_at",
 )
 
 
@@ -38,6 +39,9 @@ class SessionRecord:
     ends_at: datetime | None = None
     # The user's allowance per period when the session started (from their token or host user).
     allowance_seconds: int | None = None
+    # When the agent was last dispatched into the existing room (a rejoin, the watchdog); None: only
+    # the room's own dispatch, sent with its creation. Counted in ``agent_dispatches``.
+    redispatched_at: datetime | None = None
 
     def __post_init__(self) -> None:
         # Every time in UTC, whichever zone it came in: both stores hand back the same values.
@@ -47,6 +51,16 @@ class SessionRecord:
                 object.__setattr__(self, name, require_aware(moment))
         if self.agent_dispatches < 0:
             raise ValueError("agent_dispatches cannot be negative")
+
+    @property
+    def latest_dispatch_at(self) -> datetime:
+        """When the session's agent was last sent: a re-dispatch, or else the room's creation.
+
+        The room's own dispatch (explicit, or LiveKit's automatic one) goes with CreateRoom,
+        a moment after ``created_at``: the bound every replica knows, and the only one a
+        record rebuilt from the room's metadata can know.
+        """
+        return self.redispatched_at or self.created_at
 
     def with_participant_event(self, *, agent: bool, joined: bool, at: datetime) -> SessionRecord:
         """This record with the event noted: each kind of event keeps its latest time."""

@@ -19,6 +19,7 @@ from voicecore.core.bounds import BoundsPolicy, Usage
 from voicecore.core.creation import SessionCreator
 from voicecore.core.domain import AgentType, GuardrailPolicy, SessionPolicy, User, parse_agent_type, utc_now
 from voicecore.core.errors import VoiceCoreError
+from voicecore.core.index import SessionIndex
 from voicecore.core.journal import EndReason, JournalRecord
 from voicecore.core.live_sessions import LiveSessions
 from voicecore.core.log_context import LogContext
@@ -84,7 +85,9 @@ class VoiceSessions:
         metrics: Metrics = NO_METRICS,
         history_key: bytes | None = None,
         bounds: BoundsPolicy | None = None,
+        index: SessionIndex | None = None,
     ) -> None:
+        """``index``: the replica's own, shared with its repair pass (built here if not given)."""
         self._gateway = gateway
         self._clock = clock
         self._policy = policy or SessionPolicy()
@@ -103,6 +106,7 @@ class VoiceSessions:
             recorder=recorder,
             guardrails=self._guardrails,
             meter=self._meter,
+            index=index or SessionIndex(gateway, store, clock, sleep=sleep),
             clock=clock,
             sleep=sleep,
         )

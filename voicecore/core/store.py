@@ -54,7 +54,17 @@ class RoomTaken:
     """A session of that room is already recorded: nothing changed."""
 
 
-Admission: TypeAlias = Admitted | RoomTaken | RateLimited | SlotRefused
+@dataclass(frozen=True, slots=True)
+class Unindexed:
+    """The store holds no index rebuilt from LiveKit: nothing changed.
+
+    It is new, was emptied, or is older than this replica has seen it (restored from a
+    snapshot): the cap cannot be counted until the index is rebuilt (``begin_rebuild``,
+    ``finish_rebuild``).
+    """
+
+
+Admission: TypeAlias = Admitted | RoomTaken | RateLimited | SlotRefused | Unindexed
 
 
 # --- Idempotency keys --------------------------------------------------------------
@@ -128,8 +138,13 @@ class SessionStore(Protocol):
         """Note that the user (or an agent) joined or left at ``at``; None for an unknown room."""
         ...
 
-    async def count_dispatch(self, room_name: str) -> int | None:
-        """Count one more agent dispatch and return the total; None for an unknown room."""
+    async def count_dispatch(self, room_name: str, *, at: datetime, limit: int) -> int | None:
+        """Take one of the session's ``limit`` re-dispatches, sent at ``at``, in one step.
+
+        The new count, and ``at`` kept as the session's ``redispatched_at`` (the later
+        one stays); 0 if ``limit`` are counted already (nothing changes); None for an
+        unknown room. One budget per session, whoever asks, on any replica.
+        """
         ...
 
     async def set_ends_at(self, ends: Mapping[str, datetime | None], *, tighten: bool) -> list[SessionRecord]:
@@ -149,11 +164,27 @@ class SessionStore(Protocol):
     async def admit_session(self, record: SessionRecord, *, max_live: int, per_minute: int) -> Admission:
         """``add_session`` behind the creation guardrails, in one atomic step (0 turns a check off).
 
-        Checked in order, the first refusal answers: a room already recorded is
-        ``RoomTaken``; past the user's creation rate, ``RateLimited`` (a token bucket
-        ``per_minute`` deep, refilled evenly); at ``max_live`` live sessions,
-        ``SlotRefused``. The first two change nothing; ``SlotRefused`` keeps the token
-        it took, so retrying at the cap still spends the user's rate.
+        Checked in order, the first refusal answers: a store without a rebuilt index
+        is ``Unindexed``; a room already recorded is ``RoomTaken``; past the user's
+        creation rate, ``RateLimited`` (a token bucket ``per_minute`` deep, refilled
+        evenly); at ``max_live`` live sessions, ``SlotRefused``. The first three change
+        nothing; ``SlotRefused`` keeps the token it took, so retrying at the cap still
+        spends the user's rate.
+        """
+        ...
+
+    async def begin_rebuild(self, rebuild_id: str, *, lease: timedelta) -> bool:
+        """Note that a rebuild of the index from LiveKit starts; True if the store has an index already.
+
+        The note lives for ``lease``, and only as long as the store keeps its memory.
+        """
+        ...
+
+    async def finish_rebuild(self, rebuild_id: str) -> bool:
+        """The index is rebuilt: admissions go ahead from now on.
+
+        False, and nothing changes, when ``begin_rebuild``'s note is gone: the store
+        lost its memory (or the lease ran out) since, and the rebuild must start again.
         """
         ...
 

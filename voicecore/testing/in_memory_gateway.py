@@ -152,6 +152,11 @@ class InMemoryRoomGateway(RoomGateway):
     def dispatches_of(self, room_name: str) -> list[DispatchRecord]:
         return list(self._rooms[room_name].dispatches)
 
+    def assign_dispatches(self, room_name: str, at: datetime) -> None:
+        """A worker took the job of every dispatch of the room not yet taken, at ``at``."""
+        stored = self._rooms[room_name]
+        stored.dispatches = [d if d.assigned_at else replace(d, assigned_at=at) for d in stored.dispatches]
+
     def finish_dispatches(self, room_name: str) -> None:
         """Every dispatch of the room has had its job end (the agent's worker said so)."""
         stored = self._rooms[room_name]

@@ -118,6 +118,16 @@ class ServerProcess:
         process, self._process = self._process, None
         stop(process)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its connections and answers nothing, as a hung one."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = 60) -> str:
         return log_tail(self.log_path, lines)
 

@@ -1,5 +1,8 @@
 """Run Debian's redis-server on loopback for tests: no persistence, a free port, restartable.
 
+A test may write a snapshot on purpose (``save_snapshot``) to restart the server as it
+was then; it deletes it after.
+
 Never used by the production wiring. The binary is found through
 ``REDIS_SERVER_BIN`` or ``PATH``; ``scripts/setup.sh`` installs it when missing.
 It speaks to the server with two inline commands over a socket, so it needs no
@@ -85,6 +88,17 @@ class LocalRedisServer(ServerProcess):
                     break
                 reply += chunk
         return reply.strip()
+
+    def save_snapshot(self) -> Path:
+        """Write an RDB snapshot now (SAVE); the next start loads it, until ``delete_snapshot``."""
+        reply = self._command(b"SAVE")
+        if reply != b"+OK":
+            raise RedisServerUnavailable(f"SAVE answered {reply!r}")
+        return self.workdir / "dump.rdb"
+
+    def delete_snapshot(self) -> None:
+        """Forget a snapshot ``save_snapshot`` wrote: a restart is empty again."""
+        (self.workdir / "dump.rdb").unlink(missing_ok=True)
 
     def flush(self) -> None:
         """Empty every database."""
