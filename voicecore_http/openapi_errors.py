@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voicecore_http.error_table import (
+    BODY_TOO_LARGE,
     INVALID,
     KEY_BUSY,
     LIVEKIT_FAILED,
@@ -28,6 +29,7 @@ _SESSION_ANSWERS: dict[int, ErrorAnswer] = {
         INVALID,
         TOO_MANY_LIVE,
         USAGE_EXHAUSTED,
+        BODY_TOO_LARGE,  # an operation with a body: refused at the edge, before routing
         LIVEKIT_FAILED,
         STORE_FAILED,
     )

@@ -174,7 +174,7 @@ def voice_sessions_router(
         operation_id="createVoiceSession",
         summary="Start a voice session",
         description="Creates a LiveKit room for the caller and returns a token that joins only that room.",
-        responses={**openapi_responses(402, 409, 422, 429), **openapi_start_unavailable()},
+        responses={**openapi_responses(402, 409, 413, 422, 429), **openapi_start_unavailable()},
     )
     router.add_api_route(
         "/connection-details",
@@ -189,7 +189,7 @@ def voice_sessions_router(
             "Fields the caller may not set are refused with a `detail` naming the field, and nothing "
             "is created."
         ),
-        responses={**openapi_responses(402, 403, 404, 409, 422, 429), **openapi_start_unavailable()},
+        responses={**openapi_responses(402, 403, 404, 409, 413, 422, 429), **openapi_start_unavailable()},
     )
     router.add_api_route(
         "/{room_name}/token",

@@ -11,12 +11,12 @@ import pytest
 from voicecore.core.naming import MAX_ROOM_NAME_LENGTH, ROOM_NAME_PATTERN
 
 OPERATIONS = {
-    ("post", "/api/v1/voice-sessions"): {401, 402, 409, 422, 429, 500, 503},
+    ("post", "/api/v1/voice-sessions"): {401, 402, 409, 413, 422, 429, 500, 503},
     ("get", "/api/v1/voice-sessions"): {401, 500, 503},
     ("get", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("delete", "/api/v1/voice-sessions/{room_name}"): {401, 403, 404, 500, 503},
     ("post", "/api/v1/voice-sessions/{room_name}/token"): {401, 403, 404, 500, 503},
-    ("post", "/api/v1/voice-sessions/connection-details"): {401, 402, 403, 404, 409, 422, 429, 500, 503},
+    ("post", "/api/v1/voice-sessions/connection-details"): {401, 402, 403, 404, 409, 413, 422, 429, 500, 503},
     ("get", "/api/v1/voice-sessions/history"): {401, 422, 500, 503},
     ("get", "/api/v1/voice-sessions/history/{room_name}"): {401, 403, 404, 500, 503},
     ("get", "/api/v1/voice-sessions/usage"): {401, 500, 503},
