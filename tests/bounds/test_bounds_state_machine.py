@@ -265,6 +265,15 @@ class BoundsMachine(RuleBasedStateMachine):
             self.move_to(target)
             self.enforce()
 
+    @precondition(lambda self: bool(self.live()))
+    @rule(late_ms=st.integers(0, 1000))
+    def the_soonest_deadline_passes(self, late_ms: int) -> None:
+        """The pass that falls on the soonest deadline, or up to a pass interval after it."""
+        soonest = self.soonest_deadline()
+        assert soonest is not None
+        self.move_to(max(self.now, int(-(-soonest // 1)) + late_ms))
+        self.enforce()
+
     @rule(user=st.sampled_from(sorted(USERS)))
     def erase_history(self, user: str) -> None:
         self.loop.run_until_complete(self.sessions.erase_history(USERS[user]))
