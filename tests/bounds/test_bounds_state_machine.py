@@ -43,6 +43,7 @@ from hypothesis.stateful import (
 
 from tests.support.clocks import StoppedClock
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
+from tests.support.indexing import indexed
 from tests.support.journals import scratch_directory, sqlite_journal_url
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
@@ -93,7 +94,8 @@ class BoundsMachine(RuleBasedStateMachine):
         self.now = 0  # ms since EPOCH
         self.clock = StoppedClock(EPOCH)
         self.gateway = InMemoryRoomGateway(self.clock)
-        self.store = self.build_store(self.clock)
+        # Indexed, as a replica's start-up repair leaves it (the rebuild itself: tests/shared_state).
+        self.store = self.loop.run_until_complete(indexed(self.build_store(self.clock)))
         self.journal = SqlSessionJournal(sqlite_journal_url(scratch_directory()))
         self.loop.run_until_complete(self.journal.open())
         recorder = SessionRecorder(self.journal, NO_APP_EVENTS, clock=self.clock)

@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from tests.support.clocks import StoppedClock
 from tests.support.constants import CONFIGURED_LIVEKIT_URL, TEST_API_KEY, TEST_API_SECRET
 from tests.support.gateways import YieldingGateway
+from tests.support.indexing import indexed
 from tests.support.journals import sqlite_recorder
 from voicecore.adapters.in_process_store import InProcessSessionStore
 from voicecore.adapters.livekit import LiveKitTokenIssuer
@@ -66,7 +67,8 @@ class GuardrailMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.clock = StoppedClock(datetime(2031, 3, 1, 12, 0, tzinfo=UTC))
         self.gateway = YieldingGateway(clock=self.clock)
-        self.store = self.build_store(self.clock)
+        # Indexed, as a replica's start-up repair leaves it (the rebuild itself: tests/shared_state).
+        self.store = self.loop.run_until_complete(indexed(self.build_store(self.clock)))
         self.journal = contextlib.AsyncExitStack()
         recorder = self.loop.run_until_complete(self.journal.enter_async_context(sqlite_recorder()))
         issuer = LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL)

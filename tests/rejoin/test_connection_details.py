@@ -269,7 +269,7 @@ def harness() -> Any:
         TEST_API_KEY,
         TEST_API_SECRET,
         room_gateway=gateway,
-        LIVEKIT_AGENT=AGENT,
+        LIVEKIT_AGENT_NAME=AGENT,
     )
     loop_harness = LoopHarness(container)
     yield loop_harness, gateway
