@@ -3,7 +3,7 @@
 Invariant: nobody ever reads, rejoins, ends or lists a room they do not own, and every
 answer agrees with a plain model (room name -> owner, agent type). The agent is
 named and no dispatch counts as on its way (grace 0): a rejoin sends the agent
-again exactly when none is in the room.
+again exactly when none is in the room and the session's re-dispatch budget is not spent.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ USERS = [User("42"), User("42-7"), User("7"), User("alice", "alice@example.com")
 NO_GUARDRAILS = GuardrailPolicy(max_live_per_user=0, creates_per_minute=0)
 STATEFUL_EXAMPLES = 300
 STATEFUL_STEPS = 40
+REDISPATCH_LIMIT = 3  # re-dispatches a session may spend, set here so the model knows it
 
 
 class SessionsMachine(RuleBasedStateMachine):
@@ -47,7 +48,11 @@ class SessionsMachine(RuleBasedStateMachine):
         self.sessions = VoiceSessions(
             self.gateway,
             LiveKitTokenIssuer(TEST_API_KEY, TEST_API_SECRET, server_url=CONFIGURED_LIVEKIT_URL),
-            SessionPolicy(agent_name="coach", agent_join_grace=timedelta(0)),
+            SessionPolicy(
+                agent_name="coach",
+                agent_join_grace=timedelta(0),
+                agent_redispatch_limit=REDISPATCH_LIMIT,
+            ),
             clock=self._tick,
             store=InProcessSessionStore(),
             guardrails=NO_GUARDRAILS,  # ownership is the subject here (guardrails: test_guardrails_stateful)
@@ -56,6 +61,7 @@ class SessionsMachine(RuleBasedStateMachine):
         self.model: dict[str, tuple[str, AgentType]] = {}  # live room -> (owner id, agent type)
         self.participants: dict[str, list[ParticipantKind]] = {}
         self.dispatches: dict[str, int] = {}  # live room -> agents sent into it
+        self.redispatches: dict[str, int] = {}  # live room -> re-dispatches it spent
 
     def _tick(self) -> datetime:
         self.clock += timedelta(seconds=1)
@@ -74,6 +80,7 @@ class SessionsMachine(RuleBasedStateMachine):
         self.model[started.room_name] = (user.id, agent_type)
         self.participants[started.room_name] = []
         self.dispatches[started.room_name] = 1
+        self.redispatches[started.room_name] = 0
         return started.room_name
 
     @rule(
@@ -125,8 +132,10 @@ class SessionsMachine(RuleBasedStateMachine):
         else:
             assert self.model[room][0] == user.id
             assert (again.room_name, again.agent_type) == (room, self.model[room][1])
-            if ParticipantKind.AGENT not in self.participants[room]:
+            agent_missing = ParticipantKind.AGENT not in self.participants[room]
+            if agent_missing and self.redispatches[room] < REDISPATCH_LIMIT:
                 self.dispatches[room] += 1
+                self.redispatches[room] += 1
         if room in self.model:
             assert len(self.gateway.dispatches_of(room)) == self.dispatches[room]
 
