@@ -1,7 +1,9 @@
 """Agent presence with the real agent worker, a real LiveKit server and its real webhooks.
 
 The service runs as a process that receives the server's webhooks (a departed
-agent is known only from them), with the watchdog looking every second.
+agent is known only from them), with the watchdog looking every second. Its store is
+a real Redis, so a test can hold the watchdog's lock as another replica mid-pass
+would, and see a state that the next pass would otherwise change within a second.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -21,8 +25,11 @@ from tests.support.livekit import joined, livekit_sending_webhooks_to, unique_us
 from tests.support.service_process import ServiceProcess, running_replica, service_environment
 from tests.support.tokens import auth_header
 from tests.support.waiting import eventually
+from voicecore.adapters.redis_store import RedisSessionStore
+from voicecore.core.agent_watchdog import LOCK_NAME as WATCHDOG_LOCK
 from voicecore.testing.livekit_server import LocalLiveKitServer
 from voicecore.testing.processes import free_port
+from voicecore.testing.redis_server import LocalRedisServer
 
 JOIN_TIMEOUT_SECONDS = 8
 
@@ -40,9 +47,12 @@ def hooked_server(service_port: int) -> Iterator[LocalLiveKitServer]:
 
 
 @pytest.fixture(scope="module")
-def service(hooked_server: LocalLiveKitServer, service_port: int) -> Iterator[ServiceProcess]:
+def service(
+    hooked_server: LocalLiveKitServer, service_port: int, redis_server: LocalRedisServer
+) -> Iterator[ServiceProcess]:
     settings = service_environment(
         hooked_server,
+        SESSION_STORE_URL=redis_server.url,
         LIVEKIT_AGENT_NAME=DEV_AGENT_NAME,
         AGENT_JOIN_TIMEOUT_SECONDS=str(JOIN_TIMEOUT_SECONDS),
         AGENT_REDISPATCH_LIMIT="1",
@@ -101,10 +111,29 @@ async def _watch_states(
     raise AssertionError(f"states seen: {seen}; wanted them to end with {until}")
 
 
+@contextlib.asynccontextmanager
+async def _watchdog_paused(redis_server: LocalRedisServer) -> AsyncIterator[None]:
+    """Hold the watchdog's lock, as another replica in the middle of a pass would: no pass runs."""
+    replica = RedisSessionStore(redis_server.url)
+    await replica.open()
+    owner = uuid.uuid4().hex
+    try:
+        await eventually(  # a pass of the service's own may hold it for a moment
+            lambda: replica.acquire_lock(WATCHDOG_LOCK, owner, lease=timedelta(seconds=120)),
+            bool,
+            what="the watchdog's lock to be free",
+        )
+        yield
+    finally:
+        await replica.release_lock(WATCHDOG_LOCK, owner)
+        await replica.aclose()
+
+
 async def test_a_killed_worker_agent_is_replaced_and_the_user_is_told_meanwhile(
     service: ServiceProcess,
     worker: AgentWorkerProcess,
     hooked_server: LocalLiveKitServer,
+    redis_server: LocalRedisServer,
     http: httpx.AsyncClient,
 ) -> None:
     user = unique_user_id("kill")
@@ -116,13 +145,18 @@ async def test_a_killed_worker_agent_is_replaced_and_the_user_is_told_meanwhile(
         # deployment with more than one worker: a re-dispatch made while no worker is registered
         # at all is lost by LiveKit ("no response from servers"), and the state then says missing.
         with contextlib.contextmanager(running_worker)(hooked_server):
-            worker.kill()  # the agent's process dies with it
+            async with _watchdog_paused(redis_server):
+                worker.kill()  # the agent's process dies with it
+                told = await _watch_states(http, service, user, room, ["left"], within=60)
+            # With the lock free again, the next pass sends the agent back.
             later = await _watch_states(http, service, user, room, ["left", "pending", "joined"], within=60)
 
-    states = [state for state, _ in first + later]
+    assert told[-1] == ("left", False)
+
+    states = [state for state, _ in first + told + later]
     assert states[-3:] == ["left", "pending", "joined"]
     # Whenever no agent was in the room, the state said why: never "joined" without one.
-    for state, connected in first + later:
+    for state, connected in first + told + later:
         assert (state == "joined") is connected
     log = service.log_path.read_text(errors="replace")
     assert "dispatched again (1 of 1)" in log
