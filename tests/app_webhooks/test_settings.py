@@ -18,6 +18,9 @@ LIVEKIT = {
     "LIVEKIT_API_SECRET": TEST_API_SECRET,
 }
 URL = "https://app.example.com/hooks/voicecore"
+# A fixed well-formed secret where it names a parameter: test IDs must be the same in every
+# process that collects them (pytest-xdist compares its workers' collections).
+WELL_FORMED_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 
 
 def settings(**variables: str) -> VoiceCoreSettings:
@@ -73,7 +76,7 @@ def test_a_secret_without_a_url_is_a_configuration_error_and_is_not_echoed() -> 
     ("secret", "problem"),
     [
         ("s3cr3t-but-not-in-the-whsec-form-0123456789", "must start with whsec_"),
-        (new_secret() + " second-secret-without-its-prefix", "secret 2 must start with whsec_"),
+        (WELL_FORMED_SECRET + " second-secret-without-its-prefix", "secret 2 must start with whsec_"),
         ("whsec_***not-base64***", "whsec_ and then base64"),
         ("whsec_" + base64.b64encode(b"short").decode(), "24 to 64 bytes"),
         ("whsec_" + base64.b64encode(bytes(65)).decode(), "24 to 64 bytes"),
