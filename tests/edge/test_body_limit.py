@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.support.apps import check_error
-from tests.support.constants import BASE
+from tests.support.constants import BASE, BODY_TOO_LARGE
 from tests.support.leak_guard import LeakGuard
 from tests.support.livekit import unique_user_id
 from tests.support.service_process import (
@@ -32,7 +32,6 @@ from voicecore_http.limits import BodyLimitMiddleware
 from voicecore_http.settings import HttpSettings
 
 DEFAULT_LIMIT = HttpSettings.model_fields["http_max_body_bytes"].default
-TOO_LARGE = {"detail": "Request body too large"}
 
 
 def post_head(path: str, *, length: int | None = None, headers: dict[str, str] | None = None) -> bytes:
@@ -50,7 +49,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_a_byte_of_body
     response = await exchange(edge_service.port, post_head(path, length=100 * 1024 * 1024))
     head, body = head_and_body(response)
     assert status_of(response) == 413, response[:300]
-    assert json.loads(body) == TOO_LARGE
+    assert json.loads(body) == BODY_TOO_LARGE
     assert "connection: close" in head.lower()
     assert "x-request-id: " in head.lower()
 
@@ -67,7 +66,7 @@ async def test_a_chunked_body_is_counted_as_it_streams(edge_service: ServiceProc
     finally:
         writer.close()
     assert status_of(response) == 413, response[:300]
-    assert json.loads(head_and_body(response)[1]) == TOO_LARGE
+    assert json.loads(head_and_body(response)[1]) == BODY_TOO_LARGE
 
 
 async def test_a_body_at_the_limit_is_served_and_one_byte_more_is_not(
@@ -82,7 +81,7 @@ async def test_a_body_at_the_limit_is_served_and_one_byte_more_is_not(
         created = await client.post(BASE, content=at_limit, headers=headers)
         assert created.status_code == 201, created.text
         refused = await client.post(BASE, content=at_limit + b" ", headers=headers)
-        check_error(refused, TOO_LARGE, log_leak_guard)
+        check_error(refused, BODY_TOO_LARGE, log_leak_guard)
         assert refused.status_code == 413
         ended = await client.delete(f"{BASE}/{created.json()['room_name']}", headers=headers)
         assert ended.status_code == 200
@@ -140,7 +139,7 @@ def test_the_app_gets_the_whole_body_iff_it_is_within_the_limit(
     else:
         assert seen == []
         assert sent[0]["status"] == 413
-        assert json.loads(sent[1]["body"]) == TOO_LARGE
+        assert json.loads(sent[1]["body"]) == BODY_TOO_LARGE
         # With a declared length nothing is read; otherwise nothing past the chunk that crossed the limit.
         totals = itertools.accumulate(len(m["body"]) for m in messages)
         crossing = next(i for i, total in enumerate(totals, start=1) if total > limit)

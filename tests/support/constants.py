@@ -22,6 +22,7 @@ NOT_FOUND = {"detail": "Voice session not found"}
 INVALID_USER_ID = {"detail": "This account's user id cannot be used for voice sessions"}
 LIVEKIT_FAILED = {"detail": "The voice service is temporarily unavailable; please retry"}
 NOT_READY = {"detail": "LiveKit is not reachable"}
+BODY_TOO_LARGE = {"detail": "Request body too large"}
 
 # The guardrails' documented answers (docs/http-api.md "Limits: 429, 409 and 422 on a start").
 RATE_LIMITED = {
