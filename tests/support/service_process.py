@@ -82,7 +82,12 @@ class ServiceProcess:
 
     def wait_ready(self, *, ready_timeout: float = 30.0) -> None:
         wait_until_ready(
-            self.process, self._healthy, timeout=ready_timeout, what="the service", log_tail=self.log_tail
+            self.process,
+            self._healthy,
+            timeout=ready_timeout,
+            what="the service",
+            log_tail=self.log_tail,
+            port=self.port,
         )
 
     def _healthy(self) -> bool:

@@ -110,6 +110,7 @@ class LocalLiveKitServer(ServerProcess):
             what="livekit-server",
             log_tail=self.log_tail,
             failure=LiveKitServerUnavailable,
+            port=self.http_port,
         )
 
     def _answers_200(self) -> bool:

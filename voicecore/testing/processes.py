@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,6 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+_PICKABLE_PORTS = (10_000, 32_768)  # the top: Linux's default ephemeral range starts there
+_TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 
 
 def die_with_parent() -> None:
@@ -28,10 +33,44 @@ def die_with_parent() -> None:
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 that nothing holds now, below the kernel's ephemeral range.
+
+    A free port in the ephemeral range can be handed to another process's ``bind(0)``,
+    or to any outgoing connection, between this pick and the server's own bind. With
+    test workers and the benchmark starting servers side by side, that happened: a
+    service's readiness probe was answered by another process on its port.
+    """
+    low, high = _PICKABLE_PORTS
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        ephemeral_low = int(Path(_EPHEMERAL_RANGE).read_text().split()[0])
+        high = max(min(high, ephemeral_low), low + 1000)
+    for _ in range(100):
+        port = low + secrets.randbelow(high - low)
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: pick again
+            return port
+    raise RuntimeError(f"no free port between {low} and {high} after 100 picks")
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds a TCP socket listening on ``port`` (Linux's /proc)."""
+    listening: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                if state == _TCP_LISTEN and local_port == port:
+                    listening.add(f"socket:[{inode}]")
+    owned = False
+    with contextlib.suppress(OSError):  # the process is gone, or a descriptor closed meanwhile
+        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                owned = owned or os.readlink(descriptor) in listening
+    return owned
 
 
 def spawn(
@@ -62,17 +101,20 @@ def wait_until_ready(
     what: str,
     log_tail: Callable[[], str],
     failure: type[Exception] = RuntimeError,
+    port: int | None = None,
 ) -> None:
     """Poll ``answers`` until it is true; stop the process and raise ``failure`` if it exits or times out.
 
     A server may print a bad configuration and still exit 0, so only its answer counts.
+    With ``port``, the answer counts only once the process itself listens there: another
+    process that took the port first would answer too.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise failure(f"{what} exited early:\n{log_tail()}")
         with contextlib.suppress(OSError):
-            if answers():
+            if answers() and (port is None or listens_on(process.pid, port)):
                 return
         time.sleep(0.05)
     stop(process)

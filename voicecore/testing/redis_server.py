@@ -76,6 +76,7 @@ class LocalRedisServer(ServerProcess):
             what="redis-server",
             log_tail=self.log_tail,
             failure=RedisServerUnavailable,
+            port=self.port,
         )
 
     def _command(self, inline: bytes) -> bytes:
