@@ -65,12 +65,16 @@ def listens_on(pid: int, port: int) -> bool:
                 local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
                 if state == _TCP_LISTEN and local_port == port:
                     listening.add(f"socket:[{inode}]")
-    owned = False
-    with contextlib.suppress(OSError):  # the process is gone, or a descriptor closed meanwhile
-        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                owned = owned or os.readlink(descriptor) in listening
-    return owned
+    if not listening:
+        return False
+    descriptors: list[Path] = []
+    with contextlib.suppress(OSError):  # the process is gone
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):  # closed since it was listed
+            if os.readlink(descriptor) in listening:
+                return True
+    return False
 
 
 def spawn(
